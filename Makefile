@@ -1,0 +1,59 @@
+# mtrec: two commands do everything on a fresh machine with Python 3.11 and pip.
+#   make tour   fetch data, execute every notebook (outputs stored), regenerate benchmark tables
+#   make test   fetch data, run the unit tests and the notebooks under nbval
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Notebooks and tests never touch the network after `mtrec data fetch`.
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 MTREC_OFFLINE=1 \
+           TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg PYTHONHASHSEED=0
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+EXERCISES := $(sort $(wildcard notebooks/exercises/*.ipynb notebooks/exercises/solutions/*.ipynb))
+
+.PHONY: install data test tour notebooks lint format bench report clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[all]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+data: $(STAMP)
+	$(VENV)/bin/mtrec data fetch
+
+test: data
+	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --timeout=900 tests
+	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 \
+		--nbval-current-env notebooks
+
+notebooks: data
+	for nb in $(NOTEBOOKS) $(EXERCISES); do \
+		echo "executing $$nb"; \
+		$(OFFLINE) MTREC_WRITE_RESULTS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+			--inplace --ExecutePreprocessor.timeout=900 "$$nb"; \
+	done
+
+report: $(STAMP)
+	$(PY) -m mtrec.cli bench --report-only
+
+tour: notebooks report
+
+bench: data
+	$(VENV)/bin/mtrec bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mtrec tests notebooks
+	$(VENV)/bin/ruff format --check mtrec tests
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format mtrec tests
+	$(VENV)/bin/ruff check --fix mtrec tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""Declared features and categorical encoding.
+
+Features are small frozen dataclasses; :class:`mtrec.layers.FeatureEmbedding` builds its embedding
+tables from them. Batches are ``dict[str, Tensor]`` keyed by feature name (plus label keys such as
+``"labels"`` of shape (B, T) and ``"scenario_ids"`` of shape (B,)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+OOV = 0  # id of unknown and missing categories in every encoder
+
+
+@dataclass(frozen=True)
+class SparseFeature:
+    """A categorical column looked up in an embedding table: batch key ``name``, shape (B,)."""
+
+    name: str
+    vocab_size: int  # number of ids including the OOV id 0
+    embed_dim: int = 16  # width of its embedding
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2:
+            raise ValueError(f"{self.name}: vocab_size must be >= 2 (OOV + one value)")
+        if self.embed_dim < 1:
+            raise ValueError(f"{self.name}: embed_dim must be >= 1, got {self.embed_dim}")
+
+
+@dataclass(frozen=True)
+class DenseFeature:
+    """A real-valued column (standardised by the caller): batch key ``name``, shape (B,) or (B, dim)."""
+
+    name: str
+    dim: int = 1  # number of values per row
+
+    def __post_init__(self) -> None:
+        if self.dim < 1:
+            raise ValueError(f"{self.name}: dim must be >= 1, got {self.dim}")
+
+
+@dataclass(frozen=True)
+class SequenceFeature:
+    """A padded id sequence (0 = padding), pooled to one vector: batch key ``name``, shape (B, L)."""
+
+    name: str
+    vocab_size: int  # ids including padding/OOV 0
+    embed_dim: int = 16  # width of its embedding
+    max_len: int = 50  # L
+    pooling: str = "mean"  # "mean" or "sum" over non-padding positions
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("mean", "sum"):
+            raise ValueError(f"{self.name}: pooling must be 'mean' or 'sum', got {self.pooling!r}")
+        if self.vocab_size < 2 or self.max_len < 1:
+            raise ValueError(f"{self.name}: need vocab_size >= 2 and max_len >= 1")
+
+
+@dataclass(frozen=True)
+class TextFeature:
+    """A precomputed text embedding (e.g. from :class:`mtrec.extractors.TextEncoder`): (B, dim)."""
+
+    name: str
+    dim: int = 384  # all-MiniLM-L6-v2 width
+
+    def __post_init__(self) -> None:
+        if self.dim < 1:
+            raise ValueError(f"{self.name}: dim must be >= 1, got {self.dim}")
+
+
+Feature = SparseFeature | DenseFeature | SequenceFeature | TextFeature
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, what: str = "frame") -> None:
+    """Raise ``ValueError`` naming every column of ``columns`` that ``frame`` lacks."""
+    columns = list(columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{what} is missing columns {missing}; expected at least {columns}, "
+            f"got {list(frame.columns)}. Rename or add them before calling."
+        )
+
+
+class CategoryEncoder:
+    """Map category values to ids 1..n (by first appearance order of sorted values); 0 is OOV.
+
+    Fit on training rows only; values unseen at fit time (and missing values) map to 0.
+    """
+
+    def __init__(self) -> None:
+        self.mapping: dict[object, int] | None = None
+
+    def fit(self, values: Iterable[object]) -> CategoryEncoder:
+        uniques = pd.Series(list(values)).dropna().unique()
+        try:
+            uniques = np.sort(uniques)
+        except TypeError:  # mixed types: keep first-appearance order
+            pass
+        self.mapping = {v: i + 1 for i, v in enumerate(uniques.tolist())}
+        return self
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids including OOV."""
+        self._check_fitted()
+        assert self.mapping is not None
+        return len(self.mapping) + 1
+
+    def transform(self, values: Iterable[object]) -> np.ndarray:
+        self._check_fitted()
+        series = pd.Series(list(values) if not isinstance(values, pd.Series) else values)
+        return series.map(self.mapping).fillna(OOV).to_numpy(dtype=np.int64)
+
+    def fit_transform(self, values: Iterable[object]) -> np.ndarray:
+        values = list(values)
+        return self.fit(values).transform(values)
+
+    def inverse(self, ids: Iterable[int]) -> list[object]:
+        self._check_fitted()
+        assert self.mapping is not None
+        back = {i: v for v, i in self.mapping.items()}
+        return [back.get(int(i)) for i in ids]
+
+    def _check_fitted(self) -> None:
+        if self.mapping is None:
+            raise RuntimeError("CategoryEncoder is not fitted; call fit(train_values) first")

@@ -1,0 +1,139 @@
+"""Device, seed and environment helpers: the only place mtrec chooses a device or seeds RNGs."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import platform
+import random
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Return the device to run on.
+
+    Args:
+        prefer: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``None``. ``None`` (the default)
+            picks CUDA when present, else CPU. The default is never ``"cuda"`` unconditionally.
+
+    Raises:
+        ValueError: a device was asked for by name and is not available here.
+    """
+    if prefer is None or prefer == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(prefer)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {prefer!r} was requested but torch.cuda.is_available() is False on this "
+            "machine; pass prefer='cpu' or prefer=None to fall back to the CPU"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {prefer!r} was requested but MPS is not available; use 'cpu'")
+    return device
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued kernels on ``device``; a no-op anywhere but CUDA."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def set_seed(seed: int, *, deterministic: bool = False) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded the same.
+
+    Args:
+        seed: a non-negative integer.
+        deterministic: also ask torch for deterministic kernels (slower on GPU).
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch.Generator().manual_seed(seed)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(short: bool = True) -> str:
+    """The repository's HEAD commit, or ``"unknown"`` outside a git checkout."""
+    args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
+    try:
+        out = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def env_info() -> dict[str, Any]:
+    """Versions and hardware facts, for the first cell of every notebook and for result files."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "cuda": torch.version.cuda or "none",
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(get_device()),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+    for name in ("pandas", "transformers", "torchvision", "torchaudio", "sklearn"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        info[name] = getattr(module, "__version__", "?")
+    return info
+
+
+_real_connect = socket.socket.connect
+
+
+def _is_loopback(address: Any) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX path
+        return True
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if not _is_loopback(address):
+        raise ConnectionRefusedError(
+            f"mtrec offline guard: refused a connection to {address!r}. Notebooks and tests run "
+            "without network after `mtrec data fetch`; unset MTREC_OFFLINE to allow it."
+        )
+    return _real_connect(self, address)
+
+
+def block_network() -> None:
+    """Refuse every socket connection that leaves loopback (idempotent)."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
