@@ -174,7 +174,9 @@ def mrr(scores: ArrayLike, relevance: ArrayLike, *, reduce: bool = True) -> floa
     return _reduce(np.where(has, 1.0 / (first + 1), 0.0), (r > 0).any(axis=1), reduce)
 
 
-def target_rank(scores: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray) -> np.ndarray:
+def target_rank(
+    scores: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray
+) -> np.ndarray:
     """0-based rank of one target column per row: the number of items scored strictly higher.
 
     Args:
@@ -184,7 +186,9 @@ def target_rank(scores: torch.Tensor | np.ndarray, targets: torch.Tensor | np.nd
     s = torch.as_tensor(scores)
     t = torch.as_tensor(targets, dtype=torch.long, device=s.device)
     if s.ndim != 2 or t.shape != (s.shape[0],):
-        raise ValueError(f"expected scores (U, N) and targets (U,), got {tuple(s.shape)}, {tuple(t.shape)}")
+        raise ValueError(
+            f"expected scores (U, N) and targets (U,), got {tuple(s.shape)}, {tuple(t.shape)}"
+        )
     target_scores = s.gather(1, t[:, None])  # (U, 1)
     return (s > target_scores).sum(dim=1).cpu().numpy()
 
@@ -225,9 +229,7 @@ def breakdown(
             raise ValueError(f"no predictions for task {task!r}; got tasks {sorted(probs)}")
         y, p = _np(task_labels), _np(probs[task])
         keep = ~np.isnan(y)
-        groups = [("all", keep)] + [
-            (names[i], keep & (sid == i)) for i in range(len(names))
-        ]
+        groups = [("all", keep)] + [(names[i], keep & (sid == i)) for i in range(len(names))]
         for scenario, mask in groups:
             for metric, fn in metrics.items():
                 value = fn(y[mask], p[mask]) if mask.any() else float("nan")

@@ -150,8 +150,10 @@ def fit(
             with autocast():
                 losses = step_module(batch)
             losses = losses.float()
-            loss = losses if losses.ndim == 0 else (
-                weighting(losses) if weighting is not None else losses.sum()
+            loss = (
+                losses
+                if losses.ndim == 0
+                else (weighting(losses) if weighting is not None else losses.sum())
             )
             if not torch.isfinite(loss):
                 raise FloatingPointError(
@@ -193,7 +195,9 @@ def fit(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, batches: Iterable[Batch], *, device: torch.device | None = None) -> Tensor:
+def predict(
+    model: nn.Module, batches: Iterable[Batch], *, device: torch.device | None = None
+) -> Tensor:
     """Concatenate ``model.predict(batch)`` over batches (on CPU)."""
     model.eval()
     device = device or next(model.parameters()).device

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -15,7 +14,7 @@ def frame_to_tensors(frame: pd.DataFrame, columns: Mapping[str, torch.dtype]) ->
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"frame lacks columns {missing}; it has {list(frame.columns)}")
-    return {c: torch.as_tensor(np.asarray(frame[c]), dtype=dtype) for c, dtype in columns.items()}
+    return {c: torch.tensor(frame[c].to_numpy(), dtype=dtype) for c, dtype in columns.items()}
 
 
 class TensorBatcher:

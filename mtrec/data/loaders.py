@@ -157,9 +157,11 @@ def clothing_multitask() -> pd.DataFrame:
     """
     frame = load_clothing().dropna(subset=["department"]).reset_index(drop=True)
     frame["scenario"] = frame["department"].astype(str)
-    frame["scenario_id"] = frame["scenario"].map(
-        {name: i for i, name in enumerate(CLOTHING_SCENARIOS)}
-    ).astype("int64")
+    frame["scenario_id"] = (
+        frame["scenario"]
+        .map({name: i for i, name in enumerate(CLOTHING_SCENARIOS)})
+        .astype("int64")
+    )
     frame["like"] = (frame["rating"] >= 4).astype("int64")
     frame["helpful"] = (frame["positive_feedback"] > 0).astype("int64")
     return frame

@@ -158,7 +158,10 @@ def _download_source(source: Source, workdir: Path) -> Path:
             )
     elif source.kind == "url":
         try:
-            with urllib.request.urlopen(source.url, timeout=60) as response, open(target, "wb") as out:
+            with (
+                urllib.request.urlopen(source.url, timeout=60) as response,
+                open(target, "wb") as out,
+            ):
                 total = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=source.file) as bar:
                     for chunk in iter(lambda: response.read(1 << 20), b""):
@@ -252,7 +255,7 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> list[str]:
                 for rel, info in DATASETS[name].files.items()
             }
             payloads = _read_members(archive, set(wanted))
-            for member, (name, rel, digest) in wanted.items():
+            for member, (name, _rel, digest) in wanted.items():
                 got = hashlib.sha256(payloads[member]).hexdigest()
                 if got != digest:
                     raise DataError(
@@ -260,7 +263,9 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> list[str]:
                         f"(dataset {name}); nothing was written."
                     )
             items = sorted(wanted.items(), key=lambda kv: kv[1][:2])
-            for member, (name, rel, _) in tqdm(items, desc=f"writing {source_name}", unit="file"):
+            for member, (name, rel, _digest) in tqdm(
+                items, desc=f"writing {source_name}", unit="file"
+            ):
                 _atomic_write(cache_dir() / name / rel, payloads[member])
             shutil.rmtree(Path(tmp), ignore_errors=True)
             Path(tmp).mkdir(exist_ok=True)

@@ -83,7 +83,7 @@ def per_user_split(
     """
     require_columns(ratings, [user_col], what="ratings")
     if not 0 < test_fraction < 1 or not 0 <= valid_fraction < 1:
-        raise ValueError(f"need 0 < test_fraction < 1 and 0 <= valid_fraction < 1")
+        raise ValueError("need 0 < test_fraction < 1 and 0 <= valid_fraction < 1")
     rng = np.random.default_rng(seed)
     frame = ratings.reset_index(drop=True)
     random_key = rng.random(len(frame))
