@@ -242,7 +242,7 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> list[str]:
     names = sorted(DATASETS) if not names else names
     for name in names:
         spec(name)  # unknown names fail before any download
-    todo = [n for n in names if force or not _cached_and_valid(n)]
+    todo = [n for n in names if force or not is_verified(n)]
     by_source: dict[str, list[str]] = {}
     for name in todo:
         by_source.setdefault(DATASETS[name].source, []).append(name)
@@ -272,7 +272,8 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> list[str]:
     return todo
 
 
-def _cached_and_valid(name: str) -> bool:
+def is_verified(name: str) -> bool:
+    """True when every file of ``name`` is cached and matches its sha256."""
     try:
         path(name)
     except DataError:
