@@ -1,0 +1,285 @@
+"""Distillation losses against hand computations and torch, the T² scale, and the Distiller."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mtrec.data import TensorBatcher
+from mtrec.data.schema import SparseFeature
+from mtrec.distill import (
+    CANDIDATES,
+    TEACHER_HIDDEN,
+    TEACHER_LOGITS,
+    DistillConfig,
+    Distiller,
+    feature_distillation_loss,
+    listwise_kl_loss,
+    ranking_aware_loss,
+    ranking_aware_weights,
+    response_distillation_loss,
+)
+from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.train import fit
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _data(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    users = torch.randint(1, 50, (n,), generator=g)
+    items = torch.randint(1, 40, (n,), generator=g)
+    watch = ((users + items) % 2).float()
+    like = (items % 3 == 0).float()
+    return {"user_id": users, "item_id": items, "labels": torch.stack([watch, like], dim=1)}
+
+
+def _teacher(tasks=("watch", "like")):
+    torch.manual_seed(1)
+    config = StudentConfig(
+        features=(SparseFeature("user_id", 50, 16), SparseFeature("item_id", 40, 16)),
+        task_names=tasks,
+        hidden=(32, 24),
+        dropout=0.1,
+    )
+    return StudentMLP(config).eval()
+
+
+def _student():
+    torch.manual_seed(2)
+    return StudentMLP(StudentConfig.tiny())
+
+
+class ItemScorer(nn.Module):
+    """A tiny next-item scorer: (B,) last item → (B, I) scores over all items."""
+
+    def __init__(self, num_items=30, dim=8):
+        super().__init__()
+        self.embed = nn.Embedding(num_items, dim)
+        self.hidden = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, num_items)
+
+    def forward(self, batch):
+        return self.out(torch.relu(self.hidden(self.embed(batch["last_item"]))))
+
+    def loss(self, batch):
+        return F.cross_entropy(self(batch), batch["target"])
+
+    def predict(self, batch):
+        return torch.softmax(self(batch), dim=-1)
+
+
+def _ranking_data(n=128, num_items=30):
+    g = torch.Generator().manual_seed(3)
+    last = torch.randint(0, num_items, (n,), generator=g)
+    return {"last_item": last, "target": (last + 1) % num_items}
+
+
+# ------------------------------------------------------------------------- response losses
+def test_soft_bce_matches_a_hand_computation():
+    s = torch.tensor([[0.5, -1.0], [2.0, 0.0], [-0.3, 1.5]])
+    t = torch.tensor([[1.0, -2.0], [3.0, 0.5], [0.0, -1.0]])
+    temperature = 2.0
+    p = 1 / (1 + torch.exp(-t / temperature))
+    q = 1 / (1 + torch.exp(-s / temperature))
+    hand = -(p * torch.log(q) + (1 - p) * torch.log(1 - q)).mean(dim=0) * temperature**2
+    got = response_distillation_loss(s, t, temperature=temperature, kind="bce")
+    torch.testing.assert_close(got, hand)
+
+
+def test_soft_kl_matches_torch_kl_div_on_two_class_distributions():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(16, 3, generator=g), torch.randn(16, 3, generator=g) * 2
+    temperature = 3.0
+    p = torch.sigmoid(t / temperature)
+    log_q = F.logsigmoid(torch.stack([s, -s], dim=-1) / temperature)  # (B, T, 2)
+    target = torch.stack([p, 1 - p], dim=-1)
+    want = F.kl_div(log_q, target, reduction="none").sum(-1).mean(0) * temperature**2
+    got = response_distillation_loss(s, t, temperature=temperature, kind="kl")
+    torch.testing.assert_close(got, want)
+    assert response_distillation_loss(t, t, kind="kl").abs().max() < 1e-6  # KL(p || p) = 0
+
+
+def test_t_squared_keeps_the_gradient_scale_across_temperatures():
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(64, 1, generator=g)
+    grads = {}
+    for temperature in (1.0, 10.0, 20.0):
+        s = torch.randn(64, 1, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        response_distillation_loss(s, t, temperature=temperature).sum().backward()
+        grads[temperature] = s.grad.clone()
+    # d/ds T² BCE(s/T, sigmoid(t/T)) = T (sigmoid(s/T) - sigmoid(t/T)) → (s - t)/4 at large T
+    torch.testing.assert_close(grads[20.0], grads[10.0], rtol=0.03, atol=1e-3)
+    s = torch.randn(64, 1, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(grads[20.0], (s - t) / (4 * 64), rtol=0.03, atol=1e-3)
+    # without the T² factor the gradient would shrink by 1/T²: check the exact relation at T=10
+    s10 = s.clone().requires_grad_()
+    (F.binary_cross_entropy_with_logits(s10 / 10, torch.sigmoid(t / 10))).backward()
+    torch.testing.assert_close(grads[10.0], s10.grad * 100)
+
+
+# -------------------------------------------------------------------------- ranking losses
+def test_listwise_kl_matches_torch_kl_div():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(8, 20, generator=g), torch.randn(8, 20, generator=g)
+    temperature = 2.0
+    want = (
+        F.kl_div(
+            F.log_softmax(s / temperature, -1),
+            F.softmax(t / temperature, -1),
+            reduction="batchmean",
+        )
+        * temperature**2
+    )
+    torch.testing.assert_close(listwise_kl_loss(s, t, temperature=temperature), want)
+    assert listwise_kl_loss(t, t) < 1e-6
+
+
+def test_listwise_kl_ignores_excluded_items():
+    s, t = torch.randn(4, 6), torch.randn(4, 6)
+    t_excluded = t.clone()
+    t_excluded[:, 0] = float("-inf")
+    got = listwise_kl_loss(s, t_excluded)
+    want = listwise_kl_loss(s[:, 1:], t[:, 1:])
+    torch.testing.assert_close(got, want)
+
+
+def test_ranking_aware_weights_follow_the_teacher_top_k():
+    t = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
+    top, w = ranking_aware_weights(t, t, top_k=3)
+    assert top.tolist() == [[0, 1, 2]]
+    torch.testing.assert_close(w.sum(dim=-1), torch.ones(1))
+    assert bool((w[:, :-1] > w[:, 1:]).all())  # earlier teacher ranks weigh more
+    s = -t  # the student ranks the teacher's top-3 last: consistency is 0 for all
+    _, w_inconsistent = ranking_aware_weights(s, t, top_k=3, gammas=(0.0, 0.0, 1.0))
+    torch.testing.assert_close(w_inconsistent, torch.full((1, 3), 1 / 3))  # uniform fallback
+
+
+def test_ranking_aware_loss_moves_the_student_top_k_towards_the_teacher():
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(16, 30, generator=g)
+    s = torch.zeros(16, 30, requires_grad=True)
+    opt = torch.optim.Adam([s], lr=0.1)
+    for _ in range(100):
+        opt.zero_grad()
+        ranking_aware_loss(s, t, top_k=5).backward()
+        opt.step()
+    overlap = (t.topk(5).indices[:, :, None] == s.topk(5).indices[:, None, :]).any(-1)
+    assert overlap.float().mean() > 0.95
+
+
+def test_feature_losses_match_torch():
+    a, b = torch.randn(6, 5), torch.randn(6, 5)
+    torch.testing.assert_close(feature_distillation_loss(a, b), F.mse_loss(a, b))
+    assert feature_distillation_loss(a, 3 * a, kind="cosine") < 1e-6
+    with pytest.raises(ValueError, match="mse"):
+        feature_distillation_loss(a, b, kind="l1")
+
+
+# -------------------------------------------------------------------------------- Distiller
+def test_alpha_one_equals_the_hard_loss():
+    batch = _data(64)
+    student = _student()
+    distiller = Distiller(student, _teacher(), DistillConfig(alpha=1.0), example_batch=batch)
+    torch.testing.assert_close(distiller.loss(batch), student.loss(batch).sum())
+
+
+def test_cached_teacher_outputs_give_the_same_loss():
+    data = _data(100)
+    distiller = Distiller(_student(), _teacher(), DistillConfig(alpha=0.3, temperature=3.0))
+    cached = distiller.cache_teacher(data, batch_size=32)
+    assert cached[TEACHER_LOGITS].shape == (100, 2)
+    torch.testing.assert_close(distiller.loss(cached), distiller.loss(data))
+
+
+def test_distilled_student_learns_the_teacher():
+    teacher = _teacher()
+    data = _data(512)
+    distiller = Distiller(_student(), teacher, DistillConfig(alpha=0.0, soft_loss="kl"))
+    cached = distiller.cache_teacher(data)
+    before = distiller.loss(cached).item()
+    fit(distiller, TensorBatcher(cached, 64, shuffle=True), epochs=10, lr=0.02, progress=False)
+    assert distiller.loss(cached).item() < 0.5 * before
+    assert not teacher.training  # fit's train() did not wake the teacher
+    assert all(not p.requires_grad for p in teacher.parameters())
+    assert distiller.predict(data).shape == (512, 2)
+
+
+def test_feature_distillation_sizes_the_projection_and_trains_it():
+    data = _data(256)
+    config = DistillConfig(alpha=0.5, feature_weight=1.0)
+    distiller = Distiller(
+        _student(), _teacher(), config, feature_layers=("mlp", "mlp"), example_batch=data
+    )
+    assert distiller.projection is not None
+    assert distiller.projection.linear.weight.shape == (24, 8)  # teacher 24 ← student 8
+    cached = distiller.cache_teacher(data)
+    assert cached[TEACHER_HIDDEN].shape == (256, 24)
+    trainable = {id(p) for p in distiller.parameters() if p.requires_grad}
+    assert id(distiller.projection.linear.weight) in trainable
+    before = distiller.loss(cached).item()
+    fit(distiller, TensorBatcher(cached, 64, shuffle=True), epochs=8, lr=0.02, progress=False)
+    assert distiller.loss(cached).item() < before
+
+
+@pytest.mark.parametrize("soft_loss", ["listwise", "ranking_aware"])
+def test_ranking_mode_with_sampled_candidates(soft_loss):
+    data = _ranking_data()
+    torch.manual_seed(0)
+    teacher = ItemScorer(dim=32).eval()
+    fit(teacher, TensorBatcher(data, 32, shuffle=True), epochs=30, lr=0.03, progress=False)
+    config = DistillConfig(mode="ranking", soft_loss=soft_loss, alpha=0.2, num_candidates=12,
+                           top_k=4)  # fmt: skip
+    distiller = Distiller(ItemScorer(dim=4), teacher, config, example_batch=data)
+    cached = distiller.cache_teacher(data)
+    assert cached[CANDIDATES].shape == (128, 12) and cached[TEACHER_LOGITS].shape == (128, 12)
+    torch.testing.assert_close(cached[CANDIDATES][:, :4], teacher(data).topk(4).indices)
+    before = distiller.loss(cached).item()
+    fit(distiller, TensorBatcher(cached, 32, shuffle=True), epochs=10, lr=0.03, progress=False)
+    assert distiller.loss(cached).item() < before
+
+
+# ------------------------------------------------------------------------------- bad input
+def test_mismatched_output_shapes_fail_before_training():
+    teacher = _teacher(tasks=("watch", "like", "share"))
+    teacher.task_names = None  # hide the names: the shape check must catch it on its own
+    teacher.config = None
+    with pytest.raises(ValueError, match=r"\(64, 2\).*\(64, 3\)"):
+        Distiller(_student(), teacher, example_batch=_data(64))
+
+
+def test_mismatched_tasks_fail_before_training():
+    with pytest.raises(ValueError, match="tasks"):
+        Distiller(_student(), _teacher(tasks=("like", "watch")))
+
+
+def test_teacher_in_training_mode_is_switched_to_eval_with_a_warning():
+    teacher = _teacher().train()
+    with pytest.warns(UserWarning, match="training mode"):
+        distiller = Distiller(_student(), teacher)
+    assert not teacher.training
+    distiller.train()
+    assert distiller.student.training and not teacher.training
+
+
+def test_bad_config_raises():
+    with pytest.raises(ValueError, match="soft_loss"):
+        DistillConfig(mode="response", soft_loss="listwise")
+    with pytest.raises(ValueError, match="alpha"):
+        DistillConfig(alpha=1.5)
+    with pytest.raises(ValueError, match="num_candidates"):
+        DistillConfig(mode="ranking", soft_loss="listwise", top_k=10, num_candidates=5)
+    with pytest.raises(ValueError, match="feature_layers"):
+        Distiller(_student(), _teacher(), DistillConfig(feature_weight=1.0))
+    with pytest.raises(ValueError, match="no submodule"):
+        Distiller(_student(), _teacher(), DistillConfig(feature_weight=1.0),
+                  feature_layers=("nope", "mlp"), example_batch=_data(8))  # fmt: skip
+
+
+def test_teacher_copy_gives_zero_kl():
+    teacher = _teacher()
+    student = copy.deepcopy(teacher)
+    distiller = Distiller(student, teacher, DistillConfig(alpha=0.0, soft_loss="kl"))
+    student.eval()
+    assert abs(distiller.loss(_data(32)).item()) < 1e-6
