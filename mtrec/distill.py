@@ -265,6 +265,7 @@ class DistillConfig:
     num_candidates: int | None = None  # ranking: C candidates per row in the cache; None = all
     feature_weight: float = 0.0  # weight of the feature term; 0 = off
     feature_loss: str = "mse"  # "mse" | "cosine"
+    hidden_reduce: str = "last"  # a (B, L, D) hooked output → (B, D): "last" position or "mean"
 
     def __post_init__(self) -> None:
         allowed = {"response": RESPONSE_LOSSES, "ranking": RANKING_LOSSES}
@@ -286,6 +287,8 @@ class DistillConfig:
             )
         if self.feature_weight < 0 or self.feature_loss not in ("mse", "cosine"):
             raise ValueError("feature_weight must be >= 0 and feature_loss 'mse' or 'cosine'")
+        if self.hidden_reduce not in ("last", "mean"):
+            raise ValueError(f"hidden_reduce must be 'last' or 'mean', got {self.hidden_reduce!r}")
 
 
 def call_outputs(model: nn.Module, batch: Batch) -> Tensor:
@@ -309,17 +312,20 @@ def task_names_of(model: nn.Module) -> tuple[str, ...] | None:
 class _Capture:
     """A forward hook keeping the last output of one submodule (for feature distillation)."""
 
-    def __init__(self, model: nn.Module, name: str, role: str) -> None:
+    def __init__(self, model: nn.Module, name: str, role: str, reduce: str = "last") -> None:
         modules = dict(model.named_modules())
         if name not in modules:
             shown = [n for n in modules if n][:20]
             raise ValueError(f"{role} has no submodule {name!r}; some of its modules: {shown}")
         self.value: Tensor | None = None
+        self.reduce = reduce
         modules[name].register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, args: Any, output: Any) -> None:
         out = output[0] if isinstance(output, tuple) else output
-        self.value = out[:, -1] if out.ndim == 3 else out  # (B, L, D) → last position (B, D)
+        if out.ndim == 3:  # (B, L, D) → (B, D): last position (sequences) or mean (experts)
+            out = out[:, -1] if self.reduce == "last" else out.mean(dim=1)
+        self.value = out
 
     def take(self) -> Tensor:
         if self.value is None:
@@ -344,7 +350,8 @@ class Distiller(nn.Module):
         outputs: ``fn(model, batch) -> Tensor`` for the student (default :func:`call_outputs`).
         teacher_outputs: the same for the teacher (default: ``outputs``).
         feature_layers: (student submodule name, teacher submodule name) whose outputs (B, D)
-            are matched when ``config.feature_weight > 0`` (a (B, L, D) output uses position -1).
+            are matched when ``config.feature_weight > 0`` (a (B, L, D) output is reduced to
+            (B, D) by ``config.hidden_reduce``: last position, or mean, e.g. over experts).
         example_batch: a small batch used to check shapes and task names *before* training and
             to size the feature projection. Strongly recommended.
         hard_loss: ``fn(student, batch, student_outputs) -> Tensor`` for the label term. Default:
@@ -397,9 +404,10 @@ class Distiller(nn.Module):
                 raise ValueError(
                     "config.feature_weight > 0 needs feature_layers=(student_layer, teacher_layer)"
                 )
+            reduce = self.config.hidden_reduce
             self._captures = (
-                _Capture(student, feature_layers[0], "student"),
-                _Capture(teacher, feature_layers[1], "teacher"),
+                _Capture(student, feature_layers[0], "student", reduce),
+                _Capture(teacher, feature_layers[1], "teacher", reduce),
             )
             if example_batch is None:
                 raise ValueError("feature distillation needs example_batch to size the projection")
@@ -543,3 +551,56 @@ def _model_hard(student: nn.Module, batch: Batch, outputs: Tensor) -> Tensor:
     if not hasattr(student, "loss"):
         raise TypeError(f"{type(student).__name__} has no loss(batch); pass hard_loss=...")
     return student.loss(batch)
+
+
+# --------------------------------------------------------------------------------------------
+# the real-size pair for `mtrec bench`
+# --------------------------------------------------------------------------------------------
+def benchmark_pair(
+    *,
+    num_users: int = 944,
+    num_items: int = 1683,
+    text_dim: int = 384,
+    task_names: tuple[str, ...] = ("watch", "like"),
+) -> tuple[nn.Module, nn.Module, Callable[[int], Batch]]:
+    """The teacher/student pair of notebook 09 at real (ML-100k) sizes, for throughput tables.
+
+    Teacher: an MMoE (8 experts of widths (512, 256), towers (64,)) over user and item ids (16-d
+    embeddings) and a 384-d language-model item-text embedding. Student: the ID-only
+    :class:`~mtrec.models.student.StudentMLP` (16-d id embeddings, one hidden layer of 32).
+
+    Returns:
+        (teacher, student, example_batch_fn); ``example_batch_fn(batch_size)`` gives a random
+        batch with every key either model reads (``user_id``, ``item_id``, ``item_text``) plus
+        ``labels`` (B, T). Both models are in eval mode on the CPU.
+    """
+    from mtrec.data.schema import SparseFeature, TextFeature
+    from mtrec.models.mmoe import MMoE, MMoEConfig
+    from mtrec.models.student import StudentConfig, StudentMLP
+
+    ids = (SparseFeature("user_id", num_users, 16), SparseFeature("item_id", num_items, 16))
+    teacher = MMoE(
+        MMoEConfig(
+            features=(*ids, TextFeature("item_text", text_dim)),
+            num_tasks=len(task_names),
+            num_experts=8,
+            expert_hidden=(512, 256),
+            tower_hidden=(64,),
+        )
+    ).eval()
+    student = StudentMLP(StudentConfig(features=ids, task_names=task_names, hidden=(32,))).eval()
+
+    def example_batch(batch_size: int) -> Batch:
+        generator = torch.Generator().manual_seed(batch_size)
+        return {
+            "user_id": torch.randint(1, num_users, (batch_size,), generator=generator),
+            "item_id": torch.randint(1, num_items, (batch_size,), generator=generator),
+            "item_text": F.normalize(
+                torch.randn(batch_size, text_dim, generator=generator), dim=-1
+            ),
+            "labels": torch.randint(
+                0, 2, (batch_size, len(task_names)), generator=generator
+            ).float(),
+        }
+
+    return teacher, student, example_batch

@@ -15,6 +15,7 @@ from mtrec.distill import (
     TEACHER_LOGITS,
     DistillConfig,
     Distiller,
+    benchmark_pair,
     feature_distillation_loss,
     listwise_kl_loss,
     ranking_aware_loss,
@@ -22,7 +23,7 @@ from mtrec.distill import (
     response_distillation_loss,
 )
 from mtrec.models.student import StudentConfig, StudentMLP
-from mtrec.train import fit
+from mtrec.train import count_parameters, fit
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -283,3 +284,37 @@ def test_teacher_copy_gives_zero_kl():
     distiller = Distiller(student, teacher, DistillConfig(alpha=0.0, soft_loss="kl"))
     student.eval()
     assert abs(distiller.loss(_data(32)).item()) < 1e-6
+
+
+def test_benchmark_pair_builds_a_larger_teacher_with_matching_outputs():
+    teacher, student, example_batch = benchmark_pair()
+    batch = example_batch(4)
+    assert teacher(batch).shape == student(batch).shape == (4, 2)
+    assert count_parameters(teacher) > 20 * count_parameters(student)
+    Distiller(student, teacher, example_batch=batch)  # shapes agree: no error
+
+
+class ExpertStack(nn.Module):
+    """A teacher whose hooked layer gives (B, E, D), like MMoE's experts."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 12)
+        self.experts = nn.Linear(12, 3 * 6)
+        self.expert_outputs = nn.Identity()
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, batch):
+        e = self.expert_outputs(self.experts(self.embed(batch["user_id"])).view(-1, 3, 6))
+        return self.head(e.mean(dim=1))  # (B, E, D) → (B, 2)
+
+
+def test_feature_distillation_from_a_3d_teacher_layer_mean_pools():
+    data = _data(64)
+    config = DistillConfig(feature_weight=1.0, hidden_reduce="mean")
+    distiller = Distiller(_student(), ExpertStack().eval(), config,
+                          feature_layers=("mlp", "expert_outputs"), example_batch=data)  # fmt: skip
+    assert distiller.projection.linear.weight.shape == (6, 8)
+    cached = distiller.cache_teacher(data)
+    assert cached[TEACHER_HIDDEN].shape == (64, 6)
+    assert torch.isfinite(distiller.loss(cached))
