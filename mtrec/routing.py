@@ -1,0 +1,359 @@
+"""Scenario classification, task mapping and routing: the front of the recommendation pipeline.
+
+user input → features → :class:`ScenarioClassifier` (which scenario is this request in?) →
+task mapping (:class:`RuleTaskMapper` from a declared table, or a learned gate
+:class:`LearnedTaskMapper`) → scenario-specific parameters (:class:`ScenarioRouter`).
+
+Routing is done by *gathering* each row's scenario parameters and one batched matmul, so a batch
+costs the same whatever the number of scenarios S, and no row runs through another scenario's
+tower. Scenario ids outside ``0..S-1`` raise ``ValueError`` (no silent fallback): a new scenario
+needs retraining or an explicit mapping onto a known one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtrec.data.schema import Feature
+from mtrec.layers import MLP, FeatureEmbedding
+from mtrec.utils import get_device, set_seed
+
+log = logging.getLogger(__name__)
+
+CLASSIFIER_KINDS = ("tree", "svm", "neural", "lm")
+
+
+def check_scenario_ids(scenario_ids: Tensor, num_scenarios: int) -> Tensor:
+    """Return ``scenario_ids`` as long (B,); raise ValueError when any id is outside 0..S-1."""
+    ids = scenario_ids.long()
+    if ids.ndim != 1:
+        raise ValueError(f"scenario_ids must be (B,), got shape {tuple(ids.shape)}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_scenarios):
+        bad = ids[(ids < 0) | (ids >= num_scenarios)].unique()[:5].tolist()
+        raise ValueError(
+            f"scenario ids {bad} are outside the trained range 0..{num_scenarios - 1}; map new "
+            "scenarios onto a known id (e.g. with a ScenarioClassifier) or retrain with "
+            f"num_scenarios > {max(bad)}"
+        )
+    return ids
+
+
+class ScenarioRouter(nn.Module):
+    """One MLP per scenario, each row run through its own scenario's MLP only.
+
+    Weights are stacked (S, D_in, D_out) per layer; a batch gathers each row's weights
+    (``weight[scenario_ids]``) and applies them with one batched matmul, so the cost is
+    B · D_in · D_out per layer for any S (never S× the work, no loop over rows or scenarios).
+
+    Args:
+        num_scenarios: S.
+        in_dim: D_in.
+        hidden: hidden widths (ReLU after each).
+        out_dim: width of the final plain linear layer.
+    """
+
+    def __init__(
+        self, num_scenarios: int, in_dim: int, hidden: Sequence[int], out_dim: int
+    ) -> None:
+        super().__init__()
+        if num_scenarios < 1:
+            raise ValueError(f"num_scenarios must be >= 1, got {num_scenarios}")
+        self.num_scenarios = num_scenarios
+        widths = [in_dim, *hidden, out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for d_in, d_out in pairwise(widths):
+            bound = 1.0 / math.sqrt(d_in)
+            w = torch.empty(num_scenarios, d_in, d_out).uniform_(-bound, bound)
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(
+                nn.Parameter(torch.empty(num_scenarios, d_out).uniform_(-bound, bound))
+            )
+
+    def forward(self, x: Tensor, scenario_ids: Tensor) -> Tensor:
+        """x (B, D_in), scenario_ids (B,) → (B, out_dim)."""
+        ids = check_scenario_ids(scenario_ids, self.num_scenarios)
+        h = x.unsqueeze(1)  # (B, 1, D_in)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.bmm(h, w[ids]) + b[ids].unsqueeze(1)  # (B, 1, D_out): gathered weights
+            if i < last:
+                h = F.relu(h)
+        return h.squeeze(1)
+
+    def tower(self, scenario: int) -> nn.Sequential:
+        """Scenario ``scenario``'s MLP as a plain ``nn.Sequential`` (copies, for checks)."""
+        layers: list[nn.Module] = []
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            linear = nn.Linear(w.shape[1], w.shape[2])
+            with torch.no_grad():
+                linear.weight.copy_(w[scenario].T)
+                linear.bias.copy_(b[scenario])
+            layers += [linear] if i == len(self.weights) - 1 else [linear, nn.ReLU()]
+        return nn.Sequential(*layers)
+
+
+class RuleTaskMapper:
+    """Task mapping by a declared table: scenario name → the tasks that run in it.
+
+    Args:
+        table: ``{scenario: [task, ...]}``; every scenario of ``scenarios`` must appear.
+        scenarios: scenario names in id order.
+        tasks: task names in label-column order.
+    """
+
+    def __init__(
+        self, table: Mapping[str, Sequence[str]], *, scenarios: Sequence[str], tasks: Sequence[str]
+    ) -> None:
+        self.scenarios, self.tasks = list(scenarios), list(tasks)
+        missing = [s for s in self.scenarios if s not in table]
+        unknown_s = [s for s in table if s not in self.scenarios]
+        unknown_t = sorted({t for ts in table.values() for t in ts} - set(self.tasks))
+        if missing or unknown_s or unknown_t:
+            raise ValueError(
+                f"task table does not match: scenarios without a row {missing}, rows for unknown "
+                f"scenarios {unknown_s}, unknown tasks {unknown_t}; expected scenarios "
+                f"{self.scenarios} and tasks {self.tasks}"
+            )
+        self.table = torch.tensor(
+            [[t in table[s] for t in self.tasks] for s in self.scenarios], dtype=torch.bool
+        )  # (S, T)
+
+    def mask(self, scenario_ids: Tensor) -> Tensor:
+        """(B,) scenario ids → (B, T) bool: which tasks run for each row (a table lookup)."""
+        ids = check_scenario_ids(torch.as_tensor(scenario_ids), len(self.scenarios))
+        return self.table.to(ids.device)[ids]
+
+    def apply(self, labels: Tensor, scenario_ids: Tensor) -> Tensor:
+        """Labels (B, T) with NaN where the task does not run in the row's scenario."""
+        return labels.float().masked_fill(~self.mask(scenario_ids), float("nan"))
+
+
+class LearnedTaskMapper(nn.Module):
+    """Task mapping learned as a gate: features → P(task t runs for this row), (B, T).
+
+    Trained with ``mtrec.train.fit`` on batch["labels"] = (B, T) 0/1 "task active" targets (e.g.
+    the rule table applied to the true scenarios, or which labels were observed). At serving time
+    it needs no scenario id, only the row's features.
+    """
+
+    def __init__(
+        self, features: Sequence[Feature], num_tasks: int, *, hidden: Sequence[int] = (32,)
+    ) -> None:
+        super().__init__()
+        if num_tasks < 1:
+            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+        self.num_tasks = num_tasks
+        self.embedding = FeatureEmbedding(features)
+        self.gate = MLP(self.embedding.out_dim, hidden, num_tasks)
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        """Feature keys → (B, T) gate logits."""
+        return self.gate(self.embedding(batch))
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Mean BCE against batch["labels"] (B, T) task-active targets."""
+        return F.binary_cross_entropy_with_logits(self(batch), batch["labels"].float())
+
+    def predict(self, batch: dict[str, Tensor]) -> Tensor:
+        """(B, T) probabilities that each task runs."""
+        return torch.sigmoid(self(batch))
+
+    def mask(self, batch: dict[str, Tensor], threshold: float = 0.5) -> Tensor:
+        """(B, T) bool."""
+        return self.predict(batch) > threshold
+
+
+class ScenarioClassifier:
+    """Predict a request's scenario from text or tabular features, four ways behind one API.
+
+    Kinds:
+        ``"tree"``: scikit-learn DecisionTreeClassifier on TF-IDF (text) or the raw columns.
+        ``"svm"``: scikit-learn LinearSVC on TF-IDF (text) or standardised columns.
+        ``"neural"``: a small torch network: TF-IDF-weighted bag of word embeddings (text, like
+            fastText) or an MLP (tabular), trained with Adam.
+        ``"lm"``: pretrained language-model sentence embeddings
+            (:class:`mtrec.extractors.text.TextEncoder`, pass ``encoder=``) + a linear or MLP head.
+
+    ``fit(inputs, scenarios)`` takes a list of strings or an (N, F) array and any hashable labels;
+    ``predict`` returns labels of the same kind, ``predict_proba`` (N, S) in ``classes_`` order.
+    Calling either before ``fit`` raises RuntimeError.
+    """
+
+    def __init__(
+        self,
+        kind: str = "svm",
+        *,
+        encoder: Any = None,
+        head: str = "linear",
+        hidden: Sequence[int] = (64,),
+        epochs: int = 20,
+        lr: float = 3e-3,
+        batch_size: int = 256,
+        embed_dim: int = 32,
+        max_features: int = 20000,
+        max_depth: int | None = 30,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if kind not in CLASSIFIER_KINDS:
+            raise ValueError(f"kind must be one of {CLASSIFIER_KINDS}, got {kind!r}")
+        if head not in ("linear", "mlp"):
+            raise ValueError(f"head must be 'linear' or 'mlp', got {head!r}")
+        self.kind, self.encoder, self.head = kind, encoder, head
+        self.hidden, self.epochs, self.lr, self.batch_size = tuple(hidden), epochs, lr, batch_size
+        self.embed_dim, self.max_features, self.max_depth = embed_dim, max_features, max_depth
+        self.seed, self.device = seed, get_device(device)
+        self.classes_: np.ndarray | None = None
+        self._vectorizer: Any = None
+        self._scaler: Any = None
+        self._model: Any = None
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.classes_ is not None else "not fitted"
+        return f"ScenarioClassifier(kind={self.kind!r}, head={self.head!r}, {state})"
+
+    # ------------------------------------------------------------------ inputs
+    def _is_text(self, inputs: Any) -> bool:
+        if isinstance(inputs, str):
+            raise TypeError("pass a list of texts, not a single string: [text]")
+        is_text = not isinstance(inputs, (np.ndarray, Tensor)) and isinstance(
+            next(iter(inputs), ""), str
+        )
+        if self.kind == "lm" and not is_text:
+            raise ValueError("kind='lm' embeds texts: pass a list of strings")
+        return is_text
+
+    def _features(self, inputs: Any, *, fit: bool) -> Any:
+        """Texts → TF-IDF (sparse) or LM embeddings; arrays → float (N, F)."""
+        if self._is_text(inputs):
+            texts = [str(t) for t in inputs]
+            if self.kind == "lm":
+                if self.encoder is None:
+                    from mtrec.extractors.text import TextEncoder
+
+                    self.encoder = TextEncoder()
+                return self.encoder.encode(texts).numpy()
+            if fit:
+                from sklearn.feature_extraction.text import TfidfVectorizer
+
+                self._vectorizer = TfidfVectorizer(
+                    max_features=self.max_features, ngram_range=(1, 2), min_df=2, sublinear_tf=True
+                )
+                return self._vectorizer.fit_transform(texts)
+            return self._vectorizer.transform(texts)
+        array = np.asarray(inputs, dtype=np.float32)
+        if array.ndim != 2:
+            raise ValueError(f"tabular inputs must be (N, F), got shape {array.shape}")
+        if fit:
+            from sklearn.preprocessing import StandardScaler
+
+            self._scaler = StandardScaler().fit(array)
+        return self._scaler.transform(array).astype(np.float32)
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, inputs: Any, scenarios: Sequence[Any]) -> ScenarioClassifier:
+        """Learn to map ``inputs`` (N texts or an (N, F) array) to ``scenarios`` (N labels)."""
+        y_raw = np.asarray(scenarios)
+        self.classes_, y = np.unique(y_raw, return_inverse=True)
+        x = self._features(inputs, fit=True)
+        if x.shape[0] != len(y):
+            raise ValueError(f"{x.shape[0]} inputs but {len(y)} scenario labels")
+        if self.kind == "tree":
+            from sklearn.tree import DecisionTreeClassifier
+
+            self._model = DecisionTreeClassifier(max_depth=self.max_depth, random_state=self.seed)
+            self._model.fit(x, y)
+        elif self.kind == "svm":
+            from sklearn.svm import LinearSVC
+
+            self._model = LinearSVC(C=0.5, random_state=self.seed).fit(x, y)
+        else:
+            self._model = self._fit_torch(x, y)
+        return self
+
+    def _net(self, x: Any, num_classes: int) -> nn.Module:
+        if self.kind == "neural" and not isinstance(x, np.ndarray):  # TF-IDF bag of words
+            return _BagOfWords(x.shape[1], self.embed_dim, self.hidden, num_classes)
+        hidden = self.hidden if (self.kind == "neural" or self.head == "mlp") else ()
+        return MLP(x.shape[1], hidden, num_classes, dropout=0.1 if hidden else 0.0)
+
+    def _fit_torch(self, x: Any, y: np.ndarray) -> nn.Module:
+        set_seed(self.seed)
+        net = self._net(x, len(self.classes_)).to(self.device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=1e-5)
+        targets = torch.as_tensor(y, dtype=torch.long, device=self.device)
+        generator = torch.Generator().manual_seed(self.seed)
+        net.train()
+        for _ in range(self.epochs):
+            order = torch.randperm(len(y), generator=generator).numpy()
+            for start in range(0, len(y), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                logits = net(self._tensor(x, rows))
+                loss = F.cross_entropy(logits, targets[rows])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+        return net.eval()
+
+    def _tensor(self, x: Any, rows: np.ndarray | None = None) -> Any:
+        part = x if rows is None else x[rows]
+        if isinstance(part, np.ndarray):
+            return torch.as_tensor(part, dtype=torch.float32, device=self.device)
+        part = part.tocsr()  # TF-IDF rows → EmbeddingBag (indices, offsets, weights)
+        return tuple(
+            torch.as_tensor(a, dtype=d, device=self.device)
+            for a, d in ((part.indices, torch.long), (part.indptr[:-1], torch.long),
+                         (part.data, torch.float32))
+        )  # fmt: skip
+
+    def _check_fitted(self) -> None:
+        if self.classes_ is None:
+            raise RuntimeError(
+                f"this ScenarioClassifier(kind={self.kind!r}) is not fitted yet; call "
+                "fit(inputs, scenarios) on training rows before predict"
+            )
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        """(N, S) scenario probabilities (tree: leaf frequencies; svm: softmax of margins)."""
+        self._check_fitted()
+        x = self._features(inputs, fit=False)
+        if self.kind == "tree":
+            return self._model.predict_proba(x)
+        if self.kind == "svm":
+            scores = torch.as_tensor(self._model.decision_function(x), dtype=torch.float32)
+            return torch.softmax(scores if scores.ndim == 2 else torch.stack(
+                [-scores, scores], dim=1), dim=1).numpy()  # fmt: skip
+        with torch.no_grad():
+            chunks = []
+            for start in range(0, x.shape[0], 4096):
+                rows = np.arange(start, min(start + 4096, x.shape[0]))
+                chunks.append(torch.softmax(self._model(self._tensor(x, rows)), dim=1).cpu())
+        return torch.cat(chunks).numpy()
+
+    def predict(self, inputs: Any) -> np.ndarray:
+        """(N,) predicted scenario labels (same kind as the training labels)."""
+        return self.classes_[self.predict_proba(inputs).argmax(axis=1)]
+
+
+class _BagOfWords(nn.Module):
+    """TF-IDF-weighted mean of word embeddings → MLP → class logits (fastText-style)."""
+
+    def __init__(self, vocab: int, embed_dim: int, hidden: Sequence[int], num_classes: int) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(vocab, embed_dim, mode="sum")
+        self.mlp = MLP(embed_dim, hidden, num_classes, dropout=0.1)
+
+    def forward(self, x: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+        """(indices, offsets, weights) of B rows → (B, S) logits."""
+        indices, offsets, weights = x
+        return self.mlp(self.bag(indices, offsets, per_sample_weights=weights))

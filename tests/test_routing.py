@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+
+from mtrec.data import TensorBatcher
+from mtrec.data.schema import SparseFeature
+from mtrec.routing import (
+    LearnedTaskMapper,
+    RuleTaskMapper,
+    ScenarioClassifier,
+    ScenarioRouter,
+    check_scenario_ids,
+)
+from mtrec.train import fit
+
+WORDS = {
+    "dress": "lovely dress flowy skirt summer wedding",
+    "jacket": "warm jacket coat zipper winter hood",
+    "top": "cute top blouse sleeves shirt tee",
+}
+
+
+def toy_texts(n: int = 150, seed: int = 0) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    labels = [list(WORDS)[i % 3] for i in range(n)]
+    texts = [" ".join(rng.choice(WORDS[y].split(), 4)) + " fits great" for y in labels]
+    return texts, labels
+
+
+class FakeEncoder:
+    """Stands in for TextEncoder: a fixed random vector per word, averaged and L2-normalised."""
+
+    def __init__(self, dim: int = 16) -> None:
+        self.dim, self.table = dim, {}
+        self.generator = torch.Generator().manual_seed(0)
+
+    def encode(self, texts, batch_size: int = 64) -> torch.Tensor:
+        rows = []
+        for text in texts:
+            vecs = [self.table.setdefault(w, torch.randn(self.dim, generator=self.generator))
+                    for w in text.split()]  # fmt: skip
+            rows.append(torch.stack(vecs).mean(0))
+        return torch.nn.functional.normalize(torch.stack(rows), dim=-1)
+
+
+def test_router_equals_each_scenarios_tower_on_its_own_rows():
+    torch.manual_seed(0)
+    router = ScenarioRouter(5, 6, (8, 4), 3)
+    x, ids = torch.randn(50, 6), torch.randint(0, 5, (50,))
+    out = router(x, ids)
+    assert out.shape == (50, 3)
+    for s in range(5):
+        rows = ids == s
+        torch.testing.assert_close(out[rows], router.tower(s)(x[rows]))
+
+
+def test_router_gradients_reach_only_the_used_scenarios():
+    router = ScenarioRouter(4, 3, (5,), 1)
+    router(torch.randn(8, 3), torch.tensor([0, 2] * 4)).sum().backward()
+    used = router.weights[0].grad.abs().sum(dim=(1, 2))
+    assert used[0] > 0 and used[2] > 0 and used[1] == 0 and used[3] == 0
+
+
+@pytest.mark.parametrize("bad", [[0, 3], [-1, 0]])
+def test_out_of_range_scenario_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match=r"outside the trained range 0\.\.2"):
+        check_scenario_ids(torch.tensor(bad), 3)
+    with pytest.raises(ValueError, match="outside the trained range"):
+        ScenarioRouter(3, 2, (), 1)(torch.randn(2, 2), torch.tensor(bad))
+    with pytest.raises(ValueError, match=r"must be \(B,\)"):
+        check_scenario_ids(torch.zeros(2, 2), 3)
+
+
+def test_rule_task_mapper():
+    mapper = RuleTaskMapper(
+        {"a": ["click"], "b": ["click", "buy"]}, scenarios=["a", "b"], tasks=["click", "buy"]
+    )
+    mask = mapper.mask(torch.tensor([0, 1, 1]))
+    assert mask.tolist() == [[True, False], [True, True], [True, True]]
+    labels = mapper.apply(torch.ones(3, 2), torch.tensor([0, 1, 0]))
+    assert torch.isnan(labels[0, 1]) and torch.isnan(labels[2, 1]) and labels[1, 1] == 1
+    with pytest.raises(ValueError, match="outside the trained range"):
+        mapper.mask(torch.tensor([2]))
+    with pytest.raises(ValueError, match="unknown tasks"):
+        RuleTaskMapper({"a": ["view"], "b": []}, scenarios=["a", "b"], tasks=["click"])
+    with pytest.raises(ValueError, match="scenarios without a row"):
+        RuleTaskMapper({"a": ["click"]}, scenarios=["a", "b"], tasks=["click"])
+
+
+def test_learned_task_mapper_learns_the_rule_table():
+    torch.manual_seed(0)
+    rule = RuleTaskMapper(
+        {"a": ["click"], "b": ["click", "buy"], "c": ["buy"]},
+        scenarios=["a", "b", "c"],
+        tasks=["click", "buy"],
+    )
+    ids = torch.randint(0, 3, (600,))
+    data = {"page": ids + 1, "labels": rule.mask(ids).float()}
+    gate = LearnedTaskMapper([SparseFeature("page", 4, 4)], 2)
+    fit(gate, TensorBatcher(data, 200, shuffle=True), epochs=25, lr=5e-2, progress=False)
+    assert gate.predict(data).shape == (600, 2)
+    assert bool((gate.mask(data) == rule.mask(ids)).all())
+
+
+@pytest.mark.parametrize("kind", ["tree", "svm", "neural", "lm"])
+def test_classifiers_learn_toy_scenarios_from_text(kind):
+    texts, labels = toy_texts()
+    clf = ScenarioClassifier(kind, encoder=FakeEncoder(), epochs=30, lr=1e-2, seed=0)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        clf.predict(texts)
+    test_texts, test_labels = toy_texts(60, seed=1)
+    clf.fit(texts, labels)
+    accuracy = (clf.predict(test_texts) == np.array(test_labels)).mean()
+    assert accuracy > 0.9, accuracy
+    proba = clf.predict_proba(test_texts)
+    assert proba.shape == (60, 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+
+
+def test_svm_matches_scikit_learn_linear_svc():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    texts, labels = toy_texts()
+    test_texts, _ = toy_texts(60, seed=1)
+    ours = ScenarioClassifier("svm").fit(texts, labels).predict(test_texts)
+    vec = TfidfVectorizer(max_features=20000, ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    ref = LinearSVC(C=0.5, random_state=0).fit(vec.fit_transform(texts), labels)
+    np.testing.assert_array_equal(ours, ref.predict(vec.transform(test_texts)))
+
+
+@pytest.mark.parametrize("kind", ["tree", "svm", "neural"])
+def test_classifiers_on_tabular_features(kind):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    centres = np.array([[3.0, 0, 0, 0], [0, 3.0, 0, 0], [0, 0, 3.0, 0]])
+    x = (centres[y] + rng.normal(size=(300, 4))).astype(np.float32)  # three separated blobs
+    clf = ScenarioClassifier(kind, epochs=40, lr=1e-2, max_depth=4).fit(x[:200], y[:200])
+    assert (clf.predict(x[200:]) == y[200:]).mean() > 0.9
+
+
+def test_classifier_bad_input():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ScenarioClassifier("forest")
+    with pytest.raises(ValueError, match="kind='lm' embeds texts"):
+        ScenarioClassifier("lm", encoder=FakeEncoder()).fit(np.zeros((4, 2)), [0, 1, 0, 1])
+    with pytest.raises(TypeError, match="single string"):
+        ScenarioClassifier("svm").fit("one text", [0])
+    with pytest.raises(ValueError, match="inputs but"):
+        ScenarioClassifier("tree").fit(np.zeros((4, 2)), [0, 1])
+
+
+@pytest.mark.slow
+def test_lm_classifier_with_the_real_text_encoder(tmp_path):
+    from mtrec.extractors.text import TextEncoder
+
+    texts, labels = toy_texts(60)
+    clf = ScenarioClassifier("lm", encoder=TextEncoder(cache_dir=tmp_path), epochs=40, lr=1e-2)
+    clf.fit(texts, labels)
+    assert (clf.predict(texts) == np.array(labels)).mean() > 0.9
