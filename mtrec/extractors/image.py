@@ -1,0 +1,239 @@
+"""Image embeddings from a convolutional network built on torchvision.
+
+The default backbone is a narrow ResNet-18 (He et al., "Deep Residual Learning for Image
+Recognition", CVPR 2016): torchvision's ``BasicBlock`` in the [2, 2, 2, 2] layout, widths
+(16, 32, 64, 128) instead of (64, 128, 256, 512) and a 3x3 stride-1 stem without max-pooling, so
+small images (28x28 digits) train in seconds on a CPU. Any torchvision classification model is
+available by name (``"resnet18"``, ``"mobilenet_v3_small"``, ...); its last ``nn.Linear`` is removed
+so the encoder returns the pooled features. No ImageNet weights ship offline: pass a weights file
+(``.safetensors`` or a ``torch.save`` state dict) or train the encoder here (``loss`` works with
+:func:`mtrec.train.fit`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtrec.utils import get_device
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKBONE = "resnet18-small"
+SMALL_WIDTHS = (16, 32, 64, 128)  # channels of the four ResNet stages of the default backbone
+
+
+def small_resnet18(widths: Sequence[int] = SMALL_WIDTHS, *, stem_stride: int = 2) -> nn.Sequential:
+    """A ResNet-18 layout ([2, 2, 2, 2] basic blocks) with the given stage widths for small images.
+
+    Args:
+        widths: channels of the four stages (ResNet-18 has 64, 128, 256, 512).
+        stem_stride: stride of the 3x3 stem convolution (2 halves every feature map: 4x fewer
+            multiply-adds; 28x28 digits become 14, 7, 4, 2-pixel maps).
+
+    Returns:
+        A module mapping (B, 3, H, W) images to (B, widths[-1]) pooled features.
+    """
+    from torchvision.models.resnet import BasicBlock
+
+    def stage(inplanes: int, planes: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or inplanes != planes:
+            downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
+        return nn.Sequential(
+            BasicBlock(inplanes, planes, stride, downsample), BasicBlock(planes, planes)
+        )
+
+    w = list(widths)
+    return nn.Sequential(
+        nn.Conv2d(3, w[0], 3, stride=stem_stride, padding=1, bias=False),  # (B, w0, H/s, W/s)
+        nn.BatchNorm2d(w[0]),
+        nn.ReLU(inplace=True),
+        stage(w[0], w[0], 1),  # (B, w0, H/s, W/s)
+        stage(w[0], w[1], 2),  # (B, w1, H/2s, W/2s)
+        stage(w[1], w[2], 2),  # (B, w2, H/4s, W/4s)
+        stage(w[2], w[3], 2),  # (B, w3, H/8s, W/8s)
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),  # (B, w3)
+    )
+
+
+def _load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}; expected a state dict")
+    return state
+
+
+def _strip_classifier(model: nn.Module) -> tuple[str, int]:
+    """Replace the last ``nn.Linear`` of a classifier by Identity; return its name and input width."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    if last is None:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier to remove")
+    parent_name, _, child = last.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    width = int(getattr(parent, child).in_features)
+    setattr(parent, child, nn.Identity())
+    return last, width
+
+
+def to_image_batch(images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor:
+    """Bring images to (N, 3, H, W) float32 in [0, 1].
+
+    Accepts (N, H, W) grey, (N, H, W, C) channel-last with C in {1, 3, 4}, or (N, C, H, W)
+    channel-first; uint8 values are scaled by 1/255. Grey is repeated to three channels; RGBA
+    drops its alpha channel.
+    """
+    if isinstance(images, (list, tuple)):
+        images = np.stack([np.asarray(image) for image in images])
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+    if x.ndim == 3:  # (N, H, W) grey
+        x = x.unsqueeze(1)
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        x = x.permute(0, 3, 1, 2)  # (N, C, H, W)
+    if x.ndim != 4 or x.shape[1] not in (1, 3, 4):
+        raise ValueError(
+            f"images must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3 or 4; got "
+            f"shape {tuple(x.shape)}. Stack single images with images[None] or np.stack(list)"
+        )
+    if x.shape[0] == 0 or x.shape[-1] < 1 or x.shape[-2] < 1:
+        raise ValueError(f"images must be non-empty, got shape {tuple(x.shape)}")
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    if x.shape[1] == 4:
+        x = x[:, :3]
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if not torch.isfinite(x).all():
+        raise ValueError("images contain NaN or inf values")
+    return x.contiguous()
+
+
+class ImageEncoder(nn.Module):
+    """CNN image encoder: ``encode`` gives (N, D) L2-normalised vectors.
+
+    Args:
+        backbone: ``"resnet18-small"`` (default, D = 128) or a torchvision model name for
+            ``torchvision.models.get_model(name, weights=None)`` (D = width of its last layer's
+            input, e.g. 512 for ``"resnet18"``).
+        image_size: side the images are resized to (default 28, MNIST's own size; use 224 for
+            ImageNet backbones).
+        weights: optional ``.safetensors`` or ``torch.save`` state-dict file for the backbone
+            (for a torchvision name: the full classifier's state dict, e.g. ImageNet weights).
+        num_classes: add a linear head of this many classes, used by ``loss`` for training.
+        mean, std: per-channel normalisation after scaling to [0, 1].
+        device: ``None`` for :func:`mtrec.utils.get_device`.
+    """
+
+    def __init__(
+        self,
+        backbone: str = DEFAULT_BACKBONE,
+        *,
+        image_size: int = 28,
+        weights: str | os.PathLike[str] | None = None,
+        num_classes: int | None = None,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__()
+        from torchvision.transforms import v2
+
+        if image_size < 8:
+            raise ValueError(f"image_size must be >= 8, got {image_size}")
+        self.backbone_name = backbone
+        self.image_size = image_size
+        if backbone == DEFAULT_BACKBONE:
+            self.backbone: nn.Module = small_resnet18()
+            self.dim = SMALL_WIDTHS[-1]
+            if weights is not None:
+                self.backbone.load_state_dict(_load_state(weights))
+        else:
+            import torchvision
+
+            try:
+                model = torchvision.models.get_model(backbone, weights=None)
+            except ValueError as error:
+                raise ValueError(
+                    f"unknown backbone {backbone!r}: use {DEFAULT_BACKBONE!r} or a name from "
+                    "torchvision.models.list_models(module=torchvision.models)"
+                ) from error
+            removed, self.dim = _strip_classifier(model)
+            if weights is not None:  # a full classifier's state dict or one saved by ``save``
+                state = _load_state(weights)
+                model.load_state_dict(
+                    {k: v for k, v in state.items() if not k.startswith(removed + ".")}
+                )
+            self.backbone = model
+        self.head = nn.Linear(self.dim, num_classes) if num_classes else None
+        self.transform = v2.Compose(
+            [
+                v2.Resize((image_size, image_size), antialias=True),
+                v2.Normalize(mean=list(mean), std=list(std)),
+            ]
+        )
+        self.to(get_device(None if device is None else str(device)))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def preprocess(self, images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor:
+        """Raw images (see :func:`to_image_batch`) → (N, 3, S, S) normalised float32 on CPU."""
+        return self.transform(to_image_batch(images))
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Features of preprocessed images: (B, 3, S, S) → (B, D), not normalised."""
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"forward expects preprocessed (B, 3, S, S) images, got {tuple(images.shape)}; "
+                "call encoder.preprocess(raw_images) first or use encoder.encode(raw_images)"
+            )
+        return self.backbone(images)
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Cross-entropy of the class head. Batch keys: ``images`` (B, 3, S, S), ``labels`` (B,)."""
+        if self.head is None:
+            raise ValueError("loss needs a class head: build ImageEncoder(num_classes=K)")
+        logits = self.head(self(batch["images"]))  # (B, K)
+        return F.cross_entropy(logits, batch["labels"].long())
+
+    @torch.inference_mode()
+    def encode(
+        self, images: np.ndarray | Tensor | Sequence[np.ndarray], *, batch_size: int = 256
+    ) -> Tensor:
+        """Raw images → (N, D) float32 unit-norm vectors on CPU (eval mode, batched)."""
+        was_training = self.training
+        self.eval()
+        x = self.preprocess(images)
+        out = [
+            F.normalize(self(x[i : i + batch_size].to(self.device)).float(), dim=-1).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+        self.train(was_training)
+        return torch.cat(out)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the backbone's weights as safetensors (reload with ``weights=path``)."""
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.backbone.state_dict().items()}
+        save_file(state, str(path))
