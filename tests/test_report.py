@@ -1,0 +1,112 @@
+"""The benchmark report: tables from the CSVs, "not measured" for GPU, marker replacement."""
+
+import pandas as pd
+import pytest
+
+from mtrec import report
+from mtrec.results import THROUGHPUT_COLUMNS
+
+
+def _row(model, device, batch, phase, rate, **extra):
+    row = dict.fromkeys(THROUGHPUT_COLUMNS, "x")
+    row.update(
+        model=model,
+        device=device,
+        device_name=f"{device}-box",
+        precision="fp32",
+        batch_size=batch,
+        phase=phase,
+        samples_per_s=rate,
+        ms_p50=batch / rate * 1e3,
+        ms_p90=batch / rate * 1.1e3,
+        peak_mem_mb=100.0,
+        compiled=False,
+        gflops_per_s=float("nan"),
+        ceiling_fraction=float("nan"),
+        cpu_cores=2,
+    )
+    row.update(extra)
+    return row
+
+
+def _frame(with_gpu):
+    rows = [
+        _row("ceiling/matmul", "cpu", 2048, "ceiling", 10.0, gflops_per_s=100.0),
+        _row("ceiling/copy", "cpu", 2**28, "ceiling", 20.0),
+        _row("mmoe", "cpu", 64, "train", 1000.0, gflops_per_s=20.0, ceiling_fraction=0.2),
+        _row("mmoe", "cpu", 1024, "train", 4000.0, gflops_per_s=60.0, ceiling_fraction=0.6),
+        _row("mmoe", "cpu", 1024, "inference", 9000.0),
+    ]
+    if with_gpu:
+        rows += [
+            _row(
+                "ceiling/matmul", "cuda", 8192, "ceiling", 1.0, gflops_per_s=600e3, precision="bf16"
+            ),
+            _row("mmoe", "cuda", 4096, "train", 80000.0, precision="bf16"),
+        ]
+    return pd.DataFrame(rows)
+
+
+def test_cpu_only_results_say_not_measured_for_gpu_and_not_available_for_missing_models():
+    table = report.speedup_table(_frame(with_gpu=False), expected=("mmoe", "sasrec"))
+    mmoe = table[(table.model == "mmoe") & (table.phase == "train")].iloc[0]
+    assert mmoe["CPU samples/s"] == "4,000 (B=1024)"  # the best batch
+    assert mmoe["GPU samples/s"] == "not measured" and mmoe["GPU / CPU"] == "not measured"
+    sasrec = table[table.model == "sasrec"].iloc[0]
+    assert sasrec["CPU samples/s"] == "not available"
+
+
+def test_gpu_rows_give_the_speed_up_and_ceilings_give_bandwidth():
+    frame = _frame(with_gpu=True)
+    table = report.speedup_table(frame, expected=())
+    train = table[(table.model == "mmoe") & (table.phase == "train")].iloc[0]
+    assert train["GPU / CPU"] == "20.0×" and "bf16" in train["GPU samples/s"]
+    ceilings = report.ceilings_table(frame).set_index("device")
+    assert ceilings.loc["cpu", "matmul GFLOP/s"] == "100"
+    assert ceilings.loc["cpu", "copy GB/s"] == f"{2 * 2**28 * 20 / 1e9:.3g}"
+    flops = report.flops_table(frame)
+    assert flops.set_index("phase").loc["train", "of matmul ceiling"] == "60%"
+
+
+def test_render_writes_report_plots_and_only_the_marked_readme_tables(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    _frame(with_gpu=False).to_csv(results / "throughput.csv", index=False)
+    goals = pd.DataFrame(
+        [
+            {
+                "goal": "MMOE train / typical implementation",
+                "issue": 5,
+                "device": "cpu",
+                "measured": 3.2,
+                "target": ">= 2",
+                "met": "yes",
+                "detail": "d",
+                "commit": "c",
+                "date": "t",
+            }
+        ]
+    )
+    goals.to_csv(results / "goals.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- quality:start -->\nold\n<!-- quality:end -->\nmiddle\n"
+        "<!-- throughput:start -->\nold\n<!-- throughput:end -->\nend\n"
+    )
+    bench = tmp_path / "bench"
+    written = report.render(results_dir=results, bench_dir=bench, readme=readme)
+    assert (bench / "throughput.png").stat().st_size > 0 and (bench / "goals.png").exists()
+    bench_doc = written["benchmarks/README.md"].read_text()
+    assert "not measured" in bench_doc and "3.20" in bench_doc and "| yes |" in bench_doc
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- quality:start -->") and text.endswith("end\n")
+    assert "\nmiddle\n" in text and "old" not in text
+    assert "4,000 (B=1024)" in text and "No quality results" in text
+
+
+def test_replace_between_needs_the_markers():
+    assert report.replace_between("a <!-- t:start -->x<!-- t:end --> b", "t", "y") == (
+        "a <!-- t:start -->\ny\n<!-- t:end --> b"
+    )
+    with pytest.raises(ValueError, match="markers"):
+        report.replace_between("no markers", "t", "y")
