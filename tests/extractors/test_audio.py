@@ -77,15 +77,6 @@ def test_bad_input_raises():
         enc(torch.zeros(1, 10, 3), torch.tensor([10]))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads; on a busy CPU they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_training_on_prompts_lowers_loss(sounds):
