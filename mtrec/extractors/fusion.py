@@ -56,6 +56,30 @@ class _Fusion(nn.Module):
             raise ValueError("every item needs at least one present modality")
         return tokens, present
 
+    def forward(
+        self,
+        features: Mapping[str, Tensor],
+        *,
+        present: Tensor | None = None,
+        return_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Fuse one batch of items.
+
+        Args:
+            features: modality name → (B, D_m) vectors.
+            present: (B, M) bool, False where an item lacks a modality; default all present.
+            return_weights: also return the (B, M) per-modality weights.
+
+        Returns:
+            (B, D) fused vectors (and the weights).
+        """
+        tokens, present = self._inputs(features, present)  # (B, M, D), (B, M)
+        out, weights = self._fuse(tokens, present)
+        return (out, weights) if return_weights else out
+
+    def _fuse(self, tokens: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
 
 class ConcatFusion(_Fusion):
     """Project each modality to ``d_model``, zero absent ones, concatenate, map to ``d_model``.
@@ -67,18 +91,12 @@ class ConcatFusion(_Fusion):
         super().__init__(dims, d_model)
         self.out = nn.Linear(len(dims) * d_model, d_model)
 
-    def forward(
-        self,
-        features: Mapping[str, Tensor],
-        *,
-        present: Tensor | None = None,
-        return_weights: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        tokens, present = self._inputs(features, present)  # (B, M, D), (B, M)
+    def _fuse(self, tokens: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens (B, M, D), present (B, M) → (B, D) fused, (B, M) weights."""
         tokens = tokens * present.unsqueeze(-1)
         out = self.out(tokens.flatten(1))  # (B, D)
         weights = present.float() / present.sum(dim=1, keepdim=True)  # (B, M)
-        return (out, weights) if return_weights else out
+        return out, weights
 
 
 class GatedFusion(_Fusion):
@@ -91,19 +109,13 @@ class GatedFusion(_Fusion):
         super().__init__(dims, d_model)
         self.gate = nn.Linear(len(dims) * d_model, len(dims))
 
-    def forward(
-        self,
-        features: Mapping[str, Tensor],
-        *,
-        present: Tensor | None = None,
-        return_weights: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        tokens, present = self._inputs(features, present)  # (B, M, D), (B, M)
+    def _fuse(self, tokens: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens (B, M, D), present (B, M) → (B, D) fused, (B, M) weights."""
         tokens = tokens * present.unsqueeze(-1)
         scores = self.gate(tokens.flatten(1)).masked_fill(~present, float("-inf"))  # (B, M)
         weights = scores.softmax(dim=-1)  # (B, M)
         out = torch.einsum("bm,bmd->bd", weights, tokens)  # (B, D)
-        return (out, weights) if return_weights else out
+        return out, weights
 
 
 class AttentionFusion(_Fusion):
@@ -126,14 +138,8 @@ class AttentionFusion(_Fusion):
         self.attention = MultiHeadAttention(d_model, num_heads)
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(
-        self,
-        features: Mapping[str, Tensor],
-        *,
-        present: Tensor | None = None,
-        return_weights: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        tokens, present = self._inputs(features, present)  # (B, M, D), (B, M)
+    def _fuse(self, tokens: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+        """tokens (B, M, D), present (B, M) → (B, D) fused, (B, M) weights."""
         tokens = tokens + self.modality_embedding  # (B, M, D)
         share = present.float() / present.sum(dim=1, keepdim=True)  # (B, M)
         context = torch.einsum("bm,bmd->bd", share, tokens)  # (B, D) mean of present tokens
@@ -143,7 +149,7 @@ class AttentionFusion(_Fusion):
         )  # (B, 1, D), (B, H, 1, M)
         weights = attn.mean(dim=1).squeeze(1) if attn.ndim == 4 else attn.squeeze(1)  # (B, M)
         out = out.squeeze(1)  # (B, D)
-        return (out, weights) if return_weights else out
+        return out, weights
 
 
 FUSIONS = {"concat": ConcatFusion, "gated": GatedFusion, "attention": AttentionFusion}
