@@ -10,6 +10,15 @@ from mtrec.attention import MultiHeadAttention, causal_mask, scaled_dot_product_
 B, LQ, LK, D, H = 3, 5, 7, 16, 4
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster than two and steady on a shared, loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _pair(bias: bool = True) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:
     torch.manual_seed(0)
     ref = nn.MultiheadAttention(D, H, bias=bias, batch_first=True)

@@ -21,6 +21,15 @@ from mtrec.transformer import (
 B, L, D, H, FF = 3, 6, 16, 4, 32
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster than two and steady on a shared, loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _pad(length: int) -> torch.Tensor:
     pad = torch.zeros(B, length, dtype=torch.bool)
     pad[0, -2:] = True
@@ -107,16 +116,11 @@ def test_greedy_decoding_learns_to_reverse():
     g = torch.Generator().manual_seed(0)
     model = EncoderDecoder(EncoderDecoderConfig.tiny())
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: one thread is faster, and robust on a loaded machine
-    try:
-        for _ in range(250):
-            loss = model.loss(_reverse_batch(64, g))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    finally:
-        torch.set_num_threads(threads)
+    for _ in range(250):
+        loss = model.loss(_reverse_batch(64, g))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     model.eval()
     test = _reverse_batch(200, torch.Generator().manual_seed(99))
     out = model.greedy_decode(test["src"], 6)
