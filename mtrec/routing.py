@@ -184,7 +184,8 @@ class ScenarioClassifier:
         ``"lm"``: pretrained language-model sentence embeddings
             (:class:`mtrec.extractors.text.TextEncoder`, pass ``encoder=``) + a linear or MLP head.
 
-    ``fit(inputs, scenarios)`` takes a list of strings or an (N, F) array and any hashable labels;
+    ``fit(inputs, scenarios)`` takes a list of strings, an (N, F) array, or a precomputed scipy
+    sparse matrix (e.g. one TF-IDF shared by several classifiers), and any hashable labels;
     ``predict`` returns labels of the same kind, ``predict_proba`` (N, S) in ``classes_`` order.
     Calling either before ``fit`` raises RuntimeError.
     """
@@ -234,7 +235,11 @@ class ScenarioClassifier:
         return is_text
 
     def _features(self, inputs: Any, *, fit: bool) -> Any:
-        """Texts → TF-IDF (sparse) or LM embeddings; arrays → float (N, F)."""
+        """Texts → TF-IDF (sparse) or LM embeddings; sparse matrices as given; arrays → (N, F)."""
+        if _is_sparse(inputs):
+            if self.kind == "lm":
+                raise ValueError("kind='lm' embeds texts: pass a list of strings")
+            return inputs.tocsr().astype(np.float32)
         if self._is_text(inputs):
             texts = [str(t) for t in inputs]
             if self.kind == "lm":
@@ -343,6 +348,12 @@ class ScenarioClassifier:
     def predict(self, inputs: Any) -> np.ndarray:
         """(N,) predicted scenario labels (same kind as the training labels)."""
         return self.classes_[self.predict_proba(inputs).argmax(axis=1)]
+
+
+def _is_sparse(inputs: Any) -> bool:
+    from scipy import sparse
+
+    return sparse.issparse(inputs)
 
 
 class _BagOfWords(nn.Module):

@@ -158,3 +158,16 @@ def test_lm_classifier_with_the_real_text_encoder(tmp_path):
     clf = ScenarioClassifier("lm", encoder=TextEncoder(cache_dir=tmp_path), epochs=40, lr=1e-2)
     clf.fit(texts, labels)
     assert (clf.predict(texts) == np.array(labels)).mean() > 0.9
+
+
+def test_precomputed_sparse_features_give_the_same_svm():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts, labels = toy_texts()
+    vec = TfidfVectorizer(max_features=20000, ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    matrix = vec.fit_transform(texts)
+    from_text = ScenarioClassifier("svm").fit(texts, labels).predict(texts)
+    np.testing.assert_array_equal(ScenarioClassifier("svm").fit(matrix, labels).predict(matrix),
+                                  from_text)  # fmt: skip
+    neural = ScenarioClassifier("neural", epochs=30, lr=1e-2).fit(matrix, labels)
+    assert (neural.predict(matrix) == np.array(labels)).mean() > 0.9
