@@ -237,3 +237,36 @@ def test_config_flops_of_the_transformer_models_match_the_flop_counter(name):
         d, length = bench.SASREC["d_model"], bench.SASREC["max_len"]
         counted += 4 * d * bench.SASREC["num_layers"] * length * length
     assert built.flops_per_sample == pytest.approx(counted, rel=0.03)
+
+
+def test_ceiling_goals_use_the_best_train_fraction():
+    env = bench._environment(torch.device("cpu"), "")
+    timing = bench.Timing([1.0, 2.0], 10.0, 8)
+    rows = [
+        bench._row(
+            env,
+            model="mmoe",
+            precision="fp32",
+            batch_size=b,
+            phase="train",
+            timing=timing,
+            gflops=g,
+            ceiling=10.0,
+        )
+        for b, g in ((8, 2.0), (64, 6.0))
+    ]
+    rows.append(
+        bench._row(
+            env,
+            model="mmoe",
+            precision="fp32",
+            batch_size=64,
+            phase="inference",
+            timing=timing,
+            gflops=9.0,
+            ceiling=10.0,
+        )
+    )
+    (goal,) = bench.ceiling_goals(rows, torch.device("cpu"))
+    assert goal["measured"] == pytest.approx(0.6) and goal["met"] == "yes"
+    assert "batch 64" in goal["detail"]
