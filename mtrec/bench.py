@@ -982,28 +982,52 @@ STAR_SCENARIOS = (2, 8, 32, 128)
 STAR_BATCH = 1024
 
 
+def router_built(batch_size: int, *, num_scenarios: int) -> Built:
+    """mtrec.routing.ScenarioRouter (one MLP per scenario, gathered) on (B, 130) inputs."""
+    router = _import("mtrec.routing").ScenarioRouter(num_scenarios, 130, (64, 32), len(TASKS))
+    g = torch.Generator().manual_seed(SEED)
+    batch = {
+        "x": torch.randn(batch_size, 130, generator=g),
+        "scenario_ids": torch.randint(0, num_scenarios, (batch_size,), generator=g),
+    }
+
+    def forward(b: Batch) -> Tensor:
+        return router(b["x"], b["scenario_ids"])
+
+    return Built(router, batch, loss=lambda b: forward(b).square().mean(), predict=forward)
+
+
 def star_scenario_cost(
     device: torch.device, env: dict, settings: Settings, ceiling: float | None
 ) -> tuple[list, list]:
-    """STAR train-step time at batch 1024 as the number of scenarios grows (should stay flat)."""
-    goal = "STAR train step time, most / fewest scenarios"
+    """STAR's and the ScenarioRouter's train-step time at batch 1024 as the number of scenarios
+    grows: gathered per-row weights should keep it flat (not S× the work)."""
     counts = STAR_SCENARIOS[::3] if settings.quick else STAR_SCENARIOS
-    try:
-        new = compare_builds(
-            {f"star S={s}": (lambda s=s: star_built(STAR_BATCH, num_scenarios=s)) for s in counts},
-            phase="train",
-            batch_size=STAR_BATCH,
-            device=device,
-            env=env,
-            ceiling=ceiling,
-            settings=settings,
-        )
-    except Unavailable as err:
-        return [], [_unavailable_goal(goal, 5, device, err, 1.5, lower_is_better=True)]
-    times = {s: new[f"star S={s}"]["ms_p50"] for s in counts}
-    detail = ", ".join(f"S={s}: {t:.1f} ms" for s, t in times.items())
-    ratio = times[max(counts)] / times[min(counts)]
-    return list(new.values()), [_goal(goal, 5, device, ratio, 1.5, detail, lower_is_better=True)]
+    rows, goals = [], []
+    for name, build in (("star", star_built), ("router", router_built)):
+        goal = f"{'STAR' if name == 'star' else 'ScenarioRouter'} train step time, S={max(counts)} / S={min(counts)}"
+        try:
+            new = compare_builds(
+                {
+                    f"{name} S={s}": functools.partial(build, STAR_BATCH, num_scenarios=s)
+                    for s in counts
+                },
+                phase="train",
+                batch_size=STAR_BATCH,
+                device=device,
+                env=env,
+                ceiling=ceiling,
+                settings=settings,
+            )
+        except Unavailable as err:
+            goals.append(_unavailable_goal(goal, 5, device, err, 1.5, lower_is_better=True))
+            continue
+        times = {s: new[f"{name} S={s}"]["ms_p50"] for s in counts}
+        detail = ", ".join(f"S={s}: {t:.1f} ms" for s, t in times.items())
+        ratio = times[max(counts)] / times[min(counts)]
+        rows += new.values()
+        goals.append(_goal(goal, 5, device, ratio, 1.5, detail, lower_is_better=True))
+    return rows, goals
 
 
 def _review_texts(count: int) -> list[str]:
@@ -1164,6 +1188,13 @@ def model_cases() -> dict[str, list[Case]]:
     }
 
 
+def case_batch_sizes(case: Case, device: torch.device, *, quick: bool) -> tuple[int, ...]:
+    """A GPU gets the large batches even in ``--quick`` (it is fast); a CPU gets fewer when quick."""
+    if device.type == "cuda":
+        return case.cuda_batch_sizes or case.batch_sizes
+    return case.quick_batch_sizes if quick else case.batch_sizes
+
+
 def _precisions(device: torch.device) -> tuple[str, ...]:
     return ("fp32", "bf16") if device.type == "cuda" else ("fp32",)
 
@@ -1202,13 +1233,7 @@ def measure_device(
     cases = model_cases()
     for group in groups:
         for case in cases[group]:
-            sizes = batch_sizes or (
-                case.quick_batch_sizes
-                if settings.quick
-                else (case.cuda_batch_sizes or case.batch_sizes)
-                if device.type == "cuda"
-                else case.batch_sizes
-            )
+            sizes = batch_sizes or case_batch_sizes(case, device, quick=settings.quick)
             try:
                 for precision in _precisions(device):
                     rows += measure_case(
