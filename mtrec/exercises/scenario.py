@@ -1,0 +1,98 @@
+"""Exercise 6: a scenario classifier that beats the decision-tree baseline on real reviews.
+
+The student writes ``fit_predict(train_texts, train_labels, test_texts) -> predicted labels``.
+The check trains it on 4,000 Women's Clothing E-Commerce reviews (title + text) to predict the
+department (the scenario: Bottoms, Dresses, Intimate, Jackets, Tops, Trend) and scores it on
+1,500 held-out reviews, against :class:`mtrec.routing.ScenarioClassifier` ``kind="tree"``
+(TF-IDF + a depth-30 decision tree) trained on the same rows. It passes when both accuracy and
+macro-F1 beat the tree's. The split is seeded, so every student sees the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+NUM_TRAIN, NUM_TEST, SEED = 4000, 1500, 0
+
+
+@lru_cache(maxsize=1)
+def split() -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """(train texts, train departments, test texts, test departments), seeded."""
+    from mtrec.data import clothing_multitask
+
+    frame = clothing_multitask()
+    texts = (frame["title"] + ". " + frame["text"]).str.strip(". ")
+    keep = np.flatnonzero(texts.str.len().to_numpy() > 0)
+    order = np.random.default_rng(SEED).permutation(keep)
+    train, test = order[:NUM_TRAIN], order[NUM_TRAIN : NUM_TRAIN + NUM_TEST]
+    labels = frame["scenario"].to_numpy().astype(str)
+    return texts.iloc[train].tolist(), labels[train], texts.iloc[test].tolist(), labels[test]
+
+
+@lru_cache(maxsize=1)
+def baseline() -> tuple[float, float, np.ndarray]:
+    """Accuracy, macro-F1 and predictions of the decision-tree baseline on the test rows."""
+    from mtrec.routing import ScenarioClassifier
+
+    train_x, train_y, test_x, test_y = split()
+    tree = ScenarioClassifier("tree", seed=SEED).fit(train_x, train_y)
+    predicted = tree.predict(test_x)
+    return (
+        accuracy_score(test_y, predicted),
+        f1_score(test_y, predicted, average="macro"),
+        predicted,
+    )
+
+
+def _per_class_recall(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    return {c: float((predicted[truth == c] == c).mean()) for c in np.unique(truth)}
+
+
+def check_scenario_classifier(student: Callable[..., Sequence[str]]) -> bool:
+    """Check ``student(train_texts, train_labels, test_texts) -> labels``; True if it beats the tree."""
+    if not callable(student):
+        print("pass your function itself, e.g. check_scenario_classifier(fit_predict)")
+        return False
+    train_x, train_y, test_x, test_y = split()
+    print(f"Training your classifier on {len(train_x)} reviews, testing on {len(test_x)}")
+    start = time.perf_counter()
+    try:
+        predicted = student(list(train_x), train_y.copy(), list(test_x))
+    except NotImplementedError:
+        print("  not implemented yet - replace the `raise NotImplementedError` line")
+        return False
+    except Exception as error:
+        print(f"  your function raised {type(error).__name__}: {error}")
+        return False
+    seconds = time.perf_counter() - start
+    predicted = np.asarray(predicted).astype(str).ravel()
+    if predicted.shape != test_y.shape:
+        print(f"  FAILED - expected {len(test_y)} predicted labels (one per test text), "
+              f"got {predicted.shape[0]}")  # fmt: skip
+        return False
+    unknown = sorted(set(predicted) - set(train_y))
+    if unknown:
+        print(f"  FAILED - predicted labels {unknown[:3]} are not departments; return labels "
+              f"from train_labels, e.g. {sorted(set(train_y))}")  # fmt: skip
+        return False
+    accuracy = accuracy_score(test_y, predicted)
+    macro_f1 = f1_score(test_y, predicted, average="macro")
+    base_accuracy, base_f1, base_predicted = baseline()
+    print(f"  yours:         accuracy {accuracy:.3f}  macro-F1 {macro_f1:.3f}  ({seconds:.1f} s)")
+    print(f"  decision tree: accuracy {base_accuracy:.3f}  macro-F1 {base_f1:.3f}")
+    if accuracy > base_accuracy and macro_f1 > base_f1:
+        print("You beat the decision-tree baseline on both. Well done!")
+        return True
+    ours, theirs = _per_class_recall(test_y, predicted), _per_class_recall(test_y, base_predicted)
+    print("  recall per department (yours vs tree): " + ", ".join(
+        f"{c} {ours[c]:.2f}/{theirs[c]:.2f}" for c in ours))  # fmt: skip
+    print("  FAILED - not better than the tree on both accuracy and macro-F1.")
+    print("  hint: a linear model on TF-IDF word and bigram features (sklearn TfidfVectorizer + "
+          "LinearSVC or LogisticRegression) generalises better than one deep tree; macro-F1 "
+          "also counts the small departments (Trend, Jackets): try class_weight='balanced'.")  # fmt: skip
+    return False

@@ -1,0 +1,127 @@
+"""Classroom exercises: every check fails on the untouched exercise and passes on its solution.
+
+The student's function is taken from the cell tagged ``student`` in each notebook's JSON and run
+with ``exec`` (the way the notebook would define it), so the test sees exactly what a student sees.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mtrec import exercises
+from mtrec.exercises import attention, distillation, mmoe_gate, ndcg, star
+from mtrec.utils import REPO_ROOT
+
+FOLDER = REPO_ROOT / "notebooks" / "exercises"
+# notebook stem → (name of the function the student writes, its check)
+EXERCISES = {
+    "01_attention": ("attention", exercises.check_attention),
+    "02_mmoe_gate": ("mmoe_gate", exercises.check_mmoe_gate),
+    "03_star_layer": ("star_linear", exercises.check_star_linear),
+    "04_distillation_loss": ("distillation_loss", exercises.check_distillation_loss),
+    "05_ndcg": ("ndcg_at_k", exercises.check_ndcg),
+    "06_scenario_classifier": ("fit_predict", exercises.check_scenario_classifier),
+}
+SLOW = {"06_scenario_classifier"}  # trains two classifiers on 4,000 real reviews
+
+
+def student_function(path, name):
+    """Exec the notebook's ``student``-tagged cells and return the function ``name``."""
+    cells = json.loads(path.read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells if "student" in c["metadata"].get("tags", [])]
+    assert sources, f"{path.name}: no cell tagged 'student'"
+    namespace = {"np": np, "torch": torch}
+    exec(compile("\n".join(sources), str(path), "exec"), namespace)  # our own notebook's cell
+    return namespace[name]
+
+
+def _params(slow_ok=True):
+    return [
+        pytest.param(stem, marks=pytest.mark.slow) if stem in SLOW and slow_ok else stem
+        for stem in EXERCISES
+    ]
+
+
+def test_there_are_six_exercises_with_solutions():
+    stems = sorted(p.stem for p in FOLDER.glob("*.ipynb"))
+    assert stems == sorted(EXERCISES)
+    assert sorted(p.stem for p in (FOLDER / "solutions").glob("*.ipynb")) == stems
+
+
+@pytest.mark.parametrize("stem", list(EXERCISES))
+def test_check_fails_kindly_on_the_untouched_exercise(stem, capsys):
+    name, check = EXERCISES[stem]
+    function = student_function(FOLDER / f"{stem}.ipynb", name)
+    assert check(function) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stem", _params())
+def test_check_passes_on_the_solution(stem, capsys):
+    name, check = EXERCISES[stem]
+    function = student_function(FOLDER / "solutions" / f"{stem}.ipynb", name)
+    assert check(function) is True, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stem", list(EXERCISES))
+def test_stored_outputs_have_no_errors_and_solutions_pass(stem):
+    for path in (FOLDER / f"{stem}.ipynb", FOLDER / "solutions" / f"{stem}.ipynb"):
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        outputs = [o for c in cells for o in c.get("outputs", [])]
+        assert outputs, f"{path}: outputs are not stored"
+        assert not [o for o in outputs if o["output_type"] == "error"], f"{path}: error stored"
+    text = (FOLDER / "solutions" / f"{stem}.ipynb").read_text()
+    assert "Well done!" in text
+
+
+MODULES = [attention, mmoe_gate, star, distillation, ndcg]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
+def test_known_mistakes_fail_with_their_diagnosis(module, capsys):
+    check = {
+        attention: exercises.check_attention,
+        mmoe_gate: exercises.check_mmoe_gate,
+        star: exercises.check_star_linear,
+        distillation: exercises.check_distillation_loss,
+        ndcg: exercises.check_ndcg,
+    }[module]
+    named = 0
+    for wrong, message in module.DIAGNOSES:
+        assert check(wrong) is False, wrong.__name__
+        out = capsys.readouterr().out
+        assert "FAILED" in out or "raised" in out, out
+        assert "expected" in out or "hint:" in out, out
+        named += message in out
+    assert named >= len(module.DIAGNOSES) - 1, "most known mistakes should be named"
+
+
+def test_a_wrong_shape_and_a_crash_are_explained_not_raised(capsys):
+    assert exercises.check_attention(lambda q, k, v, mask=None: (q.sum(-1), q)) is False
+    out = capsys.readouterr().out
+    assert "output 0: wrong shape: expected (1, 1, 4, 8), got (1, 1, 4)" in out
+
+    def crashes(q, k, v, mask=None):
+        return q @ k  # (…, L, D) @ (…, L, D): shapes do not match
+
+    assert exercises.check_attention(crashes) is False
+    out = capsys.readouterr().out
+    assert "your function raised RuntimeError" in out and "hint:" in out
+    assert exercises.check_ndcg(0.5) is False
+    assert "pass your function itself" in capsys.readouterr().out
+
+
+def test_references_agree_with_torch_and_sklearn():
+    for case in attention.cases():
+        expected = torch.nn.functional.scaled_dot_product_attention(
+            case.kwargs["q"], case.kwargs["k"], case.kwargs["v"], attn_mask=case.kwargs["mask"]
+        )
+        torch.testing.assert_close(case.expected[0], expected, atol=1e-5, rtol=1e-4)
+    from sklearn.metrics import ndcg_score
+
+    rng = np.random.default_rng(0)
+    scores, rel = rng.random((6, 12)), rng.integers(0, 3, (6, 12)).astype(float)
+    rel[:, 0] = 1.0
+    assert ndcg.reference_ndcg(scores, rel, 5) == pytest.approx(ndcg_score(rel, scores, k=5))
