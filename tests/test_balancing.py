@@ -41,7 +41,8 @@ def test_gradnorm_balances_gradient_norms():
         optimizer.zero_grad()
         weighting(losses).backward()
         optimizer.step()
-    w = weighting(torch.stack([(shared**2).sum()] * 2).detach()) and weighting.weights
+    weighting(torch.stack([(shared**2).sum()] * 2).detach())  # renormalises Σ w = T
+    w = weighting.weights
     assert w.sum().item() == pytest.approx(2.0, abs=1e-4)
     assert w[0] / w[1] == pytest.approx(10.0, rel=0.15)
 
