@@ -197,7 +197,7 @@ class P5(nn.Module):
         out = self.t5.generate(
             input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
             num_beams=beams, num_return_sequences=beams, max_new_tokens=max_new, do_sample=False,
-            prefix_allowed_tokens_fn=allowed_fn, early_stopping=True,
+            prefix_allowed_tokens_fn=allowed_fn,
         )  # fmt: skip
         return out.cpu().view(len(prompts), beams, -1)  # (B, beams, Lt)
 
