@@ -270,3 +270,10 @@ def test_ceiling_goals_use_the_best_train_fraction():
     (goal,) = bench.ceiling_goals(rows, torch.device("cpu"))
     assert goal["measured"] == pytest.approx(0.6) and goal["met"] == "yes"
     assert "batch 64" in goal["detail"]
+
+
+def test_the_attention_fast_path_is_profiled_for_fused_kernels():
+    kernels = bench.fused_attention_kernels(torch.device("cpu"))
+    assert all(any(op in k for op in bench.FUSED_ATTENTION_OPS) for k in kernels)
+    goal = bench.fused_attention_goal(torch.device("cpu"))
+    assert goal["met"] == ("yes" if kernels else "no")
