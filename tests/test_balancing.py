@@ -8,6 +8,15 @@ from mtrec.models.shared_bottom import SharedBottom, SharedBottomConfig
 from mtrec.train import fit
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one intra-op thread avoids OpenMP spinning on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_fixed_weights():
     losses = torch.tensor([1.0, 2.0, 3.0])
     assert FixedWeights([1, 0, 2])(losses).item() == 7.0

@@ -20,6 +20,15 @@ WORDS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one intra-op thread avoids OpenMP spinning on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def toy_texts(n: int = 150, seed: int = 0) -> tuple[list[str], list[str]]:
     rng = np.random.default_rng(seed)
     labels = [list(WORDS)[i % 3] for i in range(n)]
