@@ -55,15 +55,17 @@ def test_trie_excludes_banned_items_and_dead_prefixes():
     assert trie.allowed((5,), trie.banned_counts([1])) == [8]
 
 
+@pytest.mark.slow
 def test_shapes_and_loss_decreases():
     model = _model()
-    batch = training_examples(model, _sequences(), ItemText.from_movielens(ITEMS), seed=0)
+    sequences = dict(list(_sequences().items())[:12])
+    batch = training_examples(model, sequences, ItemText.from_movielens(ITEMS), seed=0)
     assert batch["input_ids"].shape[1] == model.config.max_source_len
     assert set(batch["task_ids"].tolist()) == {0, 1, 2, 3}
     tensors = {k: v for k, v in batch.items() if k != "task_ids"}
     first = model.loss(tensors).item()
     history = fit(
-        model, TensorBatcher(tensors, 64, shuffle=True), epochs=25, lr=1e-2, progress=False
+        model, TensorBatcher(tensors, 128, shuffle=True), epochs=30, lr=1e-2, progress=False
     )
     assert history.frame().train_loss.iloc[-1] < 0.5 * first
 
