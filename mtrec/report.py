@@ -303,8 +303,19 @@ holds, so an upper bound). GFLOP/s are counted from the config for transformer m
 the same run. Rows named `(epoch, data incl.)` time whole epochs including data loading."""
 
 
-def benchmark_markdown(frame: pd.DataFrame, goals: pd.DataFrame, plots: Sequence[str]) -> str:
-    """The text of ``benchmarks/README.md``."""
+QUALITY_PROTOCOL = """\
+Written by the notebooks (`make tour` sets `MTREC_WRITE_RESULTS=1`), one row per dataset, model,
+scenario, task and metric: mean ± sample std over the seeds shown, on the test split, after model
+selection on validation only. Each notebook states its protocol next to its table."""
+
+
+def benchmark_markdown(
+    frame: pd.DataFrame,
+    goals: pd.DataFrame,
+    plots: Sequence[str],
+    quality: pd.DataFrame | None = None,
+) -> str:
+    """The text of ``benchmarks/README.md`` (with every quality row when ``quality`` is given)."""
     parts = [
         "# Benchmarks",
         "",
@@ -347,8 +358,11 @@ def benchmark_markdown(frame: pd.DataFrame, goals: pd.DataFrame, plots: Sequence
             "",
             markdown_table(flops),
         ]
-    parts += ["", "## All rows", "", markdown_table(full_table(frame)), ""]
-    return "\n".join(parts)
+    parts += ["", "## All throughput rows", "", markdown_table(full_table(frame))]
+    if quality is not None:
+        parts += ["", "## Quality (every row, per scenario too)", "", QUALITY_PROTOCOL, ""]
+        parts.append(quality_markdown(quality))
+    return "\n".join([*parts, ""])
 
 
 def throughput_markdown(frame: pd.DataFrame, goals: pd.DataFrame) -> str:
@@ -410,13 +424,20 @@ def render(
         plots.append("goals.png")
     for name in plots:
         written[name] = bench_dir / name
+    quality = load_quality(results_dir / "quality.csv")
     doc = bench_dir / "README.md"
-    doc.write_text(benchmark_markdown(frame, goals, plots))
+    doc.write_text(benchmark_markdown(frame, goals, plots, quality))
     written["benchmarks/README.md"] = doc
     if readme is not None and readme.exists():
         text = readme.read_text()
-        quality = quality_markdown(load_quality(results_dir / "quality.csv"))
-        text = replace_between(text, "quality", quality)
+        overall = quality_markdown(quality, overall_only=True)
+        if not quality.empty:
+            overall = (
+                "<details><summary>Overall rows (mean ± std over seeds, test split); per-scenario "
+                "rows are in <code>benchmarks/README.md</code></summary>\n\n"
+                f"{overall}\n\n</details>"
+            )
+        text = replace_between(text, "quality", overall)
         text = replace_between(text, "throughput", throughput_markdown(frame, goals))
         readme.write_text(text)
         written["README.md"] = readme

@@ -147,9 +147,17 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def quality_markdown(frame: pd.DataFrame | None = None) -> str:
-    """The quality table as markdown, grouped by dataset (value shown as mean ± std)."""
+def quality_markdown(frame: pd.DataFrame | None = None, *, overall_only: bool = False) -> str:
+    """The quality table as markdown, grouped by dataset (value shown as mean ± std).
+
+    Args:
+        frame: quality rows (default: the committed ``quality.csv``).
+        overall_only: keep only rows over all scenarios (the README's compact view; the
+            per-scenario rows stay in ``benchmarks/README.md``).
+    """
     frame = load_quality() if frame is None else frame
+    if overall_only and not frame.empty:
+        frame = frame[frame.scenario == "all"]
     if frame.empty:
         return "_No quality results recorded yet: run `make tour`._"
     shown = frame.assign(result=[format_mean_std(v, s) for v, s in zip(frame.value, frame["std"])])

@@ -39,3 +39,12 @@ def test_markdown_table_renders_mean_std():
     rows = results.quality_rows(dataset="d", model="m", metrics={"auc": [0.7, 0.8]})
     text = results.quality_markdown(rows)
     assert "0.7500 ± 0.0707" in text and text.startswith("| dataset |")
+
+
+def test_overall_view_drops_per_scenario_rows():
+    overall = results.quality_rows(dataset="d", model="m", metrics={"auc": [0.7, 0.8]})
+    tops = results.quality_rows(dataset="d", model="m", metrics={"auc": [0.6]}, scenario="Tops")
+    rows = pd.concat([overall, tops])
+    assert "Tops" in results.quality_markdown(rows)
+    assert "Tops" not in results.quality_markdown(rows, overall_only=True)
+    assert "No quality results" in results.quality_markdown(tops, overall_only=True)
