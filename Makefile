@@ -28,8 +28,8 @@ data: $(STAMP)
 	$(VENV)/bin/mtrec data fetch
 
 test: data
-	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --timeout=900 tests
-	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 \
+	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --timeout=900 --durations=15 tests
+	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 --durations=15 \
 		--nbval-current-env notebooks
 
 notebooks: data
