@@ -135,6 +135,7 @@ class Recommender:
         self.titles: list[str] = config["titles"]
         self.item_ids = state["item_ids"]  # (I,) item id per row
         self.row_of = {int(i): r for r, i in enumerate(self.item_ids.tolist())}
+        self.title_ids = torch.as_tensor(pd.factorize(pd.Series(self.titles))[0])  # (I,)
         self.embeddings = state["item_embeddings"]  # (I, D) unit rows
         self.similarity = self.embeddings @ self.embeddings.T  # (I, I) cosine
         indptr, indices = state["history_indptr"], state["history_rows"]
@@ -209,13 +210,13 @@ class Recommender:
             "fusion": {"query": 1.0, "scenario": 1.0, "pool": 100, "trade_off": 0.7, "tau": 0.05},
         }  # fmt: skip
         state = {
-            "item_ids": torch.as_tensor(items.item_id.to_numpy(np.int64)),
-            "item_scenarios": torch.as_tensor(items.scenario_id.to_numpy(np.int64)),
+            "item_ids": torch.tensor(items.item_id.to_numpy(np.int64)),
+            "item_scenarios": torch.tensor(items.scenario_id.to_numpy(np.int64)),
             "item_embeddings": embeddings.contiguous(),
             "item_text": text.float().contiguous(),
             "history_users": torch.as_tensor(hist_users),
             "history_indptr": torch.as_tensor(np.concatenate([[0], np.cumsum(counts)])),
-            "history_rows": torch.as_tensor(row_of[ordered.item_id].to_numpy(np.int64)),
+            "history_rows": torch.tensor(row_of[ordered.item_id].to_numpy(np.int64)),
             **demo,
             **{f"router.{k}": v.detach().cpu() for k, v in router._model.state_dict().items()},
         }
@@ -248,10 +249,16 @@ class Recommender:
             n for n in ("config.json", "tensors.safetensors") if not (directory / n).exists()
         ]
         if missing:
-            raise FileNotFoundError(f"{directory} lacks {missing}; save with Recommender.save()")
+            raise FileNotFoundError(
+                f"{directory} does not hold a saved pipeline: expected config.json and "
+                f"tensors.safetensors, missing {missing}; write one with Recommender.save(directory)"
+            )
         config = json.loads((directory / "config.json").read_text())
         if config.get("version") != 1:
-            raise ValueError(f"unknown pipeline format version {config.get('version')!r}")
+            raise ValueError(
+                f"{directory}/config.json has pipeline format version {config.get('version')!r}, "
+                "expected 1; re-fit and save with this version of mtrec"
+            )
         return cls(load_file(directory / "tensors.safetensors"), config, encoder)
 
     # ------------------------------------------------------------------ serving
@@ -265,10 +272,16 @@ class Recommender:
             return int(user), self.history[int(user)]
         if isinstance(user, str) or not isinstance(user, Sequence):
             raise TypeError(f"user must be an int id or a list of item ids, got {type(user)}")
+        if len(user) == 0:
+            raise ValueError(
+                "the history is empty: expected at least one item id a new user liked, got []; "
+                "pass a few item ids, or a known user id"
+            )
         unknown = [i for i in user if int(i) not in self.row_of]
         if unknown:
             raise ValueError(
-                f"history has unknown item ids {unknown[:5]}; ids are 1..{len(self.row_of)}"
+                f"history has unknown item ids {unknown[:5]}; expected ids in "
+                f"{min(self.row_of)}..{max(self.row_of)}; drop or map those items"
             )
         return 0, torch.as_tensor([self.row_of[int(i)] for i in user], dtype=torch.long)
 
@@ -301,10 +314,19 @@ class Recommender:
         Args:
             user: a known user id, or a new user's history as a list of item ids (oldest first).
             context: a free-text query ("a scary film for tonight"), a page name from
-                ``SCENARIOS`` ("comedy"), or ``""`` (no context: the history's scenario mix).
+                ``SCENARIOS`` ("comedy" or, strictly, "page:comedy"), or ``""`` (no context: the
+                history's scenario mix).
         """
         if not isinstance(context, str):
             raise TypeError(f"context must be a string (query or page name), got {type(context)}")
+        page = context.strip().lower()
+        if page.startswith("page:"):  # an explicit page must name a scenario
+            page = page[5:].strip()
+            if page not in SCENARIOS:
+                raise ValueError(
+                    f"unknown page {page!r}: expected one of {SCENARIOS}; fix the name, or pass "
+                    "the text without 'page:' to use it as a free-text query"
+                )
         fusion, times = self.config["fusion"], {}
         clock = time.perf_counter()
 
@@ -315,7 +337,6 @@ class Recommender:
             clock = now
 
         user_id, history = self._user_history(user)
-        page = context.strip().lower()
         query = None
         if page and page not in SCENARIOS:
             query = self.encoder.encode([context]).float()[0]  # (D,)
@@ -330,18 +351,19 @@ class Recommender:
         fused = _zscore(relevance) + fusion["scenario"] * probs.log()[self.items["item_scenarios"]]
         if query is not None:
             fused = fused + fusion["query"] * _zscore(self.embeddings @ query)
-        fused[history] = float("-inf")  # filter seen items
-        order = torch.argsort(fused, descending=True, stable=True)
-        pool, titles = [], {self.titles[r] for r in history.tolist()}
-        for r in order.tolist():  # de-duplicate repeated titles, keep the best-scored copy
-            if len(pool) == fusion["pool"] or not math.isfinite(float(fused[r])):
-                break
-            if self.titles[r] not in titles:
-                titles.add(self.titles[r])
-                pool.append(r)
+        seen_title = torch.zeros(int(self.title_ids.max()) + 1, dtype=torch.bool)
+        seen_title[self.title_ids[history]] = True
+        fused[seen_title[self.title_ids]] = float("-inf")  # filter seen items (and their copies)
+        order = torch.argsort(fused, descending=True, stable=True)  # (I,)
+        titles = self.title_ids[order]  # de-duplicate repeated titles: keep the best-scored copy
+        first = torch.full_like(seen_title, len(order), dtype=torch.long).scatter_reduce(
+            0, titles, torch.arange(len(order)), reduce="amin"
+        )  # first position of each title in the order
+        keep = (first[titles] == torch.arange(len(order))) & torch.isfinite(fused[order])
+        pool = order[keep][: fusion["pool"]]
         lap("fusion + filter + dedup")
         return Candidates(
-            rows=torch.tensor(pool, dtype=torch.long), scores=fused[pool], history=history,
+            rows=pool, scores=fused[pool], history=history,
             scenario=scenario, scenario_probs=probs,
             tasks=[t for t, on in zip(TASKS, tasks.tolist()) if on], timings_ms=times,
         )  # fmt: skip
@@ -360,12 +382,17 @@ class Recommender:
         """
         fusion = self.config["fusion"]
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= fusion["pool"]:
-            raise ValueError(f"k must be an int in 1..{fusion['pool']}, got {k!r}")
+            raise ValueError(
+                f"k must be an int in 1..{fusion['pool']} (the candidate pool, at most the "
+                f"{len(self.titles)}-item catalogue), got {k!r}; ask for fewer items or raise "
+                "config['fusion']['pool']"
+            )
         trade_off = fusion["trade_off"] if trade_off is None else trade_off
         pool = self.candidate_pool(user, context)
         if len(pool.rows) < k:
             raise ValueError(
-                f"only {len(pool.rows)} unseen items are left for this user; ask k <= that"
+                f"k={k} but only {len(pool.rows)} unseen, distinct items are left for this user; "
+                f"ask k <= {len(pool.rows)}"
             )
         start = time.perf_counter()
         positions = self.rerank(pool, k, trade_off)

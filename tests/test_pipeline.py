@@ -39,6 +39,7 @@ def test_mmr_known_case_and_extremes():
     sim = torch.tensor([[1.0, 0.99, 0.0], [0.99, 1.0, 0.0], [0.0, 0.0, 1.0]])
     assert mmr(rel, sim, 3, 1.0) == [0, 1, 2]  # λ = 1: plain relevance order
     assert mmr(rel, sim, 3, 0.5) == [0, 2, 1]  # the near-duplicate of item 0 waits
+    assert mmr(rel, sim, 2, 0.0) == [0, 2]  # λ = 0: pure diversity after the first pick
     with pytest.raises(ValueError, match=r"trade_off must be in \[0, 1\]"):
         mmr(rel, sim, 2, 1.5)
 
@@ -116,13 +117,30 @@ def test_save_load_round_trip_without_pickle(recommender, movielens, tmp_path):
 def test_bad_input_gets_clear_errors(recommender, tmp_path):
     with pytest.raises(ValueError, match="unknown user id 99999"):
         recommender.recommend(99999, "", k=5)
-    with pytest.raises(ValueError, match="unknown item ids"):
+    with pytest.raises(ValueError, match="unknown item ids .*expected ids in 1..1682"):
         recommender.recommend([1, 5000], "", k=5)
-    with pytest.raises(ValueError, match="k must be an int in 1..100"):
+    with pytest.raises(ValueError, match="history is empty.*pass a few item ids"):
+        recommender.recommend([], "comedy", k=5)
+    with pytest.raises(ValueError, match=r"k must be an int in 1..100 .*got 0; ask for fewer"):
         recommender.recommend(1, "", k=0)
-    with pytest.raises(ValueError, match="k must be an int"):
+    with pytest.raises(ValueError, match="1682-item catalogue.*got 1000"):
         recommender.recommend(1, "", k=1000)
+    with pytest.raises(ValueError, match=r"unknown page 'comdy': expected one of \['family'"):
+        recommender.recommend(1, "page:comdy", k=5)
+    assert recommender.recommend(1, "page:comedy", k=3).scenario == "comedy"
     with pytest.raises(TypeError, match="context must be a string"):
         recommender.recommend(1, None, k=5)
-    with pytest.raises(FileNotFoundError, match="save with Recommender.save"):
+    with pytest.raises(FileNotFoundError, match="does not hold a saved pipeline.*Recommender.save"):
         Recommender.load(tmp_path, encoder=recommender.encoder)
+
+
+def test_duplicate_titles_are_removed(recommender):
+    titles = recommender.titles
+    copies = [r for r, t in enumerate(titles) if titles.count(t) > 1]
+    assert copies, "ML-100k lists some films twice"
+    pool = recommender.candidate_pool(1, "")
+    pool_titles = [titles[r] for r in pool.rows.tolist()]
+    assert len(pool_titles) == len(set(pool_titles)) == 100
+    assert pool.scores.tolist() == sorted(pool.scores.tolist(), reverse=True)
+    seen = recommender.candidate_pool([int(recommender.item_ids[copies[0]])], "")
+    assert titles[copies[0]] not in {titles[r] for r in seen.rows.tolist()}  # nor its copy
