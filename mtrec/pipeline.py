@@ -1,24 +1,16 @@
 """The end-to-end recommender: history + context → scenario → tasks → scores → re-ranked list.
 
-:class:`Recommender` wires the course's building blocks into one small API on MovieLens-100k:
-
-1. **feature extraction**: item profiles ("Title (year) | Genre, Genre") and the free-text query
-   are embedded by :class:`mtrec.extractors.text.TextEncoder` (MiniLM). ML-100k items have no
-   images or audio, so those extractors are not used here.
-2. **scenario classification**: a :class:`mtrec.routing.ScenarioClassifier` (``kind="lm"``,
-   linear head on the sentence embeddings) trained to map item profiles to their genre group
-   (``ML_SCENARIOS``) maps a free-text query to scenario probabilities; a page context
-   ("comedy") names the scenario directly; no context falls back to the user's history mix.
-3. **task mapping**: :class:`mtrec.routing.RuleTaskMapper` says which tasks run in the scenario
-   (``TASK_TABLE``: the family page optimises *watch* only, the others *watch* and *like*).
-4. **scoring**: one :class:`mtrec.models.mmoe.MMoE` (tasks watch, like; features user, item,
-   item scenario, demographics and a 32-d projection of the item text embedding) scores every
-   candidate; relevance = Σ over the active tasks of log-probabilities.
-5. **generation**: context fusion (z-scored relevance + query-item similarity + log-probability
-   of the item's scenario under the context), filtering of seen items, de-duplication of
-   repeated titles (ML-100k lists some films twice), MMR re-ranking (relevance vs diversity) and
-   an explanation per item: attention weights of the item over the user's history
-   (:func:`mtrec.attention.scaled_dot_product_attention`).
+:class:`Recommender` wires the course's building blocks into one API on MovieLens-100k:
+1. **features**: MiniLM (:class:`mtrec.extractors.text.TextEncoder`) embeds item profiles
+   ("Title (year) | Genre, Genre") and the query; ML-100k has no images or audio.
+2. **scenario**: a :class:`mtrec.routing.ScenarioClassifier` (``kind="lm"``, trained on item
+   profile → genre group) routes a free-text query; a page name ("comedy", "page:comedy") names
+   the scenario; no context falls back to the user's history mix.
+3. **tasks**: :class:`mtrec.routing.RuleTaskMapper` (``TASK_TABLE``: family → watch only).
+4. **scoring**: one :class:`mtrec.models.mmoe.MMoE` (watch, like) over user, item, scenario,
+   demographics and a 32-d item text projection; relevance = Σ active tasks' log-probabilities.
+5. **generation**: context fusion, seen-item filtering, de-duplication of repeated titles, MMR
+   re-ranking and per-item explanations from attention over the user's history.
 
 Saved as ``config.json`` + ``tensors.safetensors`` (no pickle anywhere).
 """
