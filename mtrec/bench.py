@@ -1036,7 +1036,8 @@ def star_scenario_cost(
     device: torch.device, env: dict, settings: Settings, ceiling: float | None
 ) -> tuple[list, list]:
     """STAR's and the ScenarioRouter's train-step time at batch 1024 as the number of scenarios
-    grows: gathered per-row weights should keep it flat (not S× the work)."""
+    grows. Rows are grouped by scenario, so the per-row work does not grow with S; what does grow
+    is building and updating S weight matrices (the parameters and Adam's work are S× larger)."""
     counts = STAR_SCENARIOS[::3] if settings.quick else STAR_SCENARIOS
     rows, goals = [], []
     for name, build in (("star", star_built), ("router", router_built)):

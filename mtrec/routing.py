@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -47,12 +47,39 @@ def check_scenario_ids(scenario_ids: Tensor, num_scenarios: int) -> Tensor:
     return ids
 
 
+def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]) -> Tensor:
+    """Row b of the result is ``x[b] @ W[ids[b]]``: each row through its own scenario's weight.
+
+    Rows are grouped by scenario into a zero-padded (S', M, D_in) block (S' scenarios present in
+    the batch, M rows in the largest group) and multiplied by the S' weights in one ``bmm``, so
+    a weight matrix is built once per scenario present, never once per row, and the work does
+    not grow with the number of scenarios S that are absent from the batch.
+
+    Args:
+        x: (B, D_in) rows.
+        ids: (B,) long scenario ids.
+        weight_of: maps the (S',) sorted present ids to their (S', D_in, D_out) weights.
+
+    Returns:
+        (B, D_out).
+    """
+    present, group, counts = torch.unique(ids, return_inverse=True, return_counts=True)
+    order = torch.argsort(group, stable=True)  # rows sorted by group
+    starts = torch.cumsum(counts, 0) - counts  # (S',) first sorted position of each group
+    slot = torch.empty_like(group)
+    slot[order] = torch.arange(len(ids), device=ids.device) - starts[group[order]]  # (B,)
+    padded = x.new_zeros(len(present), int(counts.max()), x.shape[1])  # (S', M, D_in)
+    padded = padded.index_put((group, slot), x)
+    return torch.bmm(padded, weight_of(present))[group, slot]  # (B, D_out)
+
+
 class ScenarioRouter(nn.Module):
     """One MLP per scenario, each row run through its own scenario's MLP only.
 
-    Weights are stacked (S, D_in, D_out) per layer; a batch gathers each row's weights
-    (``weight[scenario_ids]``) and applies them with one batched matmul, so the cost is
-    B · D_in · D_out per layer for any S (never S× the work, no loop over rows or scenarios).
+    Weights are stacked (S, D_in, D_out) per layer; a batch groups its rows by scenario and
+    applies the scenarios' weights with one batched matmul (:func:`grouped_matmul`), so the cost
+    is about B · D_in · D_out per layer for any S (never S× the work, no loop over rows or
+    scenarios).
 
     Args:
         num_scenarios: S.
@@ -82,13 +109,12 @@ class ScenarioRouter(nn.Module):
     def forward(self, x: Tensor, scenario_ids: Tensor) -> Tensor:
         """x (B, D_in), scenario_ids (B,) → (B, out_dim)."""
         ids = check_scenario_ids(scenario_ids, self.num_scenarios)
-        h = x.unsqueeze(1)  # (B, 1, D_in)
-        last = len(self.weights) - 1
+        h, last = x, len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.bmm(h, w[ids]) + b[ids].unsqueeze(1)  # (B, 1, D_out): gathered weights
+            h = grouped_matmul(h, ids, w.__getitem__) + b[ids]  # (B, D_out)
             if i < last:
                 h = F.relu(h)
-        return h.squeeze(1)
+        return h
 
     def tower(self, scenario: int) -> nn.Sequential:
         """Scenario ``scenario``'s MLP as a plain ``nn.Sequential`` (copies, for checks)."""

@@ -180,3 +180,20 @@ def test_precomputed_sparse_features_give_the_same_svm():
                                   from_text)  # fmt: skip
     neural = ScenarioClassifier("neural", epochs=30, lr=1e-2).fit(matrix, labels)
     assert (neural.predict(matrix) == np.array(labels)).mean() > 0.9
+
+
+def test_grouped_matmul_equals_per_row_weights_and_their_gradients():
+    from mtrec.routing import grouped_matmul
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(37, 5, generator=g, requires_grad=True)
+    w = torch.randn(6, 5, 3, generator=g, requires_grad=True)
+    ids = torch.tensor([4, 4, 0, 2, 4] * 7 + [5, 4])  # skewed, scenarios 1 and 3 absent
+    ours = grouped_matmul(x, ids, w.__getitem__)
+    reference = torch.bmm(x.unsqueeze(1), w[ids]).squeeze(1)
+    torch.testing.assert_close(ours, reference)
+    (grad_x, grad_w) = torch.autograd.grad(ours.square().sum(), (x, w))
+    (ref_x, ref_w) = torch.autograd.grad(reference.square().sum(), (x, w))
+    torch.testing.assert_close(grad_x, ref_x)
+    torch.testing.assert_close(grad_w, ref_w)
+    assert grad_w[[1, 3]].abs().sum() == 0  # absent scenarios get no gradient

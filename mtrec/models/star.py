@@ -8,8 +8,9 @@ Adaptive Recommender for Multi-Domain CTR Prediction", CIKM 2021. Three pieces:
   scenario (here applied to the input embedding; running statistics at eval time);
 * an auxiliary network on the scenario embedding and the input whose logit is added to STAR's.
 
-Each row's scenario weights are gathered (``W_p[scenario_ids]``) and applied by one batched
-matmul: the cost per batch is flat in the number of scenarios S. Ids outside 0..S-1 raise
+Rows are grouped by scenario and W ⊙ W_p is formed once per scenario present in the batch,
+then applied by one batched matmul (:func:`mtrec.routing.grouped_matmul`): the cost per batch
+is flat in the number of scenarios S. Ids outside 0..S-1 raise
 ValueError (:func:`mtrec.routing.check_scenario_ids`).
 
 Batch keys: the declared feature names, "scenario_ids" (B,) long, "labels" (B, T) float with
@@ -29,7 +30,7 @@ from torch import Tensor, nn
 from mtrec.data.schema import Feature
 from mtrec.layers import MLP, FeatureEmbedding
 from mtrec.models.experts import check_labels, masked_bce, tiny_features
-from mtrec.routing import check_scenario_ids
+from mtrec.routing import check_scenario_ids, grouped_matmul
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class PartitionedNorm(nn.Module):
 
 
 class StarLinear(nn.Module):
-    """y = x (W ⊙ W_p) + b + b_p for each row's scenario p (gathered, one bmm)."""
+    """y = x (W ⊙ W_p) + b + b_p for each row's scenario p (grouped by scenario, one bmm)."""
 
     def __init__(self, num_scenarios: int, in_dim: int, out_dim: int) -> None:
         super().__init__()
@@ -82,9 +83,8 @@ class StarLinear(nn.Module):
 
     def forward(self, x: Tensor, ids: Tensor) -> Tensor:
         """x (B, D_in), ids (B,) → (B, D_out)."""
-        weights = self.weight * self.weight_p[ids]  # (B, D_in, D_out): only the rows' scenarios
-        out = torch.bmm(x.unsqueeze(1), weights).squeeze(1)  # (B, D_out)
-        return out + self.bias + self.bias_p[ids]
+        out = grouped_matmul(x, ids, lambda present: self.weight * self.weight_p[present])
+        return out + self.bias + self.bias_p[ids]  # (B, D_out)
 
     def scenario_weight(self, scenario: int) -> Tensor:
         """(D_in, D_out) effective weight W ⊙ W_p of one scenario."""
