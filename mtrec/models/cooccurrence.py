@@ -12,6 +12,10 @@ Usage::
     scores = cooc.score(history)  # (B, N+1) for (B, L) left-padded histories
 
 Memory is a dense (N+1, N+1) float32 matrix: fine for thousands of items, not for millions.
+
+:meth:`CoOccurrence.item_vectors` turns the same counts into dense item vectors (a truncated SVD
+of the positive pointwise mutual information, Levy & Goldberg, NeurIPS 2014): collaborative
+item embeddings that other models can start from (notebook 08 seeds P5's item tokens with them).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class CoOccurrence:
         self.num_items, self.window, self.recent = num_items, window, recent
         self.decay, self.symmetric = decay, symmetric
         self.matrix: Tensor | None = None  # (N+1, N+1) P(j | i)
+        self.counts: Tensor | None = None  # (N+1, N+1) raw windowed pair counts
 
     def fit(self, sequences: list[np.ndarray]) -> CoOccurrence:
         """Count pairs in time-ordered sequences of item ids 1..N (one array per user)."""
@@ -63,9 +68,32 @@ class CoOccurrence:
             counts += np.bincount(a * n + b, minlength=n * n)
             if self.symmetric:
                 counts += np.bincount(b * n + a, minlength=n * n)
-        matrix = torch.from_numpy(counts.reshape(n, n)).float()
-        self.matrix = matrix / matrix.sum(dim=1, keepdim=True).clamp_min(1.0)
+        self.counts = torch.from_numpy(counts.reshape(n, n)).float()
+        self.matrix = self.counts / self.counts.sum(dim=1, keepdim=True).clamp_min(1.0)
         return self
+
+    def item_vectors(self, dim: int) -> Tensor:
+        """(N+1, dim) item vectors from the counts: truncated SVD of the PPMI matrix.
+
+        The counts are symmetrised (i before j and j before i both count), turned into positive
+        pointwise mutual information ``max(0, log(c_ij · c / (c_i · c_j)))``, and factorised as
+        ``U_k · sqrt(S_k)`` (the symmetric SVD embedding of Levy, Goldberg & Dagan, TACL 2015):
+        items watched in similar company point the same way. Rows are scaled to a mean norm of
+        1; row 0 (padding) and items never seen are zero.
+        """
+        if self.counts is None:
+            raise RuntimeError("CoOccurrence is not fitted; call fit(train_sequences) first")
+        n = self.counts.shape[0]
+        if not 1 <= dim <= n:
+            raise ValueError(f"dim must be in 1..{n} (items + 1), got {dim}")
+        counts = (self.counts + self.counts.T).double()  # (N+1, N+1), symmetric
+        row = counts.sum(dim=1, keepdim=True)  # (N+1, 1)
+        expected = row * row.T / counts.sum().clamp_min(1.0)  # c_i · c_j / c
+        ppmi = torch.log(counts / expected).nan_to_num(0.0, posinf=0.0, neginf=0.0).clamp_min(0.0)
+        u, s, _ = torch.linalg.svd(ppmi)  # exact and deterministic; (N+1)² is small here
+        vectors = (u[:, :dim] * s[:dim].sqrt()).float()  # (N+1, dim)
+        norms = vectors.norm(dim=1)
+        return vectors / norms[norms > 0].mean().clamp_min(1e-12)
 
     def score(self, history: Tensor) -> Tensor:
         """(B, L) left-padded histories (0 = pad) → (B, N+1) scores; column 0 is -inf."""

@@ -250,6 +250,65 @@ class P5(nn.Module):
         tokens = tuple(self.tokenizer.convert_ids_to_tokens(code))
         return self.codebook.items.get(tokens, -1)
 
+    def init_item_embeddings(self, vectors: Tensor) -> None:
+        """Start the item-code token embeddings from collaborative item vectors.
+
+        The rows of ``vectors`` (N+1, k), indexed by item id, with k <= d_model (zero-padded),
+        are copied into the shared input/output embedding of each item's code token, rescaled to
+        the mean norm of the embeddings they replace. This puts collaborative knowledge into the
+        token space the T5 reads and writes (the idea of CoLLM: Zhang et al., "Collaborative
+        Large Language Model for Recommender Systems", 2023); everything is still trained after.
+        Needs one token per item (``code_length`` 1).
+        """
+        if self.config.code_length != 1:
+            raise ValueError(
+                "init_item_embeddings needs one token per item (P5Config.code_length=1), got "
+                f"code_length={self.config.code_length}"
+            )
+        items = torch.tensor(sorted(self.code_ids))
+        d_model = self.t5.shared.weight.shape[1]
+        if vectors.ndim != 2 or vectors.shape[0] <= int(items.max()) or vectors.shape[1] > d_model:
+            raise ValueError(
+                f"vectors must be (N+1, k) with N >= {int(items.max())} (indexed by item id) and "
+                f"k <= d_model={d_model}, got {tuple(vectors.shape)}"
+            )
+        tokens = torch.tensor([self.code_ids[int(i)][0] for i in items])
+        with torch.no_grad():
+            weight = self.t5.shared.weight  # (V, D), tied with the output layer
+            new = torch.zeros(len(items), d_model, dtype=weight.dtype, device=weight.device)
+            new[:, : vectors.shape[1]] = vectors[items].to(new)
+            scale = weight[tokens].norm(dim=1).mean() / new.norm(dim=1).mean().clamp_min(1e-12)
+            weight[tokens] = new * scale
+
+    @torch.no_grad()
+    def score_items(self, prompts: Sequence[str], exclude: Sequence[Sequence[int]]) -> Tensor:
+        """Log-probabilities of every item as the answer to each prompt: a full ranking.
+
+        With one token per item, the constrained decoder's first step IS a distribution over
+        items; reading it whole ranks all of them at the cost of one forward pass (beam search
+        returns only the top few). Excluded items, and ids that are not items, get -inf.
+
+        Returns:
+            (B, N+1) scores indexed by item id (N = the largest item id).
+        """
+        if self.config.code_length != 1:
+            raise ValueError("score_items needs P5Config.code_length=1 (one token per item)")
+        self.eval()
+        device = next(self.parameters()).device
+        items = torch.tensor(sorted(self.code_ids))
+        tokens = torch.tensor([self.code_ids[int(i)][0] for i in items], device=device)
+        enc = {k: v.to(device) for k, v in self.encode(prompts, self.config.max_source_len).items()}
+        start = torch.zeros(len(prompts), 1, dtype=torch.long, device=device)
+        logits = self.t5(**enc, decoder_input_ids=start).logits[:, 0, tokens]  # (B, I)
+        scores = torch.full((len(prompts), int(items.max()) + 1), float("-inf"))
+        scores[:, items] = logits.log_softmax(dim=-1).float().cpu()
+        known = [[int(i) for i in seen if int(i) in self.code_ids] for seen in exclude]
+        rows = torch.repeat_interleave(torch.arange(len(known)), torch.tensor([*map(len, known)]))
+        scores[
+            rows, torch.tensor([i for seen in known for i in seen], dtype=torch.long)
+        ] = -torch.inf
+        return scores
+
     @torch.no_grad()
     def predict_ratings(self, prompts: Sequence[str]) -> Tensor:
         """(B,) expected rating Σ r · p(r) over the tokens "1".."5" at the first decoded step."""

@@ -126,25 +126,34 @@ def explanation(model: P5, item_text: ItemText, item: int) -> str:
 
 def training_examples(
     model: P5, sequences: dict[int, list[tuple[int, int]]], item_text: ItemText, *,
-    positions_per_user: int = 20, negatives: int = 4, seed: int = 0,
+    positions_per_user: int = 20, negatives: int = 4, task_probs: Sequence[float] | None = None,
+    seed: int = 0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """Examples of all four tasks from each user's last ``positions_per_user`` training steps.
 
     Args:
         sequences: user → chronological [(item_id, rating), ...] (training part only).
+        task_probs: probability of each task in ``TEMPLATES`` order (default: uniform).
 
     Returns:
         Tensors ``input_ids``, ``attention_mask``, ``labels`` and ``task_ids`` (0..3 in
         ``TEMPLATES`` order), ready for :class:`mtrec.data.TensorBatcher`.
     """
     rng = np.random.default_rng(seed)
+    probs = np.full(len(TEMPLATES), 1 / len(TEMPLATES)) if task_probs is None else task_probs
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.shape != (len(TEMPLATES),) or (probs < 0).any() or not np.isclose(probs.sum(), 1):
+        raise ValueError(
+            f"task_probs must be {len(TEMPLATES)} non-negative numbers summing to 1 (tasks "
+            f"{list(TEMPLATES)}), got {list(probs)}"
+        )
     items = np.array(sorted(model.codebook.codes))
     sources, targets, tasks = [], [], []
     for seq in sequences.values():
         seen = {i for i, _ in seq}
         for t in range(max(1, len(seq) - positions_per_user), len(seq)):
             history, (target, rating) = [i for i, _ in seq[:t]], seq[t]
-            task = int(rng.integers(4))
+            task = int(rng.choice(len(TEMPLATES), p=probs))
             template = int(rng.integers(2))
             if task == 0:
                 prompt, _ = make_prompt(model, "next", history, template=template)
@@ -203,3 +212,35 @@ def recommend_next(
     if info["fallback"].any():
         log.info("served the popularity ranking to %d cold users", int(info["fallback"].sum()))
     return ranked, info
+
+
+def score_next(
+    model: P5, histories: Sequence[Sequence[int]], *, template: int = 0, batch_size: int = 256
+) -> tuple[torch.Tensor, pd.DataFrame]:
+    """Full-ranking scores of every unseen item as each user's next item (one token per item).
+
+    The same prompts as :func:`recommend_next`, read as one distribution over all items
+    (:meth:`P5.score_items`) instead of the top-k beams, so HR/NDCG@K rank every unseen item, as
+    for the other models. Cold users get the popularity ranking (flagged in the info frame).
+
+    Returns:
+        ((B, N+1) scores, seen items -inf; the info frame of :func:`recommend_next`).
+    """
+    prompts, infos = zip(*(make_prompt(model, "next", h, template=template) for h in histories))
+    info = pd.DataFrame(list(infos))
+    info["fallback"] = info["history"] == 0
+    parts = [
+        model.score_items(prompts[s : s + batch_size], histories[s : s + batch_size])
+        for s in range(0, len(prompts), batch_size)
+    ]
+    scores = torch.cat(parts)  # (B, N+1)
+    cold = torch.tensor(info["fallback"].to_numpy())
+    if cold.any():
+        items = torch.tensor(sorted(model.codebook.codes))
+        popularity = torch.full((scores.shape[1],), float("-inf"))  # (N+1,)
+        counts = torch.tensor([float(model.popularity.get(int(i), 0.0)) for i in items])
+        popularity[items] = counts.log1p()
+        blocked = scores[cold] == float("-inf")  # seen items and non-items stay -inf
+        scores[cold] = popularity.expand_as(blocked).masked_fill(blocked, float("-inf"))
+        log.info("served the popularity ranking to %d cold users", int(cold.sum()))
+    return scores, info

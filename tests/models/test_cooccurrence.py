@@ -33,3 +33,21 @@ def test_bad_input():
         CoOccurrence(3).fit([np.array([0, 1])])
     with pytest.raises(RuntimeError, match="not fitted"):
         CoOccurrence(3).score(torch.zeros(1, 2, dtype=torch.long))
+
+
+def test_item_vectors_put_co_occurring_items_close():
+    rng = np.random.default_rng(0)
+    # two tastes: items 1-3 are watched together, in any order, and so are items 4-6
+    seqs = [rng.permutation([1, 2, 3] if rng.random() < 0.5 else [4, 5, 6]) for _ in range(200)]
+    co = CoOccurrence(6, window=1).fit(seqs)
+    vectors = co.item_vectors(2)  # the two leading directions: one per taste
+    assert vectors.shape == (7, 2) and vectors[0].abs().max() == 0
+    cos = torch.nn.functional.cosine_similarity
+    assert (
+        cos(vectors[1], vectors[2], dim=0) > 0.9 and cos(vectors[1], vectors[4], dim=0).abs() < 0.1
+    )
+    assert vectors.norm(dim=1)[1:].mean() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="dim must be in 1..7"):
+        co.item_vectors(0)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        CoOccurrence(3).item_vectors(2)

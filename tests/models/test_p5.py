@@ -11,6 +11,7 @@ from mtrec.models.p5_prompts import (
     explanation,
     make_prompt,
     recommend_next,
+    score_next,
     training_examples,
     vocabulary,
 )
@@ -128,3 +129,42 @@ def test_starts_from_a_local_pretrained_checkpoint(tmp_path):
     )
     items, _ = model.generate_items([make_prompt(model, "next", [1])[0]], [[1]], k=3)
     assert all(i != 1 and i in model.codebook.codes for i in items[0])
+
+
+def test_score_items_is_a_full_ranking_that_agrees_with_greedy_decoding():
+    model = _model()
+    histories = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 10], [999]]  # the last: a cold user (unknown id)
+    prompts = [make_prompt(model, "next", h)[0] for h in histories]
+    scores = model.score_items(prompts[:2], histories[:2])  # (2, 13): column = item id
+    assert scores.shape == (2, 13) and torch.isinf(scores[:, 0]).all()
+    for row, history in zip(scores, histories):
+        assert (
+            torch.isinf(row[history]).all()
+            and torch.isfinite(row[[i for i in range(1, 13) if i not in history]]).all()
+        )
+    greedy, _ = model.generate_items(prompts[:2], histories[:2], k=1)
+    assert scores.argmax(dim=1).tolist() == [g[0] for g in greedy]
+    model.popularity = {5: 10.0, 6: 8.0, 7: 1.0}
+    full, info = score_next(model, histories)
+    torch.testing.assert_close(full[:2], scores)
+    assert info.fallback.tolist() == [False, False, True]
+    assert full[2].topk(3).indices.tolist() == [5, 6, 7]  # popularity for the cold user
+    with pytest.raises(ValueError, match="code_length=1"):
+        _model(2).score_items(prompts[:1], histories[:1])
+
+
+def test_item_embeddings_start_from_collaborative_vectors():
+    model = _model()
+    vectors = torch.randn(13, 8)  # (N+1, k), k < d_model = 32: zero-padded
+    model.init_item_embeddings(vectors)
+    weight = model.t5.shared.weight
+    tokens = [model.code_ids[i][0] for i in (3, 7)]
+    cosine = torch.nn.functional.cosine_similarity
+    torch.testing.assert_close(cosine(weight[tokens[0]], weight[tokens[1]], dim=0),
+                               cosine(vectors[3], vectors[7], dim=0))  # fmt: skip
+    assert weight[tokens[0], 8:].abs().max() == 0
+    assert model.t5.lm_head.weight.data_ptr() == weight.data_ptr()  # tied: scores use them too
+    with pytest.raises(ValueError, match=r"\(N\+1, k\)"):
+        model.init_item_embeddings(torch.randn(5, 8))
+    with pytest.raises(ValueError, match="code_length=1"):
+        _model(2).init_item_embeddings(vectors)
