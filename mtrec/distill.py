@@ -360,6 +360,11 @@ class Distiller(nn.Module):
 
     Batch keys: whatever the models read, ``"labels"`` (B, T) in response mode, and optionally
     the cached ``teacher_logits``, ``teacher_hidden``, ``candidates`` from :meth:`cache_teacher`.
+
+    Transfer sets: a row whose labels are NaN (inputs the teacher scores, no human label) is
+    masked out of the default hard term (mean over the labelled rows of the batch) and still
+    counts in the soft and feature terms (means over all rows); with ``alpha = 1`` such rows
+    give the student no gradient at all.
     """
 
     def __init__(

@@ -22,7 +22,7 @@ from mtrec.distill import (
     ranking_aware_weights,
     response_distillation_loss,
 )
-from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.models.student import StudentConfig, StudentMLP, masked_bce
 from mtrec.train import count_parameters, fit
 
 
@@ -192,6 +192,28 @@ def test_cached_teacher_outputs_give_the_same_loss():
     cached = distiller.cache_teacher(data, batch_size=32)
     assert cached[TEACHER_LOGITS].shape == (100, 2)
     torch.testing.assert_close(distiller.loss(cached), distiller.loss(data))
+
+
+def test_unlabelled_rows_feed_only_the_soft_term():
+    """A transfer set: rows with labels withheld (NaN) count in the soft term, not the hard one."""
+    data = _data(64)
+    data["labels"][32:] = float("nan")  # rows 32..63 are unlabelled
+    student = _student().eval()
+    config = DistillConfig(alpha=0.3, temperature=2.0)
+    distiller = Distiller(student, _teacher(), config, example_batch=data)
+    cached = distiller.cache_teacher(data)
+    logits = student(cached)  # (64, 2)
+    hard = masked_bce(logits[:32], cached["labels"][:32]).sum()  # labelled rows only
+    soft = response_distillation_loss(logits, cached[TEACHER_LOGITS], temperature=2.0).sum()
+    torch.testing.assert_close(distiller.loss(cached), 0.3 * hard + 0.7 * soft)
+    # alpha = 1 (no distillation): the unlabelled rows give the student no gradient
+    plain = Distiller(student, _teacher(), DistillConfig(alpha=1.0), example_batch=data)
+    plain.loss(cached).backward()
+    item_grad = student.embedding.tables["item_id"].weight.grad  # (40, 8)
+    only_unlabelled = set(cached["item_id"][32:].tolist()) - set(cached["item_id"][:32].tolist())
+    assert only_unlabelled, "the test data must have items seen only in unlabelled rows"
+    assert item_grad[sorted(only_unlabelled)].abs().max() == 0
+    assert item_grad.abs().max() > 0
 
 
 def test_distilled_student_learns_the_teacher():
