@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 # Notebooks and tests never touch the network after `mtrec data fetch`.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 MTREC_OFFLINE=1 \
            TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg PYTHONHASHSEED=0
+# Stored notebooks keep their figures: the kernel draws with the inline backend (tests use Agg).
+INLINE := MPLBACKEND=module://matplotlib_inline.backend_inline
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXERCISES := $(sort $(wildcard notebooks/exercises/*.ipynb notebooks/exercises/solutions/*.ipynb))
 
@@ -35,7 +37,7 @@ test: data
 notebooks: data
 	for nb in $(NOTEBOOKS) $(EXERCISES); do \
 		echo "executing $$nb"; \
-		$(OFFLINE) MTREC_WRITE_RESULTS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+		$(OFFLINE) $(INLINE) MTREC_WRITE_RESULTS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute \
 			--inplace --ExecutePreprocessor.timeout=900 "$$nb"; \
 	done
 

@@ -27,6 +27,9 @@ class TensorBatcher:
         seed: base seed of the shuffling.
         drop_last: drop a final short batch.
         device: move all tensors there once, up front.
+        group_ids: optional (N,) integer group of each row; a batch then holds rows of one group
+            only (bucketing: e.g. group by target length, so short targets are not padded to
+            the longest in the batch), and the order of the batches is shuffled.
 
     Each batch is a ``dict[str, Tensor]`` of shape (B, ...) per key.
     """
@@ -40,6 +43,7 @@ class TensorBatcher:
         seed: int = 0,
         drop_last: bool = False,
         device: torch.device | str | None = None,
+        group_ids: Tensor | None = None,
     ) -> None:
         if not tensors:
             raise ValueError("TensorBatcher needs at least one tensor")
@@ -55,22 +59,53 @@ class TensorBatcher:
         self.seed = seed
         self.drop_last = drop_last
         self.epoch = 0
+        self.group_counts: Tensor | None = None
+        if group_ids is not None:
+            if group_ids.shape != (self.num_rows,) or group_ids.is_floating_point():
+                raise ValueError(
+                    f"group_ids must be an integer tensor of shape ({self.num_rows},), one group "
+                    f"per row; got {group_ids.dtype} of shape {tuple(group_ids.shape)}"
+                )
+            self.group_ids = group_ids.cpu()
+            self.group_counts = torch.unique(self.group_ids, return_counts=True)[1]
+
+    def _num_batches(self, rows: int) -> int:
+        full, rest = divmod(rows, self.batch_size)
+        return full if (self.drop_last or rest == 0) else full + 1
 
     def __len__(self) -> int:
-        full, rest = divmod(self.num_rows, self.batch_size)
-        return full if (self.drop_last or rest == 0) else full + 1
+        if self.group_counts is None:
+            return self._num_batches(self.num_rows)
+        return sum(self._num_batches(int(c)) for c in self.group_counts)
+
+    def _grouped(self, order: Tensor, generator: torch.Generator | None) -> list[Tensor]:
+        """Index tensors of the batches: ``order`` stably sorted by group, cut per group."""
+        order = order[torch.argsort(self.group_ids[order], stable=True)]
+        batches = []
+        for rows in torch.split(order, self.group_counts.tolist()):  # a few groups
+            batches += list(torch.split(rows, self.batch_size))[: self._num_batches(len(rows))]
+        if generator is not None:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+        return batches
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         device = next(iter(self.tensors.values())).device
+        generator = None
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.num_rows, generator=generator).to(device)
+            order = torch.randperm(self.num_rows, generator=generator)
         else:
             order = None
         self.epoch += 1
+        if self.group_counts is not None:
+            base = order if order is not None else torch.arange(self.num_rows)
+            for index in self._grouped(base, generator):
+                index = index.to(device)
+                yield {k: v.index_select(0, index) for k, v in self.tensors.items()}
+            return
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             if order is None:
                 yield {k: v[start : start + self.batch_size] for k, v in self.tensors.items()}
             else:
-                index = order[start : start + self.batch_size]
+                index = order[start : start + self.batch_size].to(device)
                 yield {k: v.index_select(0, index) for k, v in self.tensors.items()}

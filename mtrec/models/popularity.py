@@ -31,7 +31,7 @@ class Popularity:
 
     def fit(self, item_ids: np.ndarray | Tensor) -> Popularity:
         """Count interactions. ``item_ids``: 1-D ids in 1..num_items (0 / padding is ignored)."""
-        ids = torch.as_tensor(np.asarray(item_ids), dtype=torch.long).flatten()
+        ids = torch.as_tensor(np.array(item_ids, dtype=np.int64)).flatten()  # a copy: writable
         if ids.numel() and (ids.min() < 0 or ids.max() > self.num_items):
             raise ValueError(
                 f"item ids must be in 0..{self.num_items}, got range {ids.min()}..{ids.max()}"

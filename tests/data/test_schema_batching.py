@@ -63,3 +63,21 @@ def test_frame_to_tensors_and_feature_embedding():
     with pytest.raises(KeyError, match="lacks feature keys"):
         emb({"u": batch["u"]})
     assert MLP(7, [8, 4], 1)(out).shape == (3, 1)
+
+
+def test_grouped_batches_hold_one_group_each_and_cover_every_row_once():
+    groups = torch.tensor([0, 1, 1, 2, 0, 1, 2, 2, 2, 1])  # (N,)
+    tensors = {"row": torch.arange(10), "group": groups}
+    batcher = TensorBatcher(tensors, 2, shuffle=True, seed=3, group_ids=groups)
+    batches = list(batcher)
+    assert len(batches) == len(batcher) == 1 + 2 + 2  # ceil(2/2) + ceil(4/2) + ceil(4/2)
+    assert all(b["group"].unique().numel() == 1 for b in batches)
+    assert sorted(torch.cat([b["row"] for b in batches]).tolist()) == list(range(10))
+    again = [b["row"].tolist() for b in TensorBatcher(tensors, 2, shuffle=True, seed=3,
+                                                        group_ids=groups)]  # fmt: skip
+    assert again == [b["row"].tolist() for b in batches]  # seeded
+    assert [b["row"].tolist() for b in list(batcher)] != again  # next epoch: a new order
+    dropped = TensorBatcher(tensors, 3, drop_last=True, group_ids=groups)
+    assert [b["row"].tolist() for b in dropped] == [[1, 2, 5], [3, 6, 7]]
+    with pytest.raises(ValueError, match="group_ids must be an integer tensor of shape"):
+        TensorBatcher(tensors, 2, group_ids=torch.zeros(9, dtype=torch.long))
