@@ -58,7 +58,8 @@ def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]
     Args:
         x: (B, D_in) rows.
         ids: (B,) long scenario ids.
-        weight_of: maps the (S',) sorted present ids to their (S', D_in, D_out) weights.
+        weight_of: maps the (S',) sorted present ids to their (S', D_in, D_out) weights (use
+            ``index_select``, whose backward is a cheap ``index_add``).
 
     Returns:
         (B, D_out).
@@ -68,9 +69,22 @@ def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]
     starts = torch.cumsum(counts, 0) - counts  # (S',) first sorted position of each group
     slot = torch.empty_like(group)
     slot[order] = torch.arange(len(ids), device=ids.device) - starts[group[order]]  # (B,)
-    padded = x.new_zeros(len(present), int(counts.max()), x.shape[1])  # (S', M, D_in)
-    padded = padded.index_put((group, slot), x)
-    return torch.bmm(padded, weight_of(present))[group, slot]  # (B, D_out)
+    m = int(counts.max())
+    flat = group * m + slot  # (B,) row of each input in the padded block
+    # index_copy / index_select rather than advanced indexing: their backward passes are an
+    # index_select / index_add, far cheaper than the accumulating index_put of x[i, j].
+    padded = x.new_zeros(len(present) * m, x.shape[1]).index_copy(0, flat, x)  # (S'·M, D_in)
+    out = torch.bmm(padded.view(len(present), m, -1), weight_of(present))  # (S', M, D_out)
+    return out.reshape(-1, out.shape[-1]).index_select(0, flat)  # (B, D_out)
+
+
+def select_scenarios(table: Tensor, present: Tensor) -> Tensor:
+    """Rows ``present`` (sorted, unique) of a per-scenario ``table`` (S, ...).
+
+    When every scenario is present the table itself is returned (no copy, and its gradient is
+    written directly instead of being scattered back); otherwise an ``index_select``.
+    """
+    return table if len(present) == table.shape[0] else table.index_select(0, present)
 
 
 class ScenarioRouter(nn.Module):
@@ -111,7 +125,8 @@ class ScenarioRouter(nn.Module):
         ids = check_scenario_ids(scenario_ids, self.num_scenarios)
         h, last = x, len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = grouped_matmul(h, ids, w.__getitem__) + b[ids]  # (B, D_out)
+            h = grouped_matmul(h, ids, lambda present, w=w: select_scenarios(w, present))
+            h = h + b.index_select(0, ids)  # (B, D_out)
             if i < last:
                 h = F.relu(h)
         return h

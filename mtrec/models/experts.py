@@ -63,14 +63,23 @@ class BatchedMLP(nn.Module):
                 f"BatchedMLP expects (B, {self.in_dim}) or (B, {self.num}, {self.in_dim}), "
                 f"got {tuple(x.shape)}"
             )
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if x.ndim == 2:
-                x = torch.einsum("bi,eio->beo", x, w) + b  # (B, E, D_out)
-            else:
-                x = torch.einsum("bei,eio->beo", x, w) + b  # (B, E, D_out)
-            if i < self.num_hidden:
-                x = self.dropout(F.relu(x))
-        return x
+        batch, num = x.shape[0], self.num
+        # Work in the (E, B, D) layout, where each layer is one baddbmm (bias fused in) and the
+        # next layer reads the previous output without a copy; return a (B, E, D) view.
+        if x.ndim == 2:  # one shared input: a single (B, D_in) @ (D_in, E·D_out) matmul
+            w, b = self.weights[0], self.biases[0]
+            h = torch.addmm(b.reshape(1, -1), x, w.transpose(0, 1).reshape(x.shape[1], -1))
+            h = h.view(batch, num, -1).transpose(0, 1)  # (E, B, D_out)
+            start = 1
+        else:
+            h, start = x.transpose(0, 1), 0  # (E, B, D_in)
+        for i in range(start, len(self.weights)):
+            if i > 0 and i - 1 < self.num_hidden:
+                h = self.dropout(F.relu(h))
+            h = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i])  # (E, B, D_out)
+        if len(self.weights) - 1 < self.num_hidden:
+            h = self.dropout(F.relu(h))
+        return h.transpose(0, 1)  # (B, E, D_out)
 
     def member(self, index: int) -> nn.Sequential:
         """MLP number ``index`` as a plain ``nn.Sequential`` of ``nn.Linear`` (shares no memory)."""

@@ -87,17 +87,21 @@ class PLE(nn.Module):
 
     def _levels(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, D_in) → top-level task inputs (B, T, D) and top-level gates (B, T, E)."""
-        t = self.config.num_tasks
-        inputs = x.unsqueeze(1).expand(-1, t + 1, -1)  # (B, G, D_in): T task inputs + shared
-        gates = x.new_empty(0)
+        # Inputs are kept group-major, (G, B, D), so picking each expert's input is a contiguous
+        # index_select and BatchedMLP (which works in (E, B, D)) needs no copy.
+        gates, inputs = x.new_empty(0), x.new_empty(0)
         for level, (experts, gate_layer) in enumerate(zip(self.experts, self.gate_layers)):
-            expert_in = x if level == 0 else inputs[:, self.expert_group]  # (B, E, D_in)
-            outs = experts(expert_in)  # (B, E, D)
             num_gates = gate_layer.num
-            logits = gate_layer(inputs[:, :num_gates])  # (B, G', E)
+            if level == 0:  # every expert and gate reads the same (B, D_in) input
+                outs, logits = experts(x), gate_layer(x)  # (B, E, D), (B, G', E)
+            else:
+                expert_in = inputs.index_select(0, self.expert_group)  # (E, B, D)
+                outs = experts(expert_in.transpose(0, 1))  # (B, E, D)
+                logits = gate_layer(inputs[:num_gates].transpose(0, 1))  # (B, G', E)
             logits = logits.masked_fill(~self.allowed[:num_gates], float("-inf"))
             gates = torch.softmax(logits, dim=-1)  # (B, G', E)
-            inputs = torch.einsum("bge,bed->bgd", gates, outs)  # (B, G', D)
+            inputs = torch.einsum("bge,bed->gbd", gates, outs)  # (G', B, D)
+        inputs = inputs.transpose(0, 1)  # (B, T, D)
         return inputs, gates
 
     def gates(self, batch: dict[str, Tensor]) -> Tensor:

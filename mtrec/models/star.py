@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from mtrec.data.schema import Feature
 from mtrec.layers import MLP, FeatureEmbedding
 from mtrec.models.experts import check_labels, masked_bce, tiny_features
-from mtrec.routing import check_scenario_ids, grouped_matmul
+from mtrec.routing import check_scenario_ids, grouped_matmul, select_scenarios
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ class PartitionedNorm(nn.Module):
 
     def forward(self, x: Tensor, ids: Tensor) -> Tensor:
         """x (B, D), ids (B,) → (B, D)."""
-        return (self.gamma * self.gamma_p[ids]) * self.norm(x) + (self.beta + self.beta_p[ids])
+        gamma = self.gamma * self.gamma_p.index_select(0, ids)  # (B, D)
+        return gamma * self.norm(x) + (self.beta + self.beta_p.index_select(0, ids))
 
 
 class StarLinear(nn.Module):
@@ -83,8 +84,10 @@ class StarLinear(nn.Module):
 
     def forward(self, x: Tensor, ids: Tensor) -> Tensor:
         """x (B, D_in), ids (B,) → (B, D_out)."""
-        out = grouped_matmul(x, ids, lambda present: self.weight * self.weight_p[present])
-        return out + self.bias + self.bias_p[ids]  # (B, D_out)
+        out = grouped_matmul(
+            x, ids, lambda present: self.weight * select_scenarios(self.weight_p, present)
+        )  # (B, D_out)
+        return out + self.bias + self.bias_p.index_select(0, ids)  # (B, D_out)
 
     def scenario_weight(self, scenario: int) -> Tensor:
         """(D_in, D_out) effective weight W ⊙ W_p of one scenario."""
