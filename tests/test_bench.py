@@ -277,3 +277,11 @@ def test_the_attention_fast_path_is_profiled_for_fused_kernels():
     assert all(any(op in k for op in bench.FUSED_ATTENTION_OPS) for k in kernels)
     goal = bench.fused_attention_goal(torch.device("cpu"))
     assert goal["met"] == ("yes" if kernels else "no")
+
+
+def test_the_every_tower_reference_computes_what_the_router_computes():
+    torch.manual_seed(0)
+    routed = bench.router_built(64, num_scenarios=8)
+    torch.manual_seed(0)
+    every = bench.every_tower_built(64, num_scenarios=8)  # same weights, S x the work
+    torch.testing.assert_close(every.predict(every.batch), routed.predict(routed.batch))
