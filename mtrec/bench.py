@@ -1018,14 +1018,20 @@ STAR_BATCH = 1024
 ROUTING_TARGET = 2.5  # fwd+bwd time S=128 / S=2 (linear growth: 64)
 
 
-def router_built(batch_size: int, *, num_scenarios: int) -> Built:
-    """mtrec.routing.ScenarioRouter (one MLP per scenario, gathered) on (B, 130) inputs."""
+def _router_and_batch(batch_size: int, num_scenarios: int) -> tuple[nn.Module, Batch]:
+    """A ScenarioRouter (130 → 64 → 32 → T per scenario) and a seeded (B, 130) batch."""
     router = _import("mtrec.routing").ScenarioRouter(num_scenarios, 130, (64, 32), len(TASKS))
     g = torch.Generator().manual_seed(SEED)
     batch = {
         "x": torch.randn(batch_size, 130, generator=g),
         "scenario_ids": torch.randint(0, num_scenarios, (batch_size,), generator=g),
     }
+    return router, batch
+
+
+def router_built(batch_size: int, *, num_scenarios: int) -> Built:
+    """mtrec.routing.ScenarioRouter (one MLP per scenario, gathered) on (B, 130) inputs."""
+    router, batch = _router_and_batch(batch_size, num_scenarios)
 
     def forward(b: Batch) -> Tensor:
         return router(b["x"], b["scenario_ids"])
@@ -1039,12 +1045,7 @@ def every_tower_built(batch_size: int, *, num_scenarios: int) -> Built:
     The same weights as :func:`router_built`, applied to all rows for all S scenarios (one
     einsum per layer, (B, S, D)), then each row keeps its own scenario's output: S× the work.
     """
-    router = _import("mtrec.routing").ScenarioRouter(num_scenarios, 130, (64, 32), len(TASKS))
-    g = torch.Generator().manual_seed(SEED)
-    batch = {
-        "x": torch.randn(batch_size, 130, generator=g),
-        "scenario_ids": torch.randint(0, num_scenarios, (batch_size,), generator=g),
-    }
+    router, batch = _router_and_batch(batch_size, num_scenarios)
 
     def forward(b: Batch) -> Tensor:
         h = b["x"].unsqueeze(1).expand(-1, num_scenarios, -1)  # (B, S, D_in)
