@@ -103,9 +103,10 @@ class TensorBatcher:
                 index = index.to(device)
                 yield {k: v.index_select(0, index) for k, v in self.tensors.items()}
             return
+        order = order.to(device) if order is not None else None  # once, not per batch
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             if order is None:
                 yield {k: v[start : start + self.batch_size] for k, v in self.tensors.items()}
             else:
-                index = order[start : start + self.batch_size].to(device)
+                index = order[start : start + self.batch_size]
                 yield {k: v.index_select(0, index) for k, v in self.tensors.items()}

@@ -14,7 +14,7 @@ Usage::
 Memory is a dense (N+1, N+1) float32 matrix: fine for thousands of items, not for millions.
 
 :meth:`CoOccurrence.item_vectors` turns the same counts into dense item vectors (a truncated SVD
-of the positive pointwise mutual information, Levy & Goldberg, NeurIPS 2014): collaborative
+of the positive pointwise mutual information, Levy, Goldberg & Dagan, TACL 2015): collaborative
 item embeddings that other models can start from (notebook 08 seeds P5's item tokens with them).
 """
 

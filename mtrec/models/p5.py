@@ -4,23 +4,24 @@ Geng, Liu, Fu, Ge and Zhang, "Recommendation as Language Processing (RLP): A Uni
 Personalized Prompt & Predict Paradigm (P5)", RecSys 2022. Items are written as RANDOM code
 tokens (Hua, Xu, Ge and Zhang, "How to Index Item IDs for Recommendation Foundation Models",
 SIGIR-AP 2023, show that consecutive ids leak the interaction order), and item codes are decoded
-under a prefix-trie constraint so only valid, unseen items come out. Prompts: :mod:`p5_prompts`.
+under a prefix-trie constraint so only valid, unseen items come out. Codes, tokenizer and trie:
+:mod:`p5_codes`; prompts: :mod:`p5_prompts`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
+from mtrec.models.p5_codes import ItemCodebook, PrefixTrie, build_tokenizer
+
+__all__ = ["P5", "ItemCodebook", "P5Config", "PrefixTrie", "build_tokenizer"]
 log = logging.getLogger(__name__)
-SPECIAL = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2: pad (also decoder start), end, unknown
 
 
 @dataclass(frozen=True)
@@ -51,82 +52,6 @@ class P5Config:
     @classmethod
     def tiny(cls) -> P5Config:
         return cls(d_model=32, num_heads=2, d_ff=64, num_layers=1, num_decoder_layers=1)
-
-
-class ItemCodebook:
-    """Random item → code-token mapping (a seeded permutation, so codes carry no item order).
-
-    ``code_length`` 1: one token ``item_<r>`` per item; 2: two tokens ``a_<r // C> b_<r % C>``.
-    """
-
-    def __init__(self, item_ids: Sequence[int], *, code_length: int = 1, seed: int = 0) -> None:
-        item_ids = [int(i) for i in item_ids]
-        if len(set(item_ids)) != len(item_ids) or not item_ids:
-            raise ValueError("item_ids must be a non-empty list of distinct ids")
-        rank = np.random.default_rng(seed).permutation(len(item_ids))
-        width = int(np.ceil(np.sqrt(len(item_ids))))
-        self.codes: dict[int, tuple[str, ...]] = {}
-        for item, r in zip(item_ids, rank.tolist()):
-            self.codes[item] = (
-                (f"item_{r}",) if code_length == 1 else (f"a_{r // width}", f"b_{r % width}")
-            )
-        self.items = {code: item for item, code in self.codes.items()}
-
-    def text(self, item: int) -> str:
-        return " ".join(self.codes[item])
-
-    def tokens(self) -> list[str]:
-        return sorted({t for code in self.codes.values() for t in code})
-
-
-def build_tokenizer(words: Sequence[str]) -> PreTrainedTokenizerFast:
-    """A lower-casing, whitespace-split word-level tokenizer over ``words`` (built locally)."""
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers
-    from tokenizers.models import WordLevel
-
-    vocab = {w: i for i, w in enumerate(SPECIAL)}
-    for word in words:
-        vocab.setdefault(word.lower(), len(vocab))
-    backend = Tokenizer(WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
-
-
-class PrefixTrie:
-    """Prefix trie over item codes (token-id tuples) with per-request banned items."""
-
-    def __init__(self, codes: dict[int, tuple[int, ...]]) -> None:
-        self.codes = codes
-        self.children: dict[tuple[int, ...], set[int]] = {}
-        self.counts: Counter[tuple[int, ...]] = Counter()
-        for code in codes.values():
-            for depth in range(len(code)):
-                self.children.setdefault(code[:depth], set()).add(code[depth])
-                self.counts[code[: depth + 1]] += 1
-
-    def allowed(self, prefix: tuple[int, ...], banned: Counter[tuple[int, ...]]) -> list[int]:
-        """Next tokens after ``prefix`` that still lead to at least one non-banned item.
-
-        Args:
-            banned: prefix → number of banned items under it (see :meth:`banned_counts`).
-        """
-        return sorted(
-            t
-            for t in self.children.get(prefix, ())
-            if self.counts[(*prefix, t)] > banned[(*prefix, t)]
-        )
-
-    def banned_counts(self, items: Sequence[int]) -> Counter[tuple[int, ...]]:
-        banned: Counter[tuple[int, ...]] = Counter()
-        for item in set(items):
-            if item in self.codes:
-                code = self.codes[item]
-                for depth in range(1, len(code) + 1):
-                    banned[code[:depth]] += 1
-        return banned
 
 
 class P5(nn.Module):
@@ -162,6 +87,8 @@ class P5(nn.Module):
             for item, code in codebook.codes.items()
         }
         self.trie = PrefixTrie(self.code_ids)
+        self.item_ids = torch.tensor(sorted(self.code_ids))  # (I,) every item, ascending
+        self.item_tokens = torch.tensor([self.code_ids[int(i)][0] for i in self.item_ids])  # (I,)
         self.popularity: dict[int, float] = {}  # item → training count, for cold-user fallback
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
@@ -265,14 +192,13 @@ class P5(nn.Module):
                 "init_item_embeddings needs one token per item (P5Config.code_length=1), got "
                 f"code_length={self.config.code_length}"
             )
-        items = torch.tensor(sorted(self.code_ids))
+        items, tokens = self.item_ids, self.item_tokens  # one token per item
         d_model = self.t5.shared.weight.shape[1]
         if vectors.ndim != 2 or vectors.shape[0] <= int(items.max()) or vectors.shape[1] > d_model:
             raise ValueError(
                 f"vectors must be (N+1, k) with N >= {int(items.max())} (indexed by item id) and "
                 f"k <= d_model={d_model}, got {tuple(vectors.shape)}"
             )
-        tokens = torch.tensor([self.code_ids[int(i)][0] for i in items])
         with torch.no_grad():
             weight = self.t5.shared.weight  # (V, D), tied with the output layer
             new = torch.zeros(len(items), d_model, dtype=weight.dtype, device=weight.device)
@@ -295,8 +221,7 @@ class P5(nn.Module):
             raise ValueError("score_items needs P5Config.code_length=1 (one token per item)")
         self.eval()
         device = next(self.parameters()).device
-        items = torch.tensor(sorted(self.code_ids))
-        tokens = torch.tensor([self.code_ids[int(i)][0] for i in items], device=device)
+        items, tokens = self.item_ids, self.item_tokens.to(device)
         enc = {k: v.to(device) for k, v in self.encode(prompts, self.config.max_source_len).items()}
         start = torch.zeros(len(prompts), 1, dtype=torch.long, device=device)
         logits = self.t5(**enc, decoder_input_ids=start).logits[:, 0, tokens]  # (B, I)

@@ -236,7 +236,7 @@ def score_next(
     scores = torch.cat(parts)  # (B, N+1)
     cold = torch.tensor(info["fallback"].to_numpy())
     if cold.any():
-        items = torch.tensor(sorted(model.codebook.codes))
+        items = model.item_ids
         popularity = torch.full((scores.shape[1],), float("-inf"))  # (N+1,)
         counts = torch.tensor([float(model.popularity.get(int(i), 0.0)) for i in items])
         popularity[items] = counts.log1p()
