@@ -800,7 +800,7 @@ ATTENTION_SHAPES = ((64, 200, 64, 2), (32, 512, 256, 8))  # (B, L, D, H) of issu
 def _attention_built(impl: str, batch_size: int, length: int, d_model: int, heads: int) -> Built:
     """Self-attention forward + backward on (B, L, D) inputs; mtrec's block or torch's."""
     if impl == "mtrec":
-        module = _import("mtrec.attention").MultiHeadAttention(d_model, heads)
+        module = _import("mtrec.nn.attention").MultiHeadAttention(d_model, heads)
     else:
         module = nn.MultiheadAttention(d_model, heads, batch_first=True)
     g = torch.Generator().manual_seed(SEED)
@@ -1020,7 +1020,7 @@ ROUTING_TARGET = 2.5  # fwd+bwd time S=128 / S=2 (linear growth: 64)
 
 def _router_and_batch(batch_size: int, num_scenarios: int) -> tuple[nn.Module, Batch]:
     """A ScenarioRouter (130 → 64 → 32 → T per scenario) and a seeded (B, 130) batch."""
-    router = _import("mtrec.routing").ScenarioRouter(num_scenarios, 130, (64, 32), len(TASKS))
+    router = _import("mtrec.nn.scenario").ScenarioRouter(num_scenarios, 130, (64, 32), len(TASKS))
     g = torch.Generator().manual_seed(SEED)
     batch = {
         "x": torch.randn(batch_size, 130, generator=g),
@@ -1618,7 +1618,7 @@ def multitask_case(kind: str) -> Case:
 
 def star_built(batch_size: int, *, num_scenarios: int = 8) -> Built:
     """STAR on the click schema with ``num_scenarios`` scenarios; batch adds ``scenario_ids``."""
-    module = _import("mtrec.models.star")
+    module = _import("mtrec.models.scenario.star")
     features = click_features()
     config = module.STARConfig(
         features=tuple(features), num_scenarios=num_scenarios, num_tasks=len(TASKS)
@@ -1672,7 +1672,7 @@ def encoder_decoder_case() -> Case:
     """The Transformer encoder-decoder of issue 3 (teacher-forced next-items), 2+2 layers, D=256."""
 
     def build(batch_size: int) -> Built:
-        module = _import("mtrec.transformer")
+        module = _import("mtrec.nn.encoder_decoder")
         config = module.EncoderDecoderConfig(**ENCDEC)
         model = module.EncoderDecoder(config)
         g = torch.Generator().manual_seed(SEED)
@@ -1706,7 +1706,7 @@ def sasrec_case() -> Case:
     """SASRec of issue 3 at ML-100k size (1682 items, L=50, D=64, full-softmax loss)."""
 
     def build(batch_size: int) -> Built:
-        module = _import("mtrec.models.sasrec")
+        module = _import("mtrec.models.sequential.sasrec")
         config = module.SASRecConfig(**SASREC)
         g = torch.Generator().manual_seed(SEED)
         # full-length histories: every position has a target, so the FLOP count is exact

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.models.student import masked_bce
+from mtrec.nn.losses import masked_bce
 
 log = logging.getLogger(__name__)
 Batch = dict[str, Tensor]
@@ -580,7 +580,7 @@ def benchmark_pair(
         ``labels`` (B, T). Both models are in eval mode on the CPU.
     """
     from mtrec.data.schema import SparseFeature, TextFeature
-    from mtrec.models.mmoe import MMoE, MMoEConfig
+    from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
     from mtrec.models.student import StudentConfig, StudentMLP
 
     ids = (SparseFeature("user_id", num_users, 16), SparseFeature("item_id", num_items, 16))

@@ -3,7 +3,7 @@
 Contract with models
 --------------------
 * ``model.loss(batch) -> Tensor``: a scalar, or a (T,) vector of per-task losses that the
-  ``weighting`` module (see :mod:`mtrec.balancing`) combines into one scalar. A model that wants
+  ``weighting`` module (see :mod:`mtrec.weighting`) combines into one scalar. A model that wants
   rows with a NaN label left out of a task's loss does the masking itself.
 * ``model.predict(batch) -> Tensor``: (B, T) probabilities (or scores), used by :func:`evaluate`.
 * ``valid_fn(model) -> float``: the model-selection score on the *validation* split; ``fit``
@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +34,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mtrec.metrics import CLICK_METRICS, breakdown
 from mtrec.utils import get_device, set_seed
 
 log = logging.getLogger(__name__)
@@ -192,52 +191,6 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
     return history
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module, batches: Iterable[Batch], *, device: torch.device | None = None
-) -> Tensor:
-    """Concatenate ``model.predict(batch)`` over batches (on CPU)."""
-    model.eval()
-    device = device or next(model.parameters()).device
-    return torch.cat([model.predict(_to(b, device)).float().cpu() for b in batches])
-
-
-def evaluate(
-    model: nn.Module,
-    batches: Sequence[Batch] | Iterable[Batch],
-    *,
-    task_names: Sequence[str],
-    scenario_names: Sequence[str] | None = None,
-    labels_key: str = "labels",
-    scenario_key: str = "scenario_ids",
-    metrics: dict[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
-) -> pd.DataFrame:
-    """Per-scenario × per-task metrics (tidy: scenario, task, metric, value, n).
-
-    ``model.predict(batch)`` must return (B, T) probabilities with T = ``len(task_names)``;
-    ``batch[labels_key]`` holds (B, T) labels (NaN = unlabelled, left out of that task).
-    """
-    batches = list(batches)
-    probs = predict(model, batches)
-    labels = torch.cat([b[labels_key].float().cpu() for b in batches])
-    if probs.shape != labels.shape or probs.shape[1] != len(task_names):
-        raise ValueError(
-            f"predictions {tuple(probs.shape)} and labels {tuple(labels.shape)} must both be "
-            f"(N, {len(task_names)}) for tasks {list(task_names)}"
-        )
-    if scenario_key in batches[0]:
-        sid = torch.cat([b[scenario_key].cpu() for b in batches])
-    else:
-        sid = torch.zeros(len(labels), dtype=torch.long)
-    return breakdown(
-        sid,
-        {t: labels[:, i] for i, t in enumerate(task_names)},
-        {t: probs[:, i] for i, t in enumerate(task_names)},
-        scenario_names=scenario_names,
-        metrics=metrics or CLICK_METRICS,
-    )
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -22,7 +22,8 @@ from mtrec.distill import (
     ranking_aware_weights,
     response_distillation_loss,
 )
-from mtrec.models.student import StudentConfig, StudentMLP, masked_bce
+from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.nn.losses import masked_bce
 from mtrec.train import count_parameters, fit
 
 

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from mtrec.data import TensorBatcher
-from mtrec.metrics import auc
-from mtrec.train import evaluate, fit
+from mtrec.eval.click import evaluate
+from mtrec.eval.metrics import auc
+from mtrec.train import fit
 
 EPOCHS = 4
 BATCH = 64  # even, and N a multiple of it, so both ranks get equal shards of every batch

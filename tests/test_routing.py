@@ -4,29 +4,17 @@ import torch
 
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import SparseFeature
-from mtrec.routing import (
-    LearnedTaskMapper,
-    RuleTaskMapper,
-    ScenarioClassifier,
-    ScenarioRouter,
-    check_scenario_ids,
-)
+from mtrec.nn.scenario import ScenarioRouter, check_scenario_ids
+from mtrec.routing import LearnedTaskMapper, RuleTaskMapper, ScenarioClassifier
 from mtrec.train import fit
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 WORDS = {
     "dress": "lovely dress flowy skirt summer wedding",
     "jacket": "warm jacket coat zipper winter hood",
     "top": "cute top blouse sleeves shirt tee",
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one intra-op thread avoids OpenMP spinning on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def toy_texts(n: int = 150, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -183,7 +171,7 @@ def test_precomputed_sparse_features_give_the_same_svm():
 
 
 def test_grouped_matmul_equals_per_row_weights_and_their_gradients():
-    from mtrec.routing import grouped_matmul
+    from mtrec.nn.scenario import grouped_matmul
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(37, 5, generator=g, requires_grad=True)

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from mtrec.data import TensorBatcher
-from mtrec.train import evaluate, fit
+from mtrec.eval.click import evaluate
+from mtrec.train import fit
 
 
 class TwoTask(nn.Module):

@@ -1,6 +1,6 @@
 """Declared features and categorical encoding.
 
-Features are small frozen dataclasses; :class:`mtrec.layers.FeatureEmbedding` builds its embedding
+Features are small frozen dataclasses; :class:`mtrec.nn.layers.FeatureEmbedding` builds its embedding
 tables from them. Batches are ``dict[str, Tensor]`` keyed by feature name (plus label keys such as
 ``"labels"`` of shape (B, T) and ``"scenario_ids"`` of shape (B,)).
 """

@@ -3,7 +3,7 @@
 The student writes ``mmoe_gate(x, gate_weight, gate_bias, expert_outputs) -> (gates, mixed)``:
 x (B, D_in), gate_weight (T, D_in, E), gate_bias (T, E), expert_outputs (B, E, D);
 gates (B, T, E) = softmax over experts of x W_t + b_t, mixed (B, T, D) = Σ_e gates · experts.
-One case takes its weights from a real :class:`mtrec.models.mmoe.MMoE`.
+One case takes its weights from a real :class:`mtrec.models.multitask.mmoe.MMoE`.
 Reference: Ma et al., "Modeling Task Relationships in Multi-task Learning with Multi-gate
 Mixture-of-Experts", KDD 2018.
 """
@@ -58,8 +58,8 @@ DIAGNOSES = (
 
 def _from_mmoe(seed: int) -> dict[str, Tensor]:
     """Weights of a tiny real MMoE and its own experts' outputs on a batch."""
-    from mtrec.models.experts import random_batch
-    from mtrec.models.mmoe import MMoE, MMoEConfig
+    from mtrec.data.synthetic import random_batch
+    from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 
     torch.manual_seed(seed)
     model = MMoE(MMoEConfig.tiny(num_tasks=2, num_experts=3)).eval()
@@ -94,7 +94,7 @@ def cases() -> list[Case]:
         ("3 tasks, 8 experts, D=1", make(2, 3, 3, 8, 1),
          "mixed = torch.einsum('bte,bed->btd', gates, expert_outputs)"),
         ("weights from a real mtrec MMoE", _from_mmoe(3),
-         "same formula; this case uses mtrec.models.mmoe.MMoE's own gate and experts"),
+         "same formula; this case uses mtrec.models.multitask.mmoe.MMoE's own gate and experts"),
     ]  # fmt: skip
     return [Case(name, kw, reference_mmoe_gate(**kw), hint, DIAGNOSES) for name, kw, hint in specs]
 

@@ -1,4 +1,4 @@
-"""Exercise 5: NDCG@K, checked against scikit-learn's ``ndcg_score`` and :mod:`mtrec.metrics`.
+"""Exercise 5: NDCG@K, checked against scikit-learn's ``ndcg_score`` and :mod:`mtrec.eval.metrics`.
 
 The student writes ``ndcg_at_k(scores, relevance, k) -> float``: scores and relevance are (U, N)
 NumPy arrays (one row per user, graded relevance ≥ 0); rank each row by score, DCG@k =
@@ -14,12 +14,12 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.metrics import ndcg_score
 
+from mtrec.eval.metrics import ndcg_at_k as mtrec_ndcg
 from mtrec.exercises._harness import Case, run_cases
-from mtrec.metrics import ndcg_at_k as mtrec_ndcg
 
 
 def reference_ndcg(scores: np.ndarray, relevance: np.ndarray, k: int) -> float:
-    """Mean NDCG@k over users with a relevant item (``mtrec.metrics.ndcg_at_k``)."""
+    """Mean NDCG@k over users with a relevant item (``mtrec.eval.metrics.ndcg_at_k``)."""
     value = float(mtrec_ndcg(scores, relevance, k))
     keep = relevance.sum(axis=1) > 0
     if keep.any():  # scikit-learn agrees on users that have a relevant item (no tied scores)

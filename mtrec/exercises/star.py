@@ -4,7 +4,7 @@ The student writes ``star_linear(x, scenario_ids, weight, bias, weight_p, bias_p
 x (B, D_in), scenario_ids (B,) long, weight (D_in, D_out) shared, bias (D_out,) shared,
 weight_p (S, D_in, D_out) and bias_p (S, D_out) per scenario; row b uses
 ``x_b (W ⊙ W_p) + b + b_p`` with p = scenario_ids[b]. One case uses a real
-:class:`mtrec.models.star.StarLinear`. Reference: Sheng et al., "One Model to Serve All: Star
+:class:`mtrec.models.scenario.star.StarLinear`. Reference: Sheng et al., "One Model to Serve All: Star
 Topology Adaptive Recommender for Multi-Domain CTR Prediction", CIKM 2021.
 """
 
@@ -59,7 +59,7 @@ DIAGNOSES = (
 
 def _from_star(seed: int) -> dict[str, Tensor]:
     """Parameters (randomised away from their init) of a real StarLinear and its output."""
-    from mtrec.models.star import StarLinear
+    from mtrec.nn.scenario import StarLinear
 
     torch.manual_seed(seed)
     layer = StarLinear(3, 5, 4)
@@ -97,7 +97,7 @@ def cases() -> list[Case]:
         ("three scenarios mixed in a batch", make(5, 4, 3, 3, [2, 0, 1, 0, 2]),
          "gather per row: weight_p[scenario_ids] is (B, D_in, D_out); then torch.bmm"),
         ("weights of a real mtrec StarLinear", _from_star(4),
-         "same formula; compare with mtrec.models.star.StarLinear"),
+         "same formula; compare with mtrec.models.scenario.star.StarLinear"),
     ]  # fmt: skip
     return [
         Case(name, kw, reference_star_linear(**kw), hint, DIAGNOSES) for name, kw, hint in specs

@@ -129,7 +129,7 @@ class AttentionFusion(_Fusion):
 
     def __init__(self, dims: Mapping[str, int], d_model: int, num_heads: int = 4) -> None:
         super().__init__(dims, d_model)
-        from mtrec.attention import MultiHeadAttention
+        from mtrec.nn.attention import MultiHeadAttention
 
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from mtrec.data.schema import Feature, SparseFeature
-from mtrec.layers import MLP, FeatureEmbedding
+from mtrec.nn.layers import MLP, FeatureEmbedding
+from mtrec.nn.losses import masked_bce
 
 Batch = dict[str, Tensor]
 
@@ -87,23 +88,3 @@ class StudentMLP(nn.Module):
     def predict(self, batch: Batch) -> Tensor:
         """Probabilities (B, T)."""
         return torch.sigmoid(self(batch))
-
-
-def masked_bce(logits: Tensor, labels: Tensor) -> Tensor:
-    """Per-task mean binary cross-entropy of ``logits`` (B, T) against ``labels`` (B, T), NaN-masked.
-
-    Returns:
-        (T,) losses; a task with no labelled row in the batch contributes 0.
-    """
-    if labels.shape != logits.shape:
-        raise ValueError(
-            f"labels {tuple(labels.shape)} must match logits {tuple(logits.shape)}: one column per "
-            "task; build batch['labels'] as a (B, T) float tensor in the model's task order"
-        )
-    labels = labels.float()
-    keep = ~torch.isnan(labels)  # (B, T)
-    per = nn.functional.binary_cross_entropy_with_logits(
-        logits.float(), torch.where(keep, labels, torch.zeros_like(labels)), reduction="none"
-    )  # (B, T)
-    per = per * keep
-    return per.sum(dim=0) / keep.sum(dim=0).clamp_min(1)

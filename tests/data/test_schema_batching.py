@@ -10,7 +10,7 @@ from mtrec.data import (
     TensorBatcher,
     frame_to_tensors,
 )
-from mtrec.layers import MLP, FeatureEmbedding
+from mtrec.nn.layers import MLP, FeatureEmbedding
 
 
 def test_category_encoder_reserves_zero_for_unknown():

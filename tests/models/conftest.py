@@ -6,13 +6,12 @@ hands the check functions of this conftest to every test that asks for ``mtl``.)
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 import torch
 
-from mtrec.models.experts import random_batch, tiny_features
+from mtrec.data.synthetic import random_batch, tiny_features
 
 
 def learnable_batch(num_tasks: int, num_scenarios: int = 3, size: int = 256) -> dict:
@@ -88,15 +87,9 @@ def check_bad_scenarios(model, num_scenarios: int = 3) -> None:
 
 
 @pytest.fixture
-def mtl() -> Iterator[ModuleType]:
+def mtl(one_thread: None) -> ModuleType:
     """This module: ``mtl.check_shapes(model, T)``, ``mtl.check_loss_decreases(model, T)``, ...
 
-    Runs the test on one intra-op thread: these models are tiny, and on a loaded machine two
-    spinning OpenMP threads make the 60-step training checks many times slower.
+    Runs the test on one intra-op thread (the ``one_thread`` fixture): these models are tiny.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield sys.modules[__name__]
-    finally:
-        torch.set_num_threads(threads)
+    return sys.modules[__name__]

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import DenseFeature, SparseFeature
-from mtrec.models.student import StudentConfig, StudentMLP, masked_bce
+from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.nn.losses import masked_bce
 from mtrec.train import fit
 
 

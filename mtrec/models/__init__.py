@@ -1,0 +1,62 @@
+"""The models, one per file, grouped by family. Every name below imports from ``mtrec.models``.
+
+One interface per family, so a learner who knows one model of a family knows them all:
+
+* **Click models** (``multitask/``, ``scenario/``, ``student.py``): a batch is
+  ``dict[str, Tensor]`` with the declared feature names, ``"labels"`` (B, T) float (NaN =
+  unlabelled) and, for multi-scenario models, ``"scenario_ids"`` (B,) long.
+  ``forward(batch) -> (B, T) logits``; ``loss(batch) -> (T,)`` per-task losses;
+  ``predict(batch) -> (B, T)`` probabilities, under ``torch.no_grad()``.
+  Train with :func:`mtrec.train.fit`, evaluate with :func:`mtrec.eval.click.evaluate`.
+* **Top-K models** (``cf/``): ``fit(interactions)`` on a (U, I) 0/1 matrix (trained models such as
+  BPR-MF are fitted by :func:`mtrec.train.fit` instead), then ``scores(interactions) -> (U, I)``;
+  evaluate with :func:`mtrec.eval.topk.evaluate_topk`.
+* **Sequential models** (``sequential/``): ``fit(...)`` on training sequences (or
+  :func:`mtrec.train.fit` for the neural ones), then ``scores(histories) -> (U, N+1)`` for
+  left-padded (U, L) histories (column 0 is padding); evaluate with
+  :func:`mtrec.eval.next_item.evaluate_next_item`.
+* **Generative models** (``generative/``): text in, text out; ``P5.score_items`` ranks every
+  item for a batch of prompts.
+
+Each model file holds a frozen ``...Config`` dataclass with a ``tiny()`` constructor for tests.
+Names are imported on first use, so ``import mtrec.models`` stays cheap and the optional
+dependencies (``transformers`` for P5) load only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_FAMILIES = {
+    "multitask.shared_bottom": ("SharedBottom", "SharedBottomConfig"),
+    "multitask.mmoe": ("MMoE", "MMoEConfig"),
+    "multitask.ple": ("PLE", "PLEConfig"),
+    "multitask.esmm": ("ESMM", "ESMMConfig"),
+    "scenario.star": ("STAR", "STARConfig"),
+    "scenario.scenario_moe": ("ScenarioMoE", "ScenarioMoEConfig"),
+    "sequential.popularity": ("Popularity",),
+    "sequential.cooccurrence": ("CoOccurrence",),
+    "sequential.sasrec": ("SASRec", "SASRecConfig"),
+    "sequential.next_items": ("NextItems", "NextItemsConfig", "NextItemsSampler"),
+    "cf.itemknn": ("ItemKNN", "KNNConfig"),
+    "cf.userknn": ("UserKNN",),
+    "cf.bpr": ("BPRMF", "BPRConfig", "BPRSampler"),
+    "cf.ease": ("EASE", "EASEConfig"),
+    "cf.content": ("ContentRecommender", "ContentConfig"),
+    "cf.hybrid": ("WeightedHybrid",),
+    "generative.p5": ("P5", "P5Config"),
+    "student": ("StudentMLP", "StudentConfig"),
+}
+_EXPORTS = {name: module for module, names in _FAMILIES.items() for name in names}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mtrec.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mtrec.models.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,1 @@
+"""Multi-task click models: Shared-Bottom, MMoE, PLE, ESMM."""

@@ -1,0 +1,1 @@
+"""Multi-scenario click models: STAR and scenario-gated experts."""

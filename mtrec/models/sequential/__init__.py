@@ -1,0 +1,1 @@
+"""Sequential (next-item) models: popularity, co-occurrence, SASRec, a generative encoder-decoder."""

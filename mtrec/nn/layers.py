@@ -1,0 +1,188 @@
+"""Shared building blocks: an MLP and the embedding module built from declared features."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtrec.data.schema import DenseFeature, Feature, SequenceFeature, SparseFeature, TextFeature
+
+
+class MLP(nn.Module):
+    """Linear → (LayerNorm) → activation → dropout, repeated; optional linear output layer.
+
+    Args:
+        in_dim: input width D_in.
+        hidden: widths of the hidden layers.
+        out_dim: width of a final plain linear layer (None: end after the last hidden layer).
+        dropout: dropout after each hidden activation.
+        norm: put a LayerNorm before each activation.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: Sequence[int],
+        out_dim: int | None = None,
+        *,
+        dropout: float = 0.0,
+        norm: bool = False,
+        activation: type[nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if norm:
+                layers.append(nn.LayerNorm(h))
+            layers.append(activation())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        if out_dim is not None:
+            layers.append(nn.Linear(width, out_dim))
+            width = out_dim
+        self.net = nn.Sequential(*layers)
+        self.out_dim = width
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., D_in) → (..., out_dim)."""
+        return self.net(x)
+
+
+class FeatureEmbedding(nn.Module):
+    """Embed a batch described by declared features into one flat vector per row.
+
+    Sparse features are looked up, sequence features are looked up and pooled over non-padding
+    positions (id 0 is padding), dense and text features pass through. The output concatenates
+    them in declaration order: (B, ``out_dim``).
+    """
+
+    def __init__(self, features: Sequence[Feature]) -> None:
+        super().__init__()
+        if not features:
+            raise ValueError("FeatureEmbedding needs at least one feature")
+        names = [f.name for f in features]
+        if len(set(names)) != len(names):
+            raise ValueError(f"feature names must be unique, got {names}")
+        self.features = list(features)
+        self.tables = nn.ModuleDict()
+        out_dim = 0
+        for f in self.features:
+            if isinstance(f, (SparseFeature, SequenceFeature)):
+                self.tables[f.name] = nn.Embedding(f.vocab_size, f.embed_dim, padding_idx=0)
+                nn.init.normal_(self.tables[f.name].weight, std=0.05)
+                with torch.no_grad():
+                    self.tables[f.name].weight[0].zero_()
+                out_dim += f.embed_dim
+            elif isinstance(f, (DenseFeature, TextFeature)):
+                out_dim += f.dim
+            else:
+                raise TypeError(f"unknown feature type {type(f).__name__} for {f.name!r}")
+        self.out_dim = out_dim
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        """batch[name]: (B,) ids, (B, L) id sequences, (B,) or (B, dim) floats → (B, out_dim)."""
+        missing = [f.name for f in self.features if f.name not in batch]
+        if missing:
+            raise KeyError(f"batch lacks feature keys {missing}; it has {sorted(batch)}")
+        parts = []
+        for f in self.features:
+            x = batch[f.name]
+            if isinstance(f, SparseFeature):
+                parts.append(self.tables[f.name](x.long()))  # (B, D_f)
+            elif isinstance(f, SequenceFeature):
+                ids = x.long()  # (B, L)
+                vectors = self.tables[f.name](ids)  # (B, L, D_f)
+                pooled = vectors.sum(dim=1)  # (B, D_f)
+                if f.pooling == "mean":
+                    pooled = pooled / (ids != 0).sum(dim=1, keepdim=True).clamp_min(1)
+                parts.append(pooled)
+            else:
+                x = x.float()
+                parts.append(x.unsqueeze(-1) if x.ndim == 1 else x)  # (B, dim)
+        return torch.cat(parts, dim=-1)
+
+
+class BatchedMLP(nn.Module):
+    """E parallel MLPs (Linear → ReLU per hidden layer, optional final linear) in one einsum each.
+
+    Args:
+        num: E, the number of independent MLPs (experts or towers).
+        in_dim: D_in.
+        hidden: hidden widths (ReLU after each).
+        out_dim: width of a final plain linear layer (None: end after the last hidden layer).
+        dropout: dropout after each hidden activation.
+
+    ``forward`` takes (B, D_in) — the same input for every MLP — or (B, E, D_in) — one input per
+    MLP — and returns (B, E, out_dim).
+    """
+
+    def __init__(
+        self,
+        num: int,
+        in_dim: int,
+        hidden: Sequence[int],
+        out_dim: int | None = None,
+        *,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if num < 1 or in_dim < 1:
+            raise ValueError(f"BatchedMLP needs num >= 1 and in_dim >= 1, got {num}, {in_dim}")
+        widths = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
+        if len(widths) < 2:
+            raise ValueError("BatchedMLP needs at least one hidden layer or an out_dim")
+        self.num, self.in_dim, self.out_dim = num, in_dim, widths[-1]
+        self.num_hidden = len(hidden)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for d_in, d_out in pairwise(widths):
+            bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default init, per MLP
+            self.weights.append(nn.Parameter(torch.empty(num, d_in, d_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(num, d_out).uniform_(-bound, bound)))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, D_in) or (B, E, D_in) → (B, E, out_dim)."""
+        if x.shape[-1] != self.in_dim or x.ndim not in (2, 3):
+            raise ValueError(
+                f"BatchedMLP expects (B, {self.in_dim}) or (B, {self.num}, {self.in_dim}), "
+                f"got {tuple(x.shape)}"
+            )
+        batch, num = x.shape[0], self.num
+        # Work in the (E, B, D) layout, where each layer is one baddbmm (bias fused in) and the
+        # next layer reads the previous output without a copy; return a (B, E, D) view.
+        if x.ndim == 2:  # one shared input: a single (B, D_in) @ (D_in, E·D_out) matmul
+            w, b = self.weights[0], self.biases[0]
+            h = torch.addmm(b.reshape(1, -1), x, w.transpose(0, 1).reshape(x.shape[1], -1))
+            h = h.view(batch, num, -1).transpose(0, 1)  # (E, B, D_out)
+            start = 1
+        else:
+            h, start = x.transpose(0, 1), 0  # (E, B, D_in)
+        for i in range(start, len(self.weights)):
+            if i > 0 and i - 1 < self.num_hidden:
+                h = self.dropout(F.relu(h))
+            h = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i])  # (E, B, D_out)
+        if len(self.weights) - 1 < self.num_hidden:
+            h = self.dropout(F.relu(h))
+        return h.transpose(0, 1)  # (B, E, D_out)
+
+    def member(self, index: int) -> nn.Sequential:
+        """MLP number ``index`` as a plain ``nn.Sequential`` of ``nn.Linear`` (shares no memory)."""
+        layers: list[nn.Module] = []
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            linear = nn.Linear(w.shape[1], w.shape[2])
+            with torch.no_grad():
+                linear.weight.copy_(w[index].T)
+                linear.bias.copy_(b[index])
+            layers.append(linear)
+            if i < self.num_hidden:
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers)

@@ -1,0 +1,141 @@
+"""Scenario-specific parameters, vectorised: each row runs through its own scenario's weights.
+
+Rows are *grouped* by scenario (:func:`grouped_matmul`): the weights of each scenario present
+in the batch are formed once and applied to that scenario's rows with one batched matmul, so no
+row runs through another scenario's tower and the cost grows with the scenarios present in a
+batch, not with every scenario that exists. Scenario ids outside ``0..S-1`` raise
+``ValueError`` (:func:`check_scenario_ids`; no silent fallback): a new scenario needs
+retraining, an explicit mapping onto a known one, or ``mtrec.transfer``.
+
+* :class:`ScenarioRouter`: one MLP per scenario (stacked like :class:`mtrec.nn.layers.BatchedMLP`).
+* :class:`StarLinear`: STAR's star-topology layer, ``x (W ⊙ W_p) + b + b_p``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtrec.nn.layers import BatchedMLP
+
+
+def check_scenario_ids(scenario_ids: Tensor, num_scenarios: int) -> Tensor:
+    """Return ``scenario_ids`` as long (B,); raise ValueError when any id is outside 0..S-1."""
+    ids = scenario_ids.long()
+    if ids.ndim != 1:
+        raise ValueError(f"scenario_ids must be (B,), got shape {tuple(ids.shape)}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_scenarios):
+        bad = ids[(ids < 0) | (ids >= num_scenarios)].unique()[:5].tolist()
+        raise ValueError(
+            f"scenario ids {bad} are outside the trained range 0..{num_scenarios - 1}; map new "
+            "scenarios onto a known id (e.g. with a ScenarioClassifier) or retrain with "
+            f"num_scenarios > {max(bad)}"
+        )
+    return ids
+
+
+def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]) -> Tensor:
+    """Row b of the result is ``x[b] @ W[ids[b]]``: each row through its own scenario's weight.
+
+    Rows are grouped by scenario into a zero-padded (S', M, D_in) block (S' scenarios present in
+    the batch, M rows in the largest group) and multiplied by the S' weights in one ``bmm``, so
+    a weight matrix is built once per scenario present, never once per row, and the work does
+    not grow with the number of scenarios S that are absent from the batch.
+
+    Args:
+        x: (B, D_in) rows.
+        ids: (B,) long scenario ids.
+        weight_of: maps the (S',) sorted present ids to their (S', D_in, D_out) weights (use
+            ``index_select``, whose backward is a cheap ``index_add``).
+
+    Returns:
+        (B, D_out).
+    """
+    present, group, counts = torch.unique(ids, return_inverse=True, return_counts=True)
+    order = torch.argsort(group, stable=True)  # rows sorted by group
+    starts = torch.cumsum(counts, 0) - counts  # (S',) first sorted position of each group
+    slot = torch.empty_like(group)
+    slot[order] = torch.arange(len(ids), device=ids.device) - starts[group[order]]  # (B,)
+    m = int(counts.max())
+    flat = group * m + slot  # (B,) row of each input in the padded block
+    # index_copy / index_select rather than advanced indexing: their backward passes are an
+    # index_select / index_add, far cheaper than the accumulating index_put of x[i, j].
+    padded = x.new_zeros(len(present) * m, x.shape[1]).index_copy(0, flat, x)  # (S'·M, D_in)
+    out = torch.bmm(padded.view(len(present), m, -1), weight_of(present))  # (S', M, D_out)
+    return out.reshape(-1, out.shape[-1]).index_select(0, flat)  # (B, D_out)
+
+
+def select_scenarios(table: Tensor, present: Tensor) -> Tensor:
+    """Rows ``present`` (sorted, unique) of a per-scenario ``table`` (S, ...).
+
+    When every scenario is present the table itself is returned (no copy, and its gradient is
+    written directly instead of being scattered back); otherwise an ``index_select``.
+    """
+    return table if len(present) == table.shape[0] else table.index_select(0, present)
+
+
+class ScenarioRouter(BatchedMLP):
+    """One MLP per scenario, each row run through its own scenario's MLP only.
+
+    The parameters are a :class:`~mtrec.nn.layers.BatchedMLP` of S members (stacked
+    (S, D_in, D_out) weights per layer; ``member(p)`` is scenario p's MLP as ``nn.Sequential``).
+    Only ``forward`` differs: instead of every row through every MLP, rows are grouped by
+    scenario and each group meets its own scenario's weights in one batched matmul
+    (:func:`grouped_matmul`), so the cost is about B · D_in · D_out per layer for any S.
+
+    Args:
+        num_scenarios: S.
+        in_dim: D_in.
+        hidden: hidden widths (ReLU after each).
+        out_dim: width of the final plain linear layer.
+    """
+
+    def __init__(
+        self, num_scenarios: int, in_dim: int, hidden: Sequence[int], out_dim: int
+    ) -> None:
+        if num_scenarios < 1:
+            raise ValueError(f"num_scenarios must be >= 1, got {num_scenarios}")
+        super().__init__(num_scenarios, in_dim, hidden, out_dim)
+        self.num_scenarios = num_scenarios
+
+    def forward(self, x: Tensor, scenario_ids: Tensor) -> Tensor:  # type: ignore[override]
+        """x (B, D_in), scenario_ids (B,) → (B, out_dim)."""
+        ids = check_scenario_ids(scenario_ids, self.num_scenarios)
+        h, last = x, len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = grouped_matmul(h, ids, lambda present, w=w: select_scenarios(w, present))
+            h = h + b.index_select(0, ids)  # (B, D_out)
+            if i < last:
+                h = F.relu(h)
+        return h
+
+    def tower(self, scenario: int) -> nn.Sequential:
+        """Scenario ``scenario``'s MLP as a plain ``nn.Sequential`` (copies, for checks)."""
+        return self.member(scenario)
+
+
+class StarLinear(nn.Module):
+    """y = x (W ⊙ W_p) + b + b_p for each row's scenario p (grouped by scenario, one bmm)."""
+
+    def __init__(self, num_scenarios: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(out_dim))
+        self.weight_p = nn.Parameter(torch.ones(num_scenarios, in_dim, out_dim))  # starts = W
+        self.bias_p = nn.Parameter(torch.zeros(num_scenarios, out_dim))
+
+    def forward(self, x: Tensor, ids: Tensor) -> Tensor:
+        """x (B, D_in), ids (B,) → (B, D_out)."""
+        out = grouped_matmul(
+            x, ids, lambda present: self.weight * select_scenarios(self.weight_p, present)
+        )  # (B, D_out)
+        return out + self.bias + self.bias_p.index_select(0, ids)  # (B, D_out)
+
+    def scenario_weight(self, scenario: int) -> Tensor:
+        """(D_in, D_out) effective weight W ⊙ W_p of one scenario."""
+        return self.weight * self.weight_p[scenario]
