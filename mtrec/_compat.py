@@ -36,6 +36,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "mtrec.models.p5": ("mtrec.models.generative.p5", "mtrec.models.generative.codes"),
     "mtrec.models.p5_codes": ("mtrec.models.generative.codes",),
     "mtrec.models.p5_prompts": ("mtrec.models.generative.prompts",),
+    "mtrec.results": ("mtrec.reporting.store", "mtrec.reporting.render"),
+    "mtrec.report": ("mtrec.reporting.render", "mtrec.reporting.plots"),
     **{
         f"mtrec.models.{name}": (f"mtrec.models.{family}.{name}",)
         for family, names in _FAMILY.items()

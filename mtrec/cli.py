@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from mtrec import bench
 from mtrec.utils import REPO_ROOT
 
 
@@ -36,12 +37,6 @@ def _data_fetch(args: argparse.Namespace) -> int:
     else:
         print("all requested datasets are cached and verified")
     return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from mtrec import bench
-
-    return bench.run(args)
 
 
 def notebook_paths() -> list[Path]:
@@ -86,13 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=_data_fetch)
 
     bench_parser = sub.add_parser("bench", help="CPU/GPU throughput benchmark")
-    try:
-        from mtrec import bench
-
-        bench.add_arguments(bench_parser)
-    except ImportError as err:  # optional dependency of the benchmark missing
-        bench_parser.description = f"unavailable: {err}"
-    bench_parser.set_defaults(func=_bench)
+    bench.add_arguments(bench_parser)
+    bench_parser.set_defaults(func=bench.run.main)
 
     tour = sub.add_parser("tour", help="execute every numbered notebook in order")
     tour.add_argument("--list", action="store_true", help="only list the notebooks")

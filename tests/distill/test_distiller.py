@@ -1,4 +1,4 @@
-"""Distillation losses against hand computations and torch, the T² scale, and the Distiller."""
+"""The Distiller: hard and soft terms, cached teacher outputs, features, ranking, bad input."""
 
 import copy
 
@@ -15,16 +15,11 @@ from mtrec.distill import (
     TEACHER_LOGITS,
     DistillConfig,
     Distiller,
-    benchmark_pair,
-    feature_distillation_loss,
-    listwise_kl_loss,
-    ranking_aware_loss,
-    ranking_aware_weights,
     response_distillation_loss,
 )
 from mtrec.models.student import StudentConfig, StudentMLP
 from mtrec.nn.losses import masked_bce
-from mtrec.train import count_parameters, fit
+from mtrec.train import fit
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -76,107 +71,6 @@ def _ranking_data(n=128, num_items=30):
     g = torch.Generator().manual_seed(3)
     last = torch.randint(0, num_items, (n,), generator=g)
     return {"last_item": last, "target": (last + 1) % num_items}
-
-
-# ------------------------------------------------------------------------- response losses
-def test_soft_bce_matches_a_hand_computation():
-    s = torch.tensor([[0.5, -1.0], [2.0, 0.0], [-0.3, 1.5]])
-    t = torch.tensor([[1.0, -2.0], [3.0, 0.5], [0.0, -1.0]])
-    temperature = 2.0
-    p = 1 / (1 + torch.exp(-t / temperature))
-    q = 1 / (1 + torch.exp(-s / temperature))
-    hand = -(p * torch.log(q) + (1 - p) * torch.log(1 - q)).mean(dim=0) * temperature**2
-    got = response_distillation_loss(s, t, temperature=temperature, kind="bce")
-    torch.testing.assert_close(got, hand)
-
-
-def test_soft_kl_matches_torch_kl_div_on_two_class_distributions():
-    g = torch.Generator().manual_seed(0)
-    s, t = torch.randn(16, 3, generator=g), torch.randn(16, 3, generator=g) * 2
-    temperature = 3.0
-    p = torch.sigmoid(t / temperature)
-    log_q = F.logsigmoid(torch.stack([s, -s], dim=-1) / temperature)  # (B, T, 2)
-    target = torch.stack([p, 1 - p], dim=-1)
-    want = F.kl_div(log_q, target, reduction="none").sum(-1).mean(0) * temperature**2
-    got = response_distillation_loss(s, t, temperature=temperature, kind="kl")
-    torch.testing.assert_close(got, want)
-    assert response_distillation_loss(t, t, kind="kl").abs().max() < 1e-6  # KL(p || p) = 0
-
-
-def test_t_squared_keeps_the_gradient_scale_across_temperatures():
-    g = torch.Generator().manual_seed(0)
-    t = torch.randn(64, 1, generator=g)
-    grads = {}
-    for temperature in (1.0, 10.0, 20.0):
-        s = torch.randn(64, 1, generator=torch.Generator().manual_seed(1)).requires_grad_()
-        response_distillation_loss(s, t, temperature=temperature).sum().backward()
-        grads[temperature] = s.grad.clone()
-    # d/ds T² BCE(s/T, sigmoid(t/T)) = T (sigmoid(s/T) - sigmoid(t/T)) → (s - t)/4 at large T
-    torch.testing.assert_close(grads[20.0], grads[10.0], rtol=0.03, atol=1e-3)
-    s = torch.randn(64, 1, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(grads[20.0], (s - t) / (4 * 64), rtol=0.03, atol=1e-3)
-    # without the T² factor the gradient would shrink by 1/T²: check the exact relation at T=10
-    s10 = s.clone().requires_grad_()
-    (F.binary_cross_entropy_with_logits(s10 / 10, torch.sigmoid(t / 10))).backward()
-    torch.testing.assert_close(grads[10.0], s10.grad * 100)
-
-
-# -------------------------------------------------------------------------- ranking losses
-def test_listwise_kl_matches_torch_kl_div():
-    g = torch.Generator().manual_seed(0)
-    s, t = torch.randn(8, 20, generator=g), torch.randn(8, 20, generator=g)
-    temperature = 2.0
-    want = (
-        F.kl_div(
-            F.log_softmax(s / temperature, -1),
-            F.softmax(t / temperature, -1),
-            reduction="batchmean",
-        )
-        * temperature**2
-    )
-    torch.testing.assert_close(listwise_kl_loss(s, t, temperature=temperature), want)
-    assert listwise_kl_loss(t, t) < 1e-6
-
-
-def test_listwise_kl_ignores_excluded_items():
-    s, t = torch.randn(4, 6), torch.randn(4, 6)
-    t_excluded = t.clone()
-    t_excluded[:, 0] = float("-inf")
-    got = listwise_kl_loss(s, t_excluded)
-    want = listwise_kl_loss(s[:, 1:], t[:, 1:])
-    torch.testing.assert_close(got, want)
-
-
-def test_ranking_aware_weights_follow_the_teacher_top_k():
-    t = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
-    top, w = ranking_aware_weights(t, t, top_k=3)
-    assert top.tolist() == [[0, 1, 2]]
-    torch.testing.assert_close(w.sum(dim=-1), torch.ones(1))
-    assert bool((w[:, :-1] > w[:, 1:]).all())  # earlier teacher ranks weigh more
-    s = -t  # the student ranks the teacher's top-3 last: consistency is 0 for all
-    _, w_inconsistent = ranking_aware_weights(s, t, top_k=3, gammas=(0.0, 0.0, 1.0))
-    torch.testing.assert_close(w_inconsistent, torch.full((1, 3), 1 / 3))  # uniform fallback
-
-
-def test_ranking_aware_loss_moves_the_student_top_k_towards_the_teacher():
-    g = torch.Generator().manual_seed(0)
-    t = torch.randn(16, 30, generator=g)
-    s = torch.zeros(16, 30, requires_grad=True)
-    opt = torch.optim.Adam([s], lr=0.1)
-    for _ in range(100):
-        opt.zero_grad()
-        ranking_aware_loss(s, t, top_k=5).backward()
-        opt.step()
-    overlap = (t.topk(5).indices[:, :, None] == s.topk(5).indices[:, None, :]).any(-1)
-    assert overlap.float().mean() > 0.95
-
-
-def test_feature_losses_match_torch():
-    a, b = torch.randn(6, 5), torch.randn(6, 5)
-    torch.testing.assert_close(feature_distillation_loss(a, b), F.mse_loss(a, b))
-    assert feature_distillation_loss(a, 3 * a, kind="cosine") < 1e-6
-    with pytest.raises(ValueError, match="mse"):
-        feature_distillation_loss(a, b, kind="l1")
 
 
 # -------------------------------------------------------------------------------- Distiller
@@ -309,14 +203,6 @@ def test_teacher_copy_gives_zero_kl():
     assert abs(distiller.loss(_data(32)).item()) < 1e-6
 
 
-def test_benchmark_pair_builds_a_larger_teacher_with_matching_outputs():
-    teacher, student, example_batch = benchmark_pair()
-    batch = example_batch(4)
-    assert teacher(batch).shape == student(batch).shape == (4, 2)
-    assert count_parameters(teacher) > 20 * count_parameters(student)
-    Distiller(student, teacher, example_batch=batch)  # shapes agree: no error
-
-
 class ExpertStack(nn.Module):
     """A teacher whose hooked layer gives (B, E, D), like MMoE's experts."""
 
@@ -341,3 +227,18 @@ def test_feature_distillation_from_a_3d_teacher_layer_mean_pools():
     cached = distiller.cache_teacher(data)
     assert cached[TEACHER_HIDDEN].shape == (64, 6)
     assert torch.isfinite(distiller.loss(cached))
+
+
+def test_close_removes_the_feature_hooks_from_both_models():
+    data = _data(32)
+    student, teacher = _student(), _teacher()
+    config = DistillConfig(feature_weight=1.0)
+    with Distiller(student, teacher, config, feature_layers=("mlp", "mlp"),
+                   example_batch=data) as distiller:  # fmt: skip
+        assert student.mlp._forward_hooks and teacher.mlp._forward_hooks
+        assert torch.isfinite(distiller.loss(data))
+    assert not student.mlp._forward_hooks and not teacher.mlp._forward_hooks
+    teacher(data)  # the teacher runs on, unhooked
+    with pytest.raises(RuntimeError, match="close"):
+        distiller.loss(data)
+    distiller.close()  # idempotent

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from mtrec import report
-from mtrec.results import THROUGHPUT_COLUMNS
+from mtrec import reporting
+from mtrec.reporting import THROUGHPUT_COLUMNS
 
 
 def _row(model, device, batch, phase, rate, **extra):
@@ -48,7 +48,7 @@ def _frame(with_gpu):
 
 
 def test_cpu_only_results_say_not_measured_for_gpu_and_not_available_for_missing_models():
-    table = report.speedup_table(_frame(with_gpu=False), expected=("mmoe", "sasrec"))
+    table = reporting.speedup_table(_frame(with_gpu=False), expected=("mmoe", "sasrec"))
     mmoe = table[(table.model == "mmoe") & (table.phase == "train")].iloc[0]
     assert mmoe["CPU samples/s"] == "4,000 (B=1024)"  # the best batch
     assert mmoe["GPU samples/s"] == "not measured" and mmoe["GPU / CPU"] == "not measured"
@@ -58,13 +58,13 @@ def test_cpu_only_results_say_not_measured_for_gpu_and_not_available_for_missing
 
 def test_gpu_rows_give_the_speed_up_and_ceilings_give_bandwidth():
     frame = _frame(with_gpu=True)
-    table = report.speedup_table(frame, expected=())
+    table = reporting.speedup_table(frame, expected=())
     train = table[(table.model == "mmoe") & (table.phase == "train")].iloc[0]
     assert train["GPU / CPU"] == "20.0×" and "bf16" in train["GPU samples/s"]
-    ceilings = report.ceilings_table(frame).set_index("device")
+    ceilings = reporting.ceilings_table(frame).set_index("device")
     assert ceilings.loc["cpu", "matmul GFLOP/s"] == "100"
     assert ceilings.loc["cpu", "copy GB/s"] == f"{2 * 2**28 * 20 / 1e9:.3g}"
-    flops = report.flops_table(frame)
+    flops = reporting.flops_table(frame)
     assert flops.set_index("phase").loc["train", "of matmul ceiling"] == "60%"
 
 
@@ -76,7 +76,7 @@ def test_render_writes_report_plots_and_only_the_marked_readme_tables(tmp_path):
         [
             {
                 "goal": "MMOE train / typical implementation",
-                "issue": 5,
+                "kind": "multitask",
                 "device": "cpu",
                 "measured": 3.2,
                 "target": ">= 2",
@@ -94,7 +94,7 @@ def test_render_writes_report_plots_and_only_the_marked_readme_tables(tmp_path):
         "<!-- throughput:start -->\nold\n<!-- throughput:end -->\nend\n"
     )
     bench = tmp_path / "bench"
-    written = report.render(results_dir=results, bench_dir=bench, readme=readme)
+    written = reporting.write_report(results_dir=results, bench_dir=bench, readme=readme)
     assert (bench / "throughput.png").stat().st_size > 0 and (bench / "goals.png").exists()
     bench_doc = written["benchmarks/README.md"].read_text()
     assert "not measured" in bench_doc and "3.20" in bench_doc and "| yes |" in bench_doc
@@ -105,8 +105,32 @@ def test_render_writes_report_plots_and_only_the_marked_readme_tables(tmp_path):
 
 
 def test_replace_between_needs_the_markers():
-    assert report.replace_between("a <!-- t:start -->x<!-- t:end --> b", "t", "y") == (
+    assert reporting.replace_between("a <!-- t:start -->x<!-- t:end --> b", "t", "y") == (
         "a <!-- t:start -->\ny\n<!-- t:end --> b"
     )
     with pytest.raises(ValueError, match="markers"):
-        report.replace_between("no markers", "t", "y")
+        reporting.replace_between("no markers", "t", "y")
+
+
+def test_markdown_table_renders_mean_std():
+    rows = reporting.quality_rows(dataset="d", model="m", metrics={"auc": [0.7, 0.8]})
+    text = reporting.quality_markdown(rows)
+    assert "0.7500 ± 0.0707" in text and text.startswith("| dataset |")
+
+
+def test_overall_view_drops_per_scenario_rows():
+    overall = reporting.quality_rows(dataset="d", model="m", metrics={"auc": [0.7, 0.8]})
+    tops = reporting.quality_rows(dataset="d", model="m", metrics={"auc": [0.6]}, scenario="Tops")
+    rows = pd.concat([overall, tops])
+    assert "Tops" in reporting.quality_markdown(rows)
+    assert "Tops" not in reporting.quality_markdown(rows, overall_only=True)
+    assert "No quality results" in reporting.quality_markdown(tops, overall_only=True)
+
+
+def test_the_readme_table_shows_only_the_models_passed_in():
+    frame = _frame(with_gpu=False)
+    frame.loc[len(frame)] = _row("mmoe-typical-loop", "cpu", 64, "train", 10.0)
+    text = reporting.throughput_markdown(frame, pd.DataFrame(), models=("mmoe", "sasrec"))
+    assert "| mmoe |" in text and "typical-loop" not in text
+    assert "| sasrec |  | not available |" in text
+    assert "typical-loop" in reporting.throughput_markdown(frame, pd.DataFrame())

@@ -1,27 +1,11 @@
-"""Knowledge distillation: move a large recommender's knowledge into a small, fast one.
+"""The Distiller: trains a small student from a frozen teacher with :func:`mtrec.train.fit`.
 
-Three kinds of knowledge, each a plain function on tensors, plus a :class:`Distiller` module that
-trains a student from a frozen teacher with the generic trainer :func:`mtrec.train.fit`:
-
-* **Response** (click-like tasks, (B, T) logits): the teacher's probabilities softened by a
-  temperature T are binary soft targets for the student; the soft term (BCE or KL) is scaled by
-  T² so its gradient keeps the size of the hard-label term (Hinton, Vinyals & Dean, "Distilling
-  the Knowledge in a Neural Network", NIPS Deep Learning Workshop 2015). The objective is
-  ``alpha * hard + (1 - alpha) * T² * soft``: ``alpha = 1`` is plain training.
-* **Ranking** (top-K, (B, N) scores over candidate items): listwise KL between the teacher's and
-  the student's softmax distributions over the candidates, and a ranking-aware variant that
-  imitates only the teacher's top-K items, weighted by position, teacher confidence and
-  teacher-student consistency, in the spirit of DLLM2Rec (Cui et al., "Distillation Matters:
-  Empowering Sequential Recommenders to Match the Performance of Large Language Models",
-  RecSys 2024).
-* **Feature** (hidden vectors): the student's hidden vector, mapped by a learned linear
-  projection to the teacher's width, is pulled towards the teacher's (MSE or cosine), as in
-  FitNets (Romero et al., ICLR 2015).
-
-Teacher outputs are best computed **once** for the training set with
+Its objective is ``alpha·hard + (1−alpha)·soft + feature_weight·feature``, the losses of
+:mod:`mtrec.distill.losses`. Teacher outputs are best computed **once** for the training set with
 :meth:`Distiller.cache_teacher`, which adds them to the batch tensors (keys ``teacher_logits``,
 ``teacher_hidden``, ``candidates``); without them :meth:`Distiller.loss` calls the teacher in
-``eval()`` mode under ``no_grad`` on every batch.
+``eval()`` mode under ``no_grad`` on every batch. Feature distillation reads hidden vectors through
+forward hooks on both models; :meth:`Distiller.close` (or a ``with`` block) removes them.
 """
 
 from __future__ import annotations
@@ -33,225 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
+from mtrec.data import Batch
+from mtrec.distill import losses
 from mtrec.nn.losses import masked_bce
 
 log = logging.getLogger(__name__)
-Batch = dict[str, Tensor]
 OutputsFn = Callable[[nn.Module, Batch], Tensor]
 
 TEACHER_LOGITS = "teacher_logits"  # cached teacher outputs: (N, T) logits or (N, I|C) scores
 TEACHER_HIDDEN = "teacher_hidden"  # cached teacher hidden vectors (N, D_teacher)
 CANDIDATES = "candidates"  # ranking: (N, C) column indices of sampled candidate items
 
-RESPONSE_LOSSES = ("bce", "kl")
-RANKING_LOSSES = ("listwise", "ranking_aware")
 
-
-# --------------------------------------------------------------------------------------------
-# response distillation (binary soft targets)
-# --------------------------------------------------------------------------------------------
-def _check_pair(student: Tensor, teacher: Tensor, what: str) -> None:
-    if student.shape != teacher.shape:
-        raise ValueError(
-            f"{what}: student outputs {tuple(student.shape)} and teacher outputs "
-            f"{tuple(teacher.shape)} must have the same shape (same tasks or items, same order)"
-        )
-
-
-def response_distillation_loss(
-    student_logits: Tensor,
-    teacher_logits: Tensor,
-    *,
-    temperature: float = 1.0,
-    kind: str = "bce",
-) -> Tensor:
-    """T²-scaled soft-target loss between binary logits, averaged over the batch.
-
-    Soft targets are ``p = sigmoid(teacher_logits / T)``; the student predicts
-    ``q = sigmoid(student_logits / T)``. ``kind="bce"`` is the cross-entropy ``H(p, q)``,
-    ``kind="kl"`` the binary KL ``KL(p || q) = H(p, q) - H(p)``: same gradient, but KL is 0 when
-    the student matches the teacher.
-
-    Args:
-        student_logits: (B,) or (B, T) logits.
-        teacher_logits: same shape; never receives gradient.
-        temperature: T > 0; larger T softens both distributions.
-        kind: ``"bce"`` or ``"kl"``.
-
-    Returns:
-        (T,) per-task losses for (B, T) inputs, a scalar for (B,) inputs, each × T².
-    """
-    if kind not in RESPONSE_LOSSES:
-        raise ValueError(f"kind must be one of {RESPONSE_LOSSES}, got {kind!r}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    _check_pair(student_logits, teacher_logits, "response distillation")
-    s = student_logits.float() / temperature
-    t = teacher_logits.detach().float() / temperature
-    p = torch.sigmoid(t)
-    per = F.binary_cross_entropy_with_logits(s, p, reduction="none")  # H(p, q)
-    if kind == "kl":
-        per = per - F.binary_cross_entropy_with_logits(t, p, reduction="none")  # - H(p)
-    return per.mean(dim=0) * temperature**2
-
-
-def mix(hard: Tensor, soft: Tensor, *, alpha: float) -> Tensor:
-    """``alpha * hard + (1 - alpha) * soft``: ``alpha = 1`` is training on labels only."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    return alpha * hard + (1.0 - alpha) * soft
-
-
-# --------------------------------------------------------------------------------------------
-# ranking distillation (scores over candidate items)
-# --------------------------------------------------------------------------------------------
-def _masked(scores: Tensor, mask: Tensor | None) -> Tensor:
-    return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
-
-
-def listwise_kl_loss(
-    student_scores: Tensor,
-    teacher_scores: Tensor,
-    *,
-    temperature: float = 1.0,
-    mask: Tensor | None = None,
-) -> Tensor:
-    """``T² · KL(softmax(teacher/T) || softmax(student/T))`` over candidates, mean over rows.
-
-    Args:
-        student_scores: (B, N) scores of N candidate items per row.
-        teacher_scores: (B, N) teacher scores of the same candidates (``-inf`` = excluded).
-        temperature: T > 0.
-        mask: optional (B, N) bool, True where a candidate counts.
-
-    Returns:
-        A scalar.
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    _check_pair(student_scores, teacher_scores, "listwise distillation")
-    valid = (
-        torch.isfinite(teacher_scores) if mask is None else mask & torch.isfinite(teacher_scores)
-    )
-    log_q = F.log_softmax(_masked(student_scores.float() / temperature, valid), dim=-1)  # (B, N)
-    log_p = F.log_softmax(_masked(teacher_scores.detach().float() / temperature, valid), dim=-1)
-    p = log_p.exp()
-    per = torch.where(valid, p * (log_p - log_q), torch.zeros_like(p)).sum(dim=-1)  # (B,)
-    return per.mean() * temperature**2
-
-
-def ranking_aware_weights(
-    student_scores: Tensor,
-    teacher_scores: Tensor,
-    *,
-    top_k: int = 10,
-    position_decay: float = 5.0,
-    gammas: tuple[float, float, float] = (1.0, 1.0, 1.0),
-) -> tuple[Tensor, Tensor]:
-    """The teacher's top-K candidates per row and their importance weights (DLLM2Rec-style).
-
-    Weight of the item at teacher rank r (0-based) = normalised sum of
-    position ``exp(-r / position_decay)``, confidence (the teacher's softmax probability,
-    renormalised over its top-K) and consistency (1 if the item is also in the student's
-    current top-K), mixed by ``gammas``. Each part is normalised to sum to 1 over the K items
-    before mixing; the weights of a row sum to 1 (uniform when every mixed part is 0).
-
-    Returns:
-        (top (B, K) candidate column indices, weights (B, K)); no gradient flows through either.
-    """
-    if top_k < 1 or top_k > teacher_scores.shape[-1]:
-        raise ValueError(f"top_k must be in [1, {teacher_scores.shape[-1]}], got {top_k}")
-    if position_decay <= 0 or min(gammas) < 0 or sum(gammas) <= 0:
-        raise ValueError(f"need position_decay > 0 and non-negative gammas, got {gammas}")
-    with torch.no_grad():
-        t = teacher_scores.float()
-        top_scores, top = t.topk(top_k, dim=-1)  # (B, K)
-        ranks = torch.arange(top_k, device=t.device, dtype=torch.float32)
-        position = torch.exp(-ranks / position_decay).expand_as(top_scores)  # (B, K)
-        confidence = torch.softmax(top_scores, dim=-1)  # (B, K)
-        student_top = student_scores.float().topk(top_k, dim=-1).indices  # (B, K)
-        consistency = (top[:, :, None] == student_top[:, None, :]).any(dim=-1).float()  # (B, K)
-        parts = [position, confidence, consistency]
-        weights = sum(
-            g * w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12) for g, w in zip(gammas, parts)
-        )
-        total = weights.sum(dim=-1, keepdim=True)  # 0 only if every mixed part is 0
-        weights = torch.where(total > 0, weights / total.clamp_min(1e-12), 1.0 / top_k)
-    return top, weights
-
-
-def ranking_aware_loss(
-    student_scores: Tensor,
-    teacher_scores: Tensor,
-    *,
-    top_k: int = 10,
-    position_decay: float = 5.0,
-    temperature: float = 1.0,
-    gammas: tuple[float, float, float] = (1.0, 1.0, 1.0),
-) -> Tensor:
-    """Weighted cross-entropy of the student's softmax on the teacher's top-K items.
-
-    ``-sum_r w_r log softmax(student / T)[top_r]``, weights from :func:`ranking_aware_weights`,
-    times T². DLLM2Rec scores each top item with ``log sigmoid``; the softmax form used here
-    also pushes non-top candidates down, so it works without a separate negative sampler.
-
-    Args:
-        student_scores, teacher_scores: (B, N) over the same candidates (teacher ``-inf`` =
-            excluded item).
-
-    Returns:
-        A scalar.
-    """
-    _check_pair(student_scores, teacher_scores, "ranking-aware distillation")
-    top, weights = ranking_aware_weights(
-        student_scores, teacher_scores, top_k=top_k, position_decay=position_decay, gammas=gammas
-    )
-    valid = torch.isfinite(teacher_scores)
-    log_q = F.log_softmax(_masked(student_scores.float() / temperature, valid), dim=-1)  # (B, N)
-    picked = log_q.gather(1, top)  # (B, K)
-    return -(weights * picked).sum(dim=-1).mean() * temperature**2
-
-
-# --------------------------------------------------------------------------------------------
-# feature distillation
-# --------------------------------------------------------------------------------------------
-class FeatureProjection(nn.Module):
-    """A learned linear map from the student's hidden width to the teacher's: (B, Ds) → (B, Dt)."""
-
-    def __init__(self, student_dim: int, teacher_dim: int) -> None:
-        super().__init__()
-        if student_dim < 1 or teacher_dim < 1:
-            raise ValueError(f"widths must be >= 1, got {student_dim} → {teacher_dim}")
-        self.linear = nn.Linear(student_dim, teacher_dim)
-
-    def forward(self, hidden: Tensor) -> Tensor:
-        """(B, Ds) → (B, Dt)."""
-        return self.linear(hidden)
-
-
-def feature_distillation_loss(
-    projected_student: Tensor, teacher_hidden: Tensor, *, kind: str = "mse"
-) -> Tensor:
-    """MSE, or 1 − cosine similarity, between projected student and teacher vectors (B, Dt).
-
-    Returns:
-        A scalar (mean over rows, and over dimensions for MSE).
-    """
-    _check_pair(projected_student, teacher_hidden, "feature distillation")
-    t = teacher_hidden.detach().float()
-    if kind == "mse":
-        return F.mse_loss(projected_student.float(), t)
-    if kind == "cosine":
-        return (1.0 - F.cosine_similarity(projected_student.float(), t, dim=-1)).mean()
-    raise ValueError(f"feature loss kind must be 'mse' or 'cosine', got {kind!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# the Distiller
-# --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DistillConfig:
     """What :class:`Distiller` optimises: ``alpha·hard + (1−alpha)·soft + feature_weight·feature``."""
@@ -268,7 +48,7 @@ class DistillConfig:
     hidden_reduce: str = "last"  # a (B, L, D) hooked output → (B, D): "last" position or "mean"
 
     def __post_init__(self) -> None:
-        allowed = {"response": RESPONSE_LOSSES, "ranking": RANKING_LOSSES}
+        allowed = {"response": losses.RESPONSE_LOSSES, "ranking": losses.RANKING_LOSSES}
         if self.mode not in allowed:
             raise ValueError(f"mode must be 'response' or 'ranking', got {self.mode!r}")
         if self.soft_loss not in allowed[self.mode]:
@@ -319,7 +99,8 @@ class _Capture:
             raise ValueError(f"{role} has no submodule {name!r}; some of its modules: {shown}")
         self.value: Tensor | None = None
         self.reduce = reduce
-        modules[name].register_forward_hook(self._hook)
+        self.where = f"{role} layer {name!r}"
+        self.handle: RemovableHandle | None = modules[name].register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, args: Any, output: Any) -> None:
         out = output[0] if isinstance(output, tuple) else output
@@ -328,10 +109,33 @@ class _Capture:
         self.value = out
 
     def take(self) -> Tensor:
+        if self.handle is None:
+            raise RuntimeError(
+                f"the hook on the {self.where} was removed by Distiller.close(); "
+                "build a new Distiller to distil features again"
+            )
         if self.value is None:
             raise RuntimeError("the hooked layer did not run during the forward pass")
         value, self.value = self.value, None
         return value
+
+    def remove(self) -> None:
+        """Take the hook off the model (idempotent)."""
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle, self.value = None, None
+
+
+def _bce_hard(student: nn.Module, batch: Batch, outputs: Tensor) -> Tensor:
+    if "labels" not in batch:
+        raise KeyError(f"response distillation needs batch['labels'] (B, T); got {sorted(batch)}")
+    return masked_bce(outputs, batch["labels"])
+
+
+def _model_hard(student: nn.Module, batch: Batch, outputs: Tensor) -> Tensor:
+    if not hasattr(student, "loss"):
+        raise TypeError(f"{type(student).__name__} has no loss(batch); pass hard_loss=...")
+    return student.loss(batch)
 
 
 class Distiller(nn.Module):
@@ -360,6 +164,10 @@ class Distiller(nn.Module):
 
     Batch keys: whatever the models read, ``"labels"`` (B, T) in response mode, and optionally
     the cached ``teacher_logits``, ``teacher_hidden``, ``candidates`` from :meth:`cache_teacher`.
+
+    Feature distillation hooks a layer of each model; :meth:`close` removes both hooks (the
+    teacher is often reused after distillation), as does leaving a ``with Distiller(...) as d:``
+    block.
 
     Transfer sets: a row whose labels are NaN (inputs the teacher scores, no human label) is
     masked out of the default hard term (mean over the labelled rows of the batch) and still
@@ -402,7 +210,7 @@ class Distiller(nn.Module):
                 f"student tasks {list(s_names)} differ from teacher tasks {list(t_names)}; "
                 "distil only between models that predict the same tasks in the same order"
             )
-        self.projection: FeatureProjection | None = None
+        self.projection: losses.FeatureProjection | None = None
         self._captures: tuple[_Capture, _Capture] | None = None
         if self.config.feature_weight > 0:
             if feature_layers is None:
@@ -439,9 +247,20 @@ class Distiller(nn.Module):
         if self.config.mode == "response" and s_out.ndim != 2:
             raise ValueError(f"response mode needs (B, T) logits, got {tuple(s_out.shape)}")
         if s_hidden is not None and t_hidden is not None and self.projection is None:
-            self.projection = FeatureProjection(s_hidden.shape[-1], t_hidden.shape[-1])
+            self.projection = losses.FeatureProjection(s_hidden.shape[-1], t_hidden.shape[-1])
             self.projection.to(s_hidden.device)
         self._checked = True
+
+    def close(self) -> None:
+        """Remove the feature hooks from the student and the teacher (a no-op without them)."""
+        for capture in self._captures or ():
+            capture.remove()
+
+    def __enter__(self) -> Distiller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def train(self, mode: bool = True) -> Distiller:
         """Train the student; the teacher always stays in eval mode."""
@@ -460,7 +279,7 @@ class Distiller(nn.Module):
     @torch.no_grad()
     def cache_teacher(
         self, tensors: Mapping[str, Tensor], *, batch_size: int = 2048, seed: int = 0
-    ) -> dict[str, Tensor]:
+    ) -> Batch:
         """Run the teacher once over ``tensors`` (all rows, in order) and add its outputs.
 
         Returns:
@@ -515,7 +334,7 @@ class Distiller(nn.Module):
             t_out, t_hidden = self._teacher_forward(batch)
         if cfg.mode == "response":
             hard = (self.hard_loss or _bce_hard)(self.student, batch, s_out)
-            soft = response_distillation_loss(
+            soft = losses.response_distillation_loss(
                 s_out, t_out, temperature=cfg.temperature, kind=cfg.soft_loss
             )
         else:
@@ -523,9 +342,9 @@ class Distiller(nn.Module):
             if CANDIDATES in batch:
                 s_out = s_out.gather(1, batch[CANDIDATES].long())  # (B, C)
             soft = self._ranking_soft(s_out, t_out)
-        total = mix(hard.sum(), soft.sum(), alpha=cfg.alpha)
+        total = losses.mix(hard.sum(), soft.sum(), alpha=cfg.alpha)
         if s_hidden is not None and self.projection is not None and t_hidden is not None:
-            feature = feature_distillation_loss(
+            feature = losses.feature_distillation_loss(
                 self.projection(s_hidden), t_hidden, kind=cfg.feature_loss
             )
             total = total + cfg.feature_weight * feature
@@ -534,8 +353,8 @@ class Distiller(nn.Module):
     def _ranking_soft(self, s_out: Tensor, t_out: Tensor) -> Tensor:
         cfg = self.config
         if cfg.soft_loss == "listwise":
-            return listwise_kl_loss(s_out, t_out, temperature=cfg.temperature)
-        return ranking_aware_loss(
+            return losses.listwise_kl_loss(s_out, t_out, temperature=cfg.temperature)
+        return losses.ranking_aware_loss(
             s_out, t_out, top_k=cfg.top_k, position_decay=cfg.position_decay,
             temperature=cfg.temperature,
         )  # fmt: skip
@@ -544,68 +363,3 @@ class Distiller(nn.Module):
     def predict(self, batch: Batch) -> Tensor:
         """The student's predictions."""
         return self.student.predict(batch)
-
-
-def _bce_hard(student: nn.Module, batch: Batch, outputs: Tensor) -> Tensor:
-    if "labels" not in batch:
-        raise KeyError(f"response distillation needs batch['labels'] (B, T); got {sorted(batch)}")
-    return masked_bce(outputs, batch["labels"])
-
-
-def _model_hard(student: nn.Module, batch: Batch, outputs: Tensor) -> Tensor:
-    if not hasattr(student, "loss"):
-        raise TypeError(f"{type(student).__name__} has no loss(batch); pass hard_loss=...")
-    return student.loss(batch)
-
-
-# --------------------------------------------------------------------------------------------
-# the real-size pair for `mtrec bench`
-# --------------------------------------------------------------------------------------------
-def benchmark_pair(
-    *,
-    num_users: int = 944,
-    num_items: int = 1683,
-    text_dim: int = 384,
-    task_names: tuple[str, ...] = ("watch", "like"),
-) -> tuple[nn.Module, nn.Module, Callable[[int], Batch]]:
-    """The teacher/student pair of notebook 09 at real (ML-100k) sizes, for throughput tables.
-
-    Teacher: an MMoE (8 experts of widths (512, 256), towers (64,)) over user and item ids (16-d
-    embeddings) and a 384-d language-model item-text embedding. Student: the ID-only
-    :class:`~mtrec.models.student.StudentMLP` (16-d id embeddings, one hidden layer of 32).
-
-    Returns:
-        (teacher, student, example_batch_fn); ``example_batch_fn(batch_size)`` gives a random
-        batch with every key either model reads (``user_id``, ``item_id``, ``item_text``) plus
-        ``labels`` (B, T). Both models are in eval mode on the CPU.
-    """
-    from mtrec.data.schema import SparseFeature, TextFeature
-    from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
-    from mtrec.models.student import StudentConfig, StudentMLP
-
-    ids = (SparseFeature("user_id", num_users, 16), SparseFeature("item_id", num_items, 16))
-    teacher = MMoE(
-        MMoEConfig(
-            features=(*ids, TextFeature("item_text", text_dim)),
-            num_tasks=len(task_names),
-            num_experts=8,
-            expert_hidden=(512, 256),
-            tower_hidden=(64,),
-        )
-    ).eval()
-    student = StudentMLP(StudentConfig(features=ids, task_names=task_names, hidden=(32,))).eval()
-
-    def example_batch(batch_size: int) -> Batch:
-        generator = torch.Generator().manual_seed(batch_size)
-        return {
-            "user_id": torch.randint(1, num_users, (batch_size,), generator=generator),
-            "item_id": torch.randint(1, num_items, (batch_size,), generator=generator),
-            "item_text": F.normalize(
-                torch.randn(batch_size, text_dim, generator=generator), dim=-1
-            ),
-            "labels": torch.randint(
-                0, 2, (batch_size, len(task_names)), generator=generator
-            ).float(),
-        }
-
-    return teacher, student, example_batch

@@ -1,9 +1,9 @@
-"""Benchmark report: ``benchmarks/README.md``, its PNG plots and the README tables, from the CSVs.
+"""Tables and documents from the results files: markdown tables, ``benchmarks/README.md``, README.
 
 Every number comes from ``benchmarks/results/throughput.csv`` and ``goals.csv`` (written by
 ``mtrec bench``) and ``quality.csv`` (written by the notebooks); nothing is typed by hand. Where a
 device has no rows the tables say "not measured"; a model the benchmark expected but could not
-import says "not available". ``make report`` (``mtrec bench --report-only``) re-renders all of it.
+measure says "not available". ``make report`` (``mtrec bench --report-only``) re-renders all of it.
 """
 
 from __future__ import annotations
@@ -16,25 +16,53 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtrec.results import load_quality, load_throughput, markdown_table, quality_markdown
+from mtrec.reporting.plots import plot_goals, plot_throughput
+from mtrec.reporting.store import (
+    RESULTS_DIR,
+    load_goals,
+    load_quality,
+    load_throughput,
+    model_rows,
+)
 from mtrec.utils import REPO_ROOT
 
 log = logging.getLogger(__name__)
 NOT_MEASURED = "not measured"
 NOT_AVAILABLE = "not available"
-# The models `mtrec bench` measures (a name absent from the CSV is reported as not available).
-EXPECTED_MODELS = (
-    "attention-mtrec L200 D64 H2",
-    "attention-mtrec L512 D256 H8",
-    "encoder-decoder",
-    "sasrec",
-    "mmoe",
-    "ple",
-    "star",
-    "distilled-student",
-    "distill-teacher",
-    "text-encoder-mtrec",
-)
+
+
+def format_mean_std(value: float, std: float, digits: int = 4) -> str:
+    """``0.7312 ± 0.0041``; the ``±`` part is dropped when std is missing (one seed)."""
+    if pd.isna(std):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-markdown table of ``frame`` (no dependency on ``tabulate``)."""
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def quality_markdown(frame: pd.DataFrame | None = None, *, overall_only: bool = False) -> str:
+    """The quality table as markdown, grouped by dataset (value shown as mean ± std).
+
+    Args:
+        frame: quality rows (default: the committed ``quality.csv``).
+        overall_only: keep only rows over all scenarios (the README's compact view; the
+            per-scenario rows stay in ``benchmarks/README.md``).
+    """
+    frame = load_quality() if frame is None else frame
+    if overall_only and not frame.empty:
+        frame = frame[frame.scenario == "all"]
+    if frame.empty:
+        return "_No quality results recorded yet: run `make tour`._"
+    shown = frame.assign(result=[format_mean_std(v, s) for v, s in zip(frame.value, frame["std"])])
+    shown = shown[["dataset", "model", "scenario", "task", "metric", "result", "seeds", "split"]]
+    return markdown_table(shown)
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -45,11 +73,6 @@ def _fmt(value: float, digits: int = 3) -> str:
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
-
-
-def _models(frame: pd.DataFrame) -> pd.DataFrame:
-    """Model rows only (no ceilings)."""
-    return frame[frame.phase != "ceiling"]
 
 
 def ceilings_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -86,9 +109,13 @@ def ceilings_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def speedup_table(frame: pd.DataFrame, expected: Sequence[str] = EXPECTED_MODELS) -> pd.DataFrame:
-    """Per model and phase: best CPU and GPU samples/s (with batch, precision) and GPU/CPU."""
-    models = _models(frame[~frame.compiled.astype(str).str.lower().eq("true")])
+def speedup_table(frame: pd.DataFrame, expected: Sequence[str] = ()) -> pd.DataFrame:
+    """Per model and phase: best CPU and GPU samples/s (with batch, precision) and GPU/CPU.
+
+    ``expected`` names come first, in order, and say "not available" when they have no rows
+    (``mtrec bench`` passes its model names); measured models not among them follow.
+    """
+    models = model_rows(frame[~frame.compiled.astype(str).str.lower().eq("true")])
     names = list(dict.fromkeys([*expected, *models.model]))
     rows = []
     for name in names:
@@ -136,7 +163,7 @@ def speedup_table(frame: pd.DataFrame, expected: Sequence[str] = EXPECTED_MODELS
 
 def flops_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Achieved GFLOP/s and fraction of the measured matmul ceiling, best batch per model."""
-    models = _models(frame).dropna(subset=["gflops_per_s"])
+    models = model_rows(frame).dropna(subset=["gflops_per_s"])
     rows = []
     for (model, device, phase, precision), part in models.groupby(
         ["model", "device", "phase", "precision"], sort=True
@@ -162,26 +189,16 @@ def flops_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def full_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every measured row, rounded for reading."""
-    shown = _models(frame).copy()
+    shown = model_rows(frame).copy()
     for col in ("samples_per_s", "ms_p50", "ms_p90", "peak_mem_mb", "gflops_per_s"):
         shown[col] = shown[col].map(_fmt)
     shown["ceiling_fraction"] = shown.ceiling_fraction.map(
         lambda v: f"{v:.0%}" if pd.notna(v) else ""
     )
     cols = [
-        "model",
-        "device",
-        "precision",
-        "compiled",
-        "batch_size",
-        "phase",
-        "samples_per_s",
-        "ms_p50",
-        "ms_p90",
-        "peak_mem_mb",
-        "gflops_per_s",
-        "ceiling_fraction",
-    ]
+        "model", "device", "precision", "compiled", "batch_size", "phase", "samples_per_s",
+        "ms_p50", "ms_p90", "peak_mem_mb", "gflops_per_s", "ceiling_fraction",
+    ]  # fmt: skip
     return shown[cols]
 
 
@@ -191,7 +208,7 @@ def goals_table(goals: pd.DataFrame) -> pd.DataFrame:
         return goals
     shown = goals.copy()
     shown["measured"] = shown.measured.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    cols = ["goal", "issue", "device", "measured", "target", "met", "detail"]
+    cols = ["goal", "kind", "device", "measured", "target", "met", "detail"]
     table = shown[cols]
     if "cuda" not in set(goals.device):
         gpu = table.drop_duplicates("goal").assign(
@@ -199,83 +216,6 @@ def goals_table(goals: pd.DataFrame) -> pd.DataFrame:
         )
         table = pd.concat([table, gpu], ignore_index=True)
     return table
-
-
-# ----------------------------------------------------------------------------- plots
-
-
-def plot_throughput(frame: pd.DataFrame, path: Path) -> bool:
-    """samples/s against batch size per model (CPU solid, GPU dashed), log-log, train | inference."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed; %s not drawn", path.name)
-        return False
-    models = _models(frame)
-    models = models[models.groupby("model").batch_size.transform("nunique") > 1]
-    if models.empty:
-        return False
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    colours = dict(zip(sorted(models.model.unique()), plt.cm.tab10.colors))
-    for ax, phase in zip(axes, ("train", "inference")):
-        part = models[models.phase == phase]
-        for (model, device, precision), line in part.groupby(["model", "device", "precision"]):
-            line = line.sort_values("batch_size")
-            style = "-" if device == "cpu" else ("--" if precision == "fp32" else ":")
-            ax.plot(
-                line.batch_size,
-                line.samples_per_s,
-                style,
-                marker="o",
-                ms=3,
-                color=colours[model],
-                label=f"{model} ({device} {precision})",
-            )
-        ax.set(xscale="log", yscale="log", xlabel="batch size", title=phase)
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("samples / s")
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def plot_goals(goals: pd.DataFrame, path: Path) -> bool:
-    """Measured / target per goal (1.0 = just met), as horizontal bars."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    goals = goals.dropna(subset=["measured"])
-    if goals.empty:
-        return False
-    targets = goals.target.str.extract(r"([<>]=)\s*([\d.]+)")
-    lower = targets[0].eq("<=")
-    value = goals.measured.astype(float)
-    target = targets[1].astype(float)
-    score = np.where(lower, target / value, value / target)  # > 1 means met
-    labels = [f"{g} ({d})" for g, d in zip(goals.goal, goals.device)]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(goals) + 1.2))
-    colours = ["tab:green" if s >= 1 else "tab:red" for s in score]
-    ax.barh(labels, score, color=colours)
-    ax.axvline(1.0, color="black", lw=1)
-    ax.set(xscale="log", xlabel="measured / goal (right of the line: met)")
-    ax.invert_yaxis()
-    ax.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-# ----------------------------------------------------------------------------- documents
 
 
 def _machine_lines(frame: pd.DataFrame) -> list[str]:
@@ -292,7 +232,7 @@ def _machine_lines(frame: pd.DataFrame) -> list[str]:
 
 
 PROTOCOL = """\
-How every number is taken (`mtrec/bench.py`): synthetic inputs of each model's real shapes and
+How every number is taken (`mtrec/bench/`): synthetic inputs of each model's real shapes and
 dtypes (ids in range, random floats, never zeros), fixed seeds, untimed warm-up steps, every timed
 step followed by `synchronize` (CUDA only; a no-op on CPU), the median (p50) and p90 of the
 per-step times; samples/s = batch / p50. A train step is zero_grad → loss → backward → Adam step;
@@ -314,8 +254,14 @@ def benchmark_markdown(
     goals: pd.DataFrame,
     plots: Sequence[str],
     quality: pd.DataFrame | None = None,
+    *,
+    models: Sequence[str] = (),
 ) -> str:
-    """The text of ``benchmarks/README.md`` (with every quality row when ``quality`` is given)."""
+    """The text of ``benchmarks/README.md`` (with every quality row when ``quality`` is given).
+
+    ``models``: the benchmarked model names, listed first in the CPU vs GPU table (see
+    :func:`speedup_table`).
+    """
     parts = [
         "# Benchmarks",
         "",
@@ -342,7 +288,7 @@ def benchmark_markdown(
         "",
         "## CPU vs GPU (best batch size per device)",
         "",
-        markdown_table(speedup_table(frame)),
+        markdown_table(speedup_table(frame, models)),
     ]
     if "throughput.png" in plots:
         parts += ["", "![samples/s against batch size](throughput.png)"]
@@ -352,7 +298,7 @@ def benchmark_markdown(
             "",
             "## Achieved FLOP/s against the matmul ceiling",
             "",
-            "Issue 8's CPU goal: train throughput within 2× of what the FLOP count and the "
+            "The CPU goal: train throughput within 2× of what the FLOP count and the "
             "measured matmul ceiling allow (≥ 50%). Notebook 10 explains the bottleneck "
             "where it is not.",
             "",
@@ -365,13 +311,18 @@ def benchmark_markdown(
     return "\n".join([*parts, ""])
 
 
-def throughput_markdown(frame: pd.DataFrame, goals: pd.DataFrame) -> str:
-    """The compact README table: best samples/s per main model and phase, CPU vs GPU, and the goals
-    (comparison baselines such as the typical-loop MMoE appear only in ``benchmarks/README.md``)."""
+def throughput_markdown(
+    frame: pd.DataFrame, goals: pd.DataFrame, *, models: Sequence[str] = ()
+) -> str:
+    """The compact README table: best samples/s per model and phase, CPU vs GPU, and the goals.
+
+    Only ``models`` are shown when given (``mtrec bench`` passes its main models, so comparison
+    baselines such as the typical-loop MMoE appear only in ``benchmarks/README.md``).
+    """
     if frame.empty:
         return "_No throughput measured yet: run `mtrec bench --quick`._"
-    table = speedup_table(frame)
-    text = markdown_table(table[table.model.isin(EXPECTED_MODELS)])
+    table = speedup_table(frame, models)
+    text = markdown_table(table[table.model.isin(models)] if models else table)
     if not goals.empty:
         met = goals.met.value_counts()
         text += (
@@ -393,28 +344,30 @@ def replace_between(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda _: f"{start}\n{body.strip()}\n{end}", text, count=1)
 
 
-def render(
+def write_report(
     *,
     results_dir: Path | None = None,
     bench_dir: Path | None = None,
     readme: Path | None = None,
+    models: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write ``benchmarks/README.md``, the PNG plots and the README tables; return the paths.
 
     Args:
+        models: the benchmarked model names (``mtrec bench`` passes its own): listed first in the
+            CPU vs GPU tables, "not available" when absent from the CSV, and the only rows of the
+            README's compact table.
         results_dir: where the CSVs are (default ``benchmarks/results``).
         bench_dir: where the report and plots go (default: the parent of ``results_dir``).
         readme: the README whose marked tables are replaced; by default the repository's README,
             but only when ``results_dir`` is the default (a scratch run never edits README).
     """
-    default_results = REPO_ROOT / "benchmarks" / "results"
-    results_dir = Path(results_dir) if results_dir else default_results
+    results_dir = Path(results_dir) if results_dir else RESULTS_DIR
     bench_dir = Path(bench_dir) if bench_dir else results_dir.parent
-    if readme is None and results_dir.resolve() == default_results.resolve():
+    if readme is None and results_dir.resolve() == RESULTS_DIR.resolve():
         readme = REPO_ROOT / "README.md"
     frame = load_throughput(results_dir / "throughput.csv")
-    goals_path = results_dir / "goals.csv"
-    goals = pd.read_csv(goals_path) if goals_path.exists() else pd.DataFrame()
+    goals = load_goals(results_dir / "goals.csv")
     bench_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     plots = []
@@ -426,7 +379,7 @@ def render(
         written[name] = bench_dir / name
     quality = load_quality(results_dir / "quality.csv")
     doc = bench_dir / "README.md"
-    doc.write_text(benchmark_markdown(frame, goals, plots, quality))
+    doc.write_text(benchmark_markdown(frame, goals, plots, quality, models=models))
     written["benchmarks/README.md"] = doc
     if readme is not None and readme.exists():
         text = readme.read_text()
@@ -438,7 +391,7 @@ def render(
                 f"{overall}\n\n</details>"
             )
         text = replace_between(text, "quality", overall)
-        text = replace_between(text, "throughput", throughput_markdown(frame, goals))
+        text = replace_between(text, "throughput", throughput_markdown(frame, goals, models=models))
         readme.write_text(text)
         written["README.md"] = readme
     elif readme is not None:

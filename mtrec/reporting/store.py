@@ -1,9 +1,10 @@
-"""The committed results files and the tables generated from them.
+"""The committed results files: schemas, atomic upserts, and the rows notebooks and the bench write.
 
-``benchmarks/results/quality.csv`` and ``benchmarks/results/throughput.csv`` are the only source of
-every number in README and ``benchmarks/README.md``; tables are rendered here, never typed.
-Notebooks record rows with :func:`record_quality` only when ``MTREC_WRITE_RESULTS=1`` (set by
-``make notebooks`` / ``make tour``), so a test run never rewrites the committed tables.
+``benchmarks/results/quality.csv`` (written by the notebooks), ``throughput.csv`` and
+``goals.csv`` (written by ``mtrec bench``) are the only source of every number in README and
+``benchmarks/README.md``. Notebooks record rows with :func:`record_quality` only when
+``MTREC_WRITE_RESULTS=1`` (set by ``make notebooks`` / ``make tour``), so a test run never rewrites
+the committed tables.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mtrec.utils import REPO_ROOT, git_commit
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 QUALITY_CSV = RESULTS_DIR / "quality.csv"
 THROUGHPUT_CSV = RESULTS_DIR / "throughput.csv"
+GOALS_CSV = RESULTS_DIR / "goals.csv"
 
 QUALITY_COLUMNS = [
     "dataset", "model", "scenario", "task", "metric", "value", "std", "seeds", "split", "commit",
@@ -34,6 +36,8 @@ THROUGHPUT_COLUMNS = [
     "cpu", "cpu_cores", "torch", "cuda", "commit", "date",
 ]  # fmt: skip
 THROUGHPUT_KEY = ["model", "device", "device_name", "precision", "batch_size", "phase", "compiled"]
+GOAL_COLUMNS = ["goal", "kind", "device", "measured", "target", "met", "detail", "commit", "date"]
+GOAL_KEY = ["goal", "device"]
 
 
 def writing_enabled() -> bool:
@@ -121,6 +125,11 @@ def record_throughput(rows: pd.DataFrame, *, path: Path = THROUGHPUT_CSV) -> Non
     upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY)
 
 
+def record_goals(goals: list[dict[str, Any]], *, path: Path = GOALS_CSV) -> pd.DataFrame:
+    """Upsert goal rows (keyed by goal and device); ``mtrec bench`` always writes them."""
+    return upsert(path, pd.DataFrame(goals, columns=GOAL_COLUMNS), GOAL_COLUMNS, GOAL_KEY)
+
+
 def load_quality(path: Path = QUALITY_CSV) -> pd.DataFrame:
     """The committed quality table (empty frame with the schema when absent)."""
     return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=QUALITY_COLUMNS)
@@ -131,35 +140,11 @@ def load_throughput(path: Path = THROUGHPUT_CSV) -> pd.DataFrame:
     return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=THROUGHPUT_COLUMNS)
 
 
-def format_mean_std(value: float, std: float, digits: int = 4) -> str:
-    """``0.7312 ± 0.0041``; the ``±`` part is dropped when std is missing (one seed)."""
-    if pd.isna(std):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} ± {std:.{digits}f}"
+def load_goals(path: Path = GOALS_CSV) -> pd.DataFrame:
+    """The committed goals table (an empty frame when absent)."""
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-markdown table of ``frame`` (no dependency on ``tabulate``)."""
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-def quality_markdown(frame: pd.DataFrame | None = None, *, overall_only: bool = False) -> str:
-    """The quality table as markdown, grouped by dataset (value shown as mean ± std).
-
-    Args:
-        frame: quality rows (default: the committed ``quality.csv``).
-        overall_only: keep only rows over all scenarios (the README's compact view; the
-            per-scenario rows stay in ``benchmarks/README.md``).
-    """
-    frame = load_quality() if frame is None else frame
-    if overall_only and not frame.empty:
-        frame = frame[frame.scenario == "all"]
-    if frame.empty:
-        return "_No quality results recorded yet: run `make tour`._"
-    shown = frame.assign(result=[format_mean_std(v, s) for v, s in zip(frame.value, frame["std"])])
-    shown = shown[["dataset", "model", "scenario", "task", "metric", "result", "seeds", "split"]]
-    return markdown_table(shown)
+def model_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Throughput rows of models only (without the ``ceiling`` rows)."""
+    return frame[frame.phase != "ceiling"]

@@ -1,0 +1,314 @@
+"""Side-by-side comparisons, each timed in one run and ending in goal rows.
+
+mtrec's MMoE and PLE against a typical open-source implementation (experts in a Python loop, a
+per-sample ``DataLoader``), STAR's and the ScenarioRouter's cost against the number of scenarios,
+MultiHeadAttention against ``torch.nn.MultiheadAttention`` (and its fused kernels),
+TextEncoder against ``SentenceTransformer.encode`` and its cache, the distilled student against
+its teacher.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from mtrec.bench.baselines import PerSampleDataset, mtrec_train_epoch, naive_train_epoch
+from mtrec.bench.cases import (
+    ATTENTION_SHAPES,
+    MULTITASK_BATCH,
+    TASKS,
+    TEXT_ENCODER,
+    Built,
+    attention_built,
+    attention_name,
+    every_tower_built,
+    multitask_model,
+    naive_multitask_model,
+    router_built,
+    star_built,
+    student_case,
+    teacher_case,
+)
+from mtrec.bench.goals import compare_goal, goal_row, ratio_goal, unavailable_goal
+from mtrec.bench.inputs import click_batch, click_features, move, moving, review_texts
+from mtrec.bench.measure import Context, compare_builds, timing_rows
+from mtrec.bench.timing import SEED, Timing, time_interleaved, time_steps
+from mtrec.data import TensorBatcher
+from mtrec.extractors import text as text_module
+from mtrec.utils import synchronize
+
+Rows = list[dict[str, Any]]
+
+# ----------------------------------------------------------------------------- attention
+FUSED_ATTENTION_OPS = ("flash_attention", "efficient_attention", "cudnn_attention")
+
+
+def fused_attention_kernels(device: torch.device) -> list[str]:
+    """The fused scaled-dot-product kernels mtrec's MultiHeadAttention dispatches to (profiled,
+    B=32 L=512 D=256 H=8, bf16 autocast on CUDA, fp32 on CPU)."""
+    built = attention_built("mtrec", 8, 512, 256, 8)
+    built.model.to(device)
+    batch = move(built.batch, device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    with profile(activities=[ProfilerActivity.CPU]) as prof, torch.inference_mode():
+        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
+            built.predict(batch)
+        synchronize(device)
+    names = {e.key for e in prof.key_averages()}
+    return sorted(n for n in names if any(op in n for op in FUSED_ATTENTION_OPS))
+
+
+def fused_attention_goal(device: torch.device) -> dict[str, Any]:
+    """On GPU the fast path dispatches to a fused (flash / memory-efficient) kernel (recorded on
+    CPU too, where PyTorch has a fused flash kernel of its own)."""
+    kernels = fused_attention_kernels(device)
+    return goal_row(
+        "MultiHeadAttention dispatches to a fused kernel (bf16)",
+        "attention",
+        device,
+        float(bool(kernels)),
+        1.0,
+        ", ".join(kernels) or "no fused kernel seen",
+    )
+
+
+def compare_attention(ctx: Context) -> tuple[Rows, Rows]:
+    """mtrec MultiHeadAttention vs torch.nn.MultiheadAttention, fwd+bwd, at both block shapes."""
+    rows, goals = [], []
+    for batch, length, d_model, heads in ATTENTION_SHAPES:
+        names = {impl: attention_name(impl, length, d_model, heads) for impl in ("mtrec", "torch")}
+        builders = {
+            name: functools.partial(attention_built, impl, batch, length, d_model, heads)
+            for impl, name in names.items()
+        }
+        new, goal = compare_goal(
+            f"MultiHeadAttention / torch MHA, B={batch} L={length} D={d_model} H={heads}",
+            "attention",
+            builders,
+            ours=names["mtrec"],
+            theirs=names["torch"],
+            target=1.0,
+            detail="fwd+bwd samples/s {ours:.1f} vs {theirs:.1f}",
+            phase="train",
+            batch_size=batch,
+            ctx=ctx,
+        )
+        rows += new
+        goals.append(goal)
+    goals.append(fused_attention_goal(ctx.device))
+    return rows, goals
+
+
+# ----------------------------------------------------------------------------- multi-task
+def compare_multitask(kind: str, ctx: Context) -> tuple[Rows, Rows]:
+    """Train samples/s of mtrec's MMoE/PLE vs the loop version with a per-sample DataLoader."""
+    device, quick = ctx.device, ctx.settings.quick
+    model = multitask_model(kind, click_features())
+    features = click_features()
+    naive = naive_multitask_model(kind, features)
+    n_rows = MULTITASK_BATCH * (4 if quick else 8)
+    data = click_batch(features, n_rows, num_tasks=len(TASKS))
+    batches = TensorBatcher(move(data, device), MULTITASK_BATCH, shuffle=True, seed=SEED)
+    loader = torch.utils.data.DataLoader(
+        PerSampleDataset(data), batch_size=MULTITASK_BATCH, shuffle=True
+    )
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    naive_opt = torch.optim.Adam(naive.parameters(), lr=1e-3)
+    naive.to(device)
+    epochs = {
+        f"{kind} (epoch, data incl.)": lambda: mtrec_train_epoch(model, batches, opt),
+        f"{kind}-typical-loop (epoch, data incl.)": lambda: naive_train_epoch(
+            naive, moving(loader, device), naive_opt
+        ),
+    }
+    timings = time_interleaved(
+        epochs,
+        device=device,
+        batch_size=n_rows,
+        warmup=1,
+        repeats=5 if quick else 9,
+        min_repeats=2,
+        budget_s=8.0 if quick else 30.0,
+    )
+    per_batch = {
+        name: Timing(
+            [t * MULTITASK_BATCH / n_rows for t in epoch.times_ms],
+            epoch.peak_mem_mb,
+            MULTITASK_BATCH,
+        )
+        for name, epoch in timings.items()
+    }
+    rows = timing_rows(ctx.env, per_batch, batch_size=MULTITASK_BATCH, phase="train")
+    ours, theirs = (epoch.samples_per_s for epoch in timings.values())
+    detail = (
+        "train samples/s {ours:.0f} vs {theirs:.0f} "
+        f"(epochs of {n_rows} rows, data loading incl.)"
+    )
+    goal = f"{kind.upper()} train / typical implementation, batch {MULTITASK_BATCH}"
+    return rows, [ratio_goal(goal, "multitask", device, ours, theirs, 2.0, detail)]
+
+
+# ----------------------------------------------------------------------------- scenarios
+STAR_SCENARIOS = (2, 8, 32, 128)
+STAR_BATCH = 1024
+ROUTING_TARGET = 2.5  # fwd+bwd time S=128 / S=2 (linear growth: 64)
+
+
+def star_scenario_cost(ctx: Context) -> tuple[Rows, Rows]:
+    """The routing cost as the number of scenarios S grows (batch 1024), for STAR and the
+    ScenarioRouter, next to the every-row-through-every-tower anti-pattern.
+
+    Goal ("flat, not linear"): forward + backward time at S=128 over S=2 <= 2.5, where
+    linear growth would be 64x (the every-tower reference is measured beside it). Rows are
+    grouped by scenario, so the per-row work does not grow with S; what does grow is the
+    parameter count: at S=128 a 1024-row batch holds every scenario, so all S weight matrices
+    are read, differentiated (and for STAR multiplied, W * W_s) and, in a full train step,
+    updated by Adam. Those train-step times are reported in the detail.
+    """
+    counts = STAR_SCENARIOS[::3] if ctx.settings.quick else STAR_SCENARIOS
+    lo, hi = min(counts), max(counts)
+    rows, goals = [], []
+
+    def time_all(build: Callable[..., Built], label: str, *, optimizer: bool, which=counts):
+        def built(s: int) -> Built:
+            return replace(build(STAR_BATCH, num_scenarios=s), optimizer=optimizer)
+
+        new = compare_builds(
+            {f"{label} S={s}": functools.partial(built, s) for s in which},
+            phase="train",
+            batch_size=STAR_BATCH,
+            ctx=ctx,
+        )
+        rows.extend(new.values())
+        return {s: new[f"{label} S={s}"]["ms_p50"] for s in which}
+
+    for name, build in (("star", star_built), ("router", router_built)):
+        goal = f"{'STAR' if name == 'star' else 'ScenarioRouter'} fwd+bwd time, S={hi} / S={lo}"
+        routed = time_all(build, f"{name} fwd+bwd", optimizer=False)
+        step = time_all(build, name, optimizer=True)
+        reference = ""
+        if name == "router":
+            every = time_all(every_tower_built, "every-tower fwd+bwd", optimizer=False,
+                             which=(lo, hi))  # fmt: skip
+            reference = (
+                f"; every row through every tower: S={lo}: {every[lo]:.1f} ms, "
+                f"S={hi}: {every[hi]:.1f} ms (x{every[hi] / every[lo]:.1f})"
+            )
+        detail = (
+            "fwd+bwd "
+            + ", ".join(f"S={s}: {t:.1f} ms" for s, t in routed.items())
+            + f"; train step with Adam S={lo}: {step[lo]:.1f} ms, S={hi}: {step[hi]:.1f} ms "
+            f"(x{step[hi] / step[lo]:.2f}: Adam's work grows with the S-fold parameters)"
+            + reference
+        )
+        measured = routed[hi] / routed[lo]
+        goals.append(
+            goal_row(
+                goal, "routing", ctx.device, measured, ROUTING_TARGET, detail, lower_is_better=True
+            )
+        )
+    return rows, goals
+
+
+# ----------------------------------------------------------------------------- text
+TEXT_BATCH = 64
+TEXT_MAX_LENGTH = 128  # tokens; TextEncoder's default (review texts are mostly shorter)
+
+
+def compare_text(ctx: Context) -> tuple[Rows, Rows]:
+    """TextEncoder vs SentenceTransformer.encode (batch 64), and the cache's re-encode speed-up."""
+    device = ctx.device
+    goal_speed, goal_cache = (
+        "TextEncoder / SentenceTransformer, batch 64",
+        "TextEncoder cache speed-up",
+    )
+    try:  # an optional extra
+        from sentence_transformers import SentenceTransformer
+    except ImportError as err:
+        return [], [
+            unavailable_goal(goal_speed, "text", device, err, 1.0),
+            unavailable_goal(goal_cache, "text", device, err, 50.0),
+        ]
+    texts = review_texts(TEXT_BATCH)
+    path = text_module.default_model_path()
+    st = SentenceTransformer(path, device=str(device))
+    st.max_seq_length = TEXT_MAX_LENGTH  # the same truncation on both sides
+    repeats = 2 if ctx.settings.quick else 5
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder = text_module.TextEncoder(
+            path, device=device, cache_dir=tmp, batch_size=TEXT_BATCH, max_length=TEXT_MAX_LENGTH
+        )
+
+        def ours_first() -> None:
+            encoder.clear_cache()
+            encoder.encode(texts, progress=False)
+
+        steps = {
+            TEXT_ENCODER: ours_first,
+            "sentence-transformers": lambda: st.encode(
+                texts, batch_size=TEXT_BATCH, convert_to_tensor=True, show_progress_bar=False
+            ),
+        }
+        timings = {}
+        for name, step in steps.items():
+            timings[name] = time_steps(
+                step, device=device, batch_size=TEXT_BATCH, warmup=1, repeats=repeats,
+                min_repeats=2, budget_s=8.0,
+            )  # fmt: skip
+        encoder.encode(texts, progress=False)  # fill the cache
+        timings[f"{TEXT_ENCODER} cached"] = time_steps(
+            lambda: encoder.encode(texts, progress=False),
+            device=device,
+            batch_size=TEXT_BATCH,
+            warmup=2,
+            repeats=20,
+        )
+    rows = timing_rows(ctx.env, timings, batch_size=TEXT_BATCH, phase="inference")
+    rates = {name: timing.samples_per_s for name, timing in timings.items()}
+    ours, cached = rates[TEXT_ENCODER], rates[f"{TEXT_ENCODER} cached"]
+    return rows, [
+        ratio_goal(goal_speed, "text", device, ours, rates["sentence-transformers"], 1.0,
+                   "sentences/s {ours:.0f} vs {theirs:.0f} (real review texts)"),
+        ratio_goal(goal_cache, "text", device, cached, ours, 50.0,
+                   "cached {ours:.0f} vs first pass {theirs:.0f} sentences/s"),
+    ]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- distillation
+DISTILL_BATCH = 1024
+
+
+def compare_distill(ctx: Context) -> tuple[Rows, Rows]:
+    """Inference samples/s of the distilled student vs its teacher at batch 1024."""
+    student, teacher = student_case(), teacher_case()
+    rows, goal = compare_goal(
+        f"distilled student / teacher inference, batch {DISTILL_BATCH}",
+        "distill",
+        {case.name: functools.partial(case.build, DISTILL_BATCH) for case in (student, teacher)},
+        ours=student.name,
+        theirs=teacher.name,
+        target=10.0,
+        detail="samples/s {ours:.0f} vs {theirs:.0f}",
+        phase="inference",
+        batch_size=DISTILL_BATCH,
+        ctx=ctx,
+    )
+    return rows, [goal]
+
+
+# the comparison run for each model group of `mtrec bench --models`
+COMPARISONS: dict[str, Callable[[Context], tuple[Rows, Rows]]] = {
+    "attention": compare_attention,
+    "mmoe": functools.partial(compare_multitask, "mmoe"),
+    "ple": functools.partial(compare_multitask, "ple"),
+    "star": star_scenario_cost,
+    "text": compare_text,
+    "distill": compare_distill,
+}

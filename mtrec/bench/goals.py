@@ -1,0 +1,128 @@
+"""Goals: a measured ratio against its target, one row of ``benchmarks/results/goals.csv``.
+
+Every goal compares two measurements taken side by side in one run (mtrec against a baseline,
+S = 128 against S = 2 scenarios, a train step against the matmul ceiling), so that the load of a
+shared machine cancels out. :func:`compare_goal` is the whole pattern for two builds: time them in
+alternation, take the samples/s ratio, say whether it meets the target.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtrec.bench.cases import FLOP_MODELS, Built
+from mtrec.bench.measure import Context, compare_builds
+
+log = logging.getLogger(__name__)
+
+
+def goal_row(
+    goal: str,
+    kind: str,
+    device: torch.device,
+    measured: float | None,
+    target: float,
+    detail: str,
+    *,
+    lower_is_better: bool = False,
+) -> dict[str, Any]:
+    """A goal row: ``met`` is "yes", "no", or "not available" when nothing was measured."""
+    if measured is None or not np.isfinite(measured):
+        met = "not available"
+    elif lower_is_better:
+        met = "yes" if measured <= target else "no"
+    else:
+        met = "yes" if measured >= target else "no"
+    return {
+        "goal": goal,
+        "kind": kind,
+        "device": device.type,
+        "measured": float("nan") if measured is None else round(float(measured), 3),
+        "target": f"{'<=' if lower_is_better else '>='} {target:g}",
+        "met": met,
+        "detail": detail,
+    }
+
+
+def unavailable_goal(
+    goal: str, kind: str, device: torch.device, err: Exception, target: float
+) -> dict[str, Any]:
+    """The row of a goal that could not be measured here (an optional dependency is missing)."""
+    log.warning("%s: not available (%s)", goal, err)
+    return goal_row(goal, kind, device, None, target, f"not available: {err}")
+
+
+def ratio_goal(
+    goal: str,
+    kind: str,
+    device: torch.device,
+    ours: float,
+    theirs: float,
+    target: float,
+    detail: str,
+) -> dict[str, Any]:
+    """The row for ``ours / theirs >= target``; ``detail`` is formatted with ``ours``, ``theirs``."""
+    return goal_row(
+        goal, kind, device, ours / theirs, target, detail.format(ours=ours, theirs=theirs)
+    )
+
+
+def compare_goal(
+    goal: str,
+    kind: str,
+    builders: dict[str, Callable[[], Built]],
+    *,
+    ours: str,
+    theirs: str,
+    target: float,
+    detail: str,
+    phase: str,
+    batch_size: int,
+    ctx: Context,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Time ``builders`` in alternation; the goal is samples/s of ``ours`` / ``theirs`` >= target.
+
+    Returns:
+        (the throughput rows of every build, the goal row).
+    """
+    rows = compare_builds(builders, phase=phase, batch_size=batch_size, ctx=ctx)
+    a, b = rows[ours]["samples_per_s"], rows[theirs]["samples_per_s"]
+    return list(rows.values()), ratio_goal(goal, kind, ctx.device, a, b, target, detail)
+
+
+def ceiling_goals(rows: list[dict[str, Any]], device: torch.device) -> list[dict[str, Any]]:
+    """The best train step's fraction of the measured matmul ceiling, per model.
+
+    On GPU the encoder-decoder should reach 40% of the bf16 ceiling; on CPU each model should be
+    within 2× (50%) of what its FLOPs and the ceiling allow, or notebook 10 explains why not.
+    """
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return []
+    train = frame[(frame.phase == "train") & frame.ceiling_fraction.notna() & ~frame.compiled]
+    if device.type == "cuda":
+        part = train[(train.model == "encoder-decoder") & (train.precision == "bf16")]
+        best = part.ceiling_fraction.max() if len(part) else None
+        batch = int(part.loc[part.ceiling_fraction.idxmax()].batch_size) if len(part) else 0
+        detail = f"best batch {batch}" if batch else "encoder-decoder not measured"
+        title = "encoder-decoder train / bf16 matmul ceiling"
+        return [goal_row(title, "ceiling", device, best, 0.4, detail)]
+    goals = []
+    for model in FLOP_MODELS:
+        part = train[train.model == model]
+        if part.empty:
+            continue
+        best = part.loc[part.ceiling_fraction.idxmax()]
+        detail = (
+            f"{best.gflops_per_s:.1f} GFLOP/s at batch {int(best.batch_size)}; "
+            "notebook 10 explains a miss"
+        )
+        title = f"{model} CPU train / FLOP bound"
+        goals.append(goal_row(title, "ceiling", device, best.ceiling_fraction, 0.5, detail))
+    return goals

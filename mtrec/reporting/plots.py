@@ -1,0 +1,93 @@
+"""The benchmark report's PNG plots: throughput against batch size, and measured / goal.
+
+matplotlib is an optional dependency here: without it the plots are skipped (with a warning) and
+the markdown report is written without them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mtrec.reporting.store import model_rows
+
+log = logging.getLogger(__name__)
+
+
+def _pyplot(path: Path) -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, or None (logged) when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed; %s not drawn", path.name)
+        return None
+    return plt
+
+
+def plot_throughput(frame: pd.DataFrame, path: Path) -> bool:
+    """samples/s against batch size per model (CPU solid, GPU dashed), log-log, train | inference."""
+    plt = _pyplot(path)
+    if plt is None:
+        return False
+    models = model_rows(frame)
+    models = models[models.groupby("model").batch_size.transform("nunique") > 1]
+    if models.empty:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colours = dict(zip(sorted(models.model.unique()), plt.cm.tab10.colors))
+    for ax, phase in zip(axes, ("train", "inference")):
+        part = models[models.phase == phase]
+        for (model, device, precision), line in part.groupby(["model", "device", "precision"]):
+            line = line.sort_values("batch_size")
+            style = "-" if device == "cpu" else ("--" if precision == "fp32" else ":")
+            ax.plot(
+                line.batch_size,
+                line.samples_per_s,
+                style,
+                marker="o",
+                ms=3,
+                color=colours[model],
+                label=f"{model} ({device} {precision})",
+            )
+        ax.set(xscale="log", yscale="log", xlabel="batch size", title=phase)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("samples / s")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_goals(goals: pd.DataFrame, path: Path) -> bool:
+    """Measured / target per goal (1.0 = just met), as horizontal bars."""
+    plt = _pyplot(path)
+    if plt is None:
+        return False
+    goals = goals.dropna(subset=["measured"])
+    if goals.empty:
+        return False
+    targets = goals.target.str.extract(r"([<>]=)\s*([\d.]+)")
+    lower = targets[0].eq("<=")
+    value = goals.measured.astype(float)
+    target = targets[1].astype(float)
+    score = np.where(lower, target / value, value / target)  # > 1 means met
+    labels = [f"{g} ({d})" for g, d in zip(goals.goal, goals.device)]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(goals) + 1.2))
+    colours = ["tab:green" if s >= 1 else "tab:red" for s in score]
+    ax.barh(labels, score, color=colours)
+    ax.axvline(1.0, color="black", lw=1)
+    ax.set(xscale="log", xlabel="measured / goal (right of the line: met)")
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
