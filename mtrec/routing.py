@@ -1,13 +1,14 @@
-"""Scenario classification, task mapping and routing: the front of the recommendation pipeline.
+"""Scenario classification and task mapping: the front of the recommendation pipeline.
 
 user input → features → :class:`ScenarioClassifier` (which scenario is this request in?) →
-task mapping (:class:`RuleTaskMapper` from a declared table, or a learned gate
-:class:`LearnedTaskMapper`) → scenario-specific parameters (:class:`ScenarioRouter`).
+task mapping (:class:`RuleTaskMapper` from a declared table, or :class:`LearnedTaskMapper`, a
+learned gate) → the scenario and task models. The blocks that send each row to its scenario's
+parameters (``ScenarioRouter``, ``StarLinear``, ``grouped_matmul``) live in
+:mod:`mtrec.nn.scenario`.
 
-Routing is done by *gathering* each row's scenario parameters and one batched matmul, so a batch
-costs the same whatever the number of scenarios S, and no row runs through another scenario's
-tower. Scenario ids outside ``0..S-1`` raise ``ValueError`` (no silent fallback): a new scenario
-needs retraining or an explicit mapping onto a known one.
+Scenario ids outside ``0..S-1`` raise ``ValueError`` (no silent fallback): a new scenario needs
+retraining or an explicit mapping onto a known one. A fitted torch classifier (``"neural"``,
+``"lm"``) saves as plain tensors with :meth:`ScenarioClassifier.state_dict`.
 """
 
 from __future__ import annotations
@@ -115,8 +116,10 @@ class ScenarioClassifier:
 
     ``fit(inputs, scenarios)`` takes a list of strings, an (N, F) array, or a precomputed scipy
     sparse matrix (e.g. one TF-IDF shared by several classifiers), and any hashable labels;
-    ``predict`` returns labels of the same kind, ``predict_proba`` (N, S) in ``classes_`` order.
-    Calling either before ``fit`` raises RuntimeError.
+    ``kind="lm"`` takes texts or their precomputed (N, D) sentence embeddings. ``predict``
+    returns labels of the same kind, ``predict_proba`` (N, S) in ``classes_`` order. Calling
+    either before ``fit`` raises RuntimeError. The torch kinds save and load their fitted state
+    as tensors (:meth:`state_dict`, :meth:`load_state_dict`).
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class ScenarioClassifier:
         self._vectorizer: Any = None
         self._scaler: Any = None
         self._model: Any = None
+        self._width: int | None = None  # number of input columns seen by fit (arrays, sparse)
 
     def __repr__(self) -> str:
         state = "fitted" if self.classes_ is not None else "not fitted"
@@ -156,19 +160,19 @@ class ScenarioClassifier:
     def _is_text(self, inputs: Any) -> bool:
         if isinstance(inputs, str):
             raise TypeError("pass a list of texts, not a single string: [text]")
-        is_text = not isinstance(inputs, (np.ndarray, Tensor)) and isinstance(
+        return not isinstance(inputs, (np.ndarray, Tensor)) and isinstance(
             next(iter(inputs), ""), str
         )
-        if self.kind == "lm" and not is_text:
-            raise ValueError("kind='lm' embeds texts: pass a list of strings")
-        return is_text
 
     def _features(self, inputs: Any, *, fit: bool) -> Any:
         """Texts → TF-IDF (sparse) or LM embeddings; sparse matrices as given; arrays → (N, F)."""
         if _is_sparse(inputs):
             if self.kind == "lm":
-                raise ValueError("kind='lm' embeds texts: pass a list of strings")
-            return inputs.tocsr().astype(np.float32)
+                raise ValueError(
+                    "kind='lm' embeds texts: pass a list of strings or their (N, D) sentence "
+                    "embeddings, not a sparse matrix"
+                )
+            return self._checked_width(inputs.tocsr().astype(np.float32), fit=fit)
         if self._is_text(inputs):
             texts = [str(t) for t in inputs]
             if self.kind == "lm":
@@ -176,7 +180,7 @@ class ScenarioClassifier:
                     from mtrec.extractors.text import TextEncoder
 
                     self.encoder = TextEncoder()
-                return self.encoder.encode(texts).numpy()
+                return self._checked_width(self.encoder.encode(texts).numpy(), fit=fit)
             if fit:
                 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -188,11 +192,24 @@ class ScenarioClassifier:
         array = np.asarray(inputs, dtype=np.float32)
         if array.ndim != 2:
             raise ValueError(f"tabular inputs must be (N, F), got shape {array.shape}")
+        array = self._checked_width(array, fit=fit)
+        if self.kind == "lm":  # precomputed sentence embeddings: used as they are
+            return array
         if fit:
             from sklearn.preprocessing import StandardScaler
 
             self._scaler = StandardScaler().fit(array)
         return self._scaler.transform(array).astype(np.float32)
+
+    def _checked_width(self, x: Any, *, fit: bool) -> Any:
+        if fit:
+            self._width = x.shape[1]
+        elif self._width is not None and x.shape[1] != self._width:
+            raise ValueError(
+                f"inputs have {x.shape[1]} columns but this classifier was fitted on "
+                f"{self._width}; pass features built the same way as the training ones"
+            )
+        return x
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, inputs: Any, scenarios: Sequence[Any]) -> ScenarioClassifier:
@@ -215,15 +232,19 @@ class ScenarioClassifier:
             self._model = self._fit_torch(x, y)
         return self
 
-    def _net(self, x: Any, num_classes: int) -> nn.Module:
-        if self.kind == "neural" and not isinstance(x, np.ndarray):  # TF-IDF bag of words
-            return _BagOfWords(x.shape[1], self.embed_dim, self.hidden, num_classes)
+    def _net(self, width: int, num_classes: int, *, bag: bool) -> nn.Module:
+        if bag:  # TF-IDF bag of words
+            return _BagOfWords(width, self.embed_dim, self.hidden, num_classes)
         hidden = self.hidden if (self.kind == "neural" or self.head == "mlp") else ()
-        return MLP(x.shape[1], hidden, num_classes, dropout=0.1 if hidden else 0.0)
+        return MLP(width, hidden, num_classes, dropout=0.1 if hidden else 0.0)
 
     def _fit_torch(self, x: Any, y: np.ndarray) -> nn.Module:
+        # Not mtrec.train.fit: routing and train are independent siblings in the layers, and fit
+        # re-seeds after the network is built, which would change the dropout masks (and the
+        # random state left to the caller), so the classifiers' published scores would move.
         set_seed(self.seed)
-        net = self._net(x, len(self.classes_)).to(self.device)
+        bag = self.kind == "neural" and not isinstance(x, np.ndarray)
+        net = self._net(x.shape[1], len(self.classes_), bag=bag).to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=1e-5)
         targets = torch.as_tensor(y, dtype=torch.long, device=self.device)
         generator = torch.Generator().manual_seed(self.seed)
@@ -277,6 +298,72 @@ class ScenarioClassifier:
     def predict(self, inputs: Any) -> np.ndarray:
         """(N,) predicted scenario labels (same kind as the training labels)."""
         return self.classes_[self.predict_proba(inputs).argmax(axis=1)]
+
+    # ------------------------------------------------------------------ save / load
+    def _check_savable(self) -> None:
+        if self.kind not in ("neural", "lm"):
+            raise ValueError(
+                f"kind={self.kind!r} is a scikit-learn model, not tensors: state_dict covers the "
+                "torch kinds 'neural' and 'lm'; refit this one from its training rows (seconds)"
+            )
+        if self._vectorizer is not None:
+            raise ValueError(
+                "this 'neural' classifier was fitted on raw texts and its TF-IDF vocabulary is "
+                "not a tensor; fit it on a precomputed TF-IDF matrix (keep the vectorizer "
+                "yourself) or use kind='lm' to save it with state_dict"
+            )
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The fitted network's tensors (and the column scaling of tabular inputs), on the CPU.
+
+        Save them with safetensors next to ``classes_``; :meth:`load_state_dict` rebuilds the
+        classifier. Kinds ``"neural"`` (on arrays or a precomputed sparse matrix) and ``"lm"``.
+        """
+        self._check_fitted()
+        self._check_savable()
+        state = {k: v.detach().cpu() for k, v in self._model.state_dict().items()}
+        if self._scaler is not None:
+            state["scaler.mean"] = torch.as_tensor(self._scaler.mean_)  # float64, as fitted
+            state["scaler.scale"] = torch.as_tensor(self._scaler.scale_)
+        return state
+
+    def load_state_dict(
+        self, state: Mapping[str, Tensor], *, classes: Sequence[Any]
+    ) -> ScenarioClassifier:
+        """Make this classifier the fitted one whose :meth:`state_dict` and ``classes_`` these are.
+
+        Construct it with the same ``kind``, ``head``, ``hidden`` and ``embed_dim`` as the saved
+        one (and, for ``"lm"`` on texts, the same ``encoder``). Returns ``self``.
+        """
+        self._check_savable()
+        bag = "bag.weight" in state
+        first = "bag.weight" if bag else "net.0.weight"
+        if first not in state:
+            raise ValueError(
+                f"not a ScenarioClassifier state: expected a 'net.0.weight' or 'bag.weight' "
+                f"tensor, got keys {sorted(state)[:6]}; pass what state_dict() returned"
+            )
+        width = state[first].shape[0 if bag else 1]
+        net = self._net(width, len(classes), bag=bag)
+        try:
+            net.load_state_dict({k: v for k, v in state.items() if not k.startswith("scaler.")})
+        except RuntimeError as err:
+            raise ValueError(
+                f"the saved network does not fit ScenarioClassifier(kind={self.kind!r}, "
+                f"head={self.head!r}, hidden={self.hidden}, embed_dim={self.embed_dim}): {err}; "
+                "construct it with the settings it was fitted with"
+            ) from err
+        if "scaler.mean" in state:
+            from sklearn.preprocessing import StandardScaler
+
+            self._scaler = StandardScaler()
+            self._scaler.mean_ = state["scaler.mean"].numpy()
+            self._scaler.scale_ = state["scaler.scale"].numpy()
+            self._scaler.var_ = self._scaler.scale_**2
+            self._scaler.n_features_in_ = width
+        self.classes_ = np.asarray(classes)
+        self._model, self._width = net.to(self.device).eval(), width
+        return self
 
 
 def _is_sparse(inputs: Any) -> bool:

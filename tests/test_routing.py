@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
 
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import SparseFeature
@@ -140,7 +141,9 @@ def test_classifier_bad_input():
     with pytest.raises(ValueError, match="kind must be one of"):
         ScenarioClassifier("forest")
     with pytest.raises(ValueError, match="kind='lm' embeds texts"):
-        ScenarioClassifier("lm", encoder=FakeEncoder()).fit(np.zeros((4, 2)), [0, 1, 0, 1])
+        ScenarioClassifier("lm", encoder=FakeEncoder()).fit(
+            sparse.csr_matrix(np.eye(4)), [0, 1] * 2
+        )
     with pytest.raises(TypeError, match="single string"):
         ScenarioClassifier("svm").fit("one text", [0])
     with pytest.raises(ValueError, match="inputs but"):
@@ -185,3 +188,75 @@ def test_grouped_matmul_equals_per_row_weights_and_their_gradients():
     torch.testing.assert_close(grad_x, ref_x)
     torch.testing.assert_close(grad_w, ref_w)
     assert grad_w[[1, 3]].abs().sum() == 0  # absent scenarios get no gradient
+
+
+def test_lm_on_precomputed_embeddings_equals_lm_on_texts():
+    texts, labels = toy_texts()
+    test_texts, _ = toy_texts(60, seed=1)
+    encoder = FakeEncoder()
+    on_texts = ScenarioClassifier("lm", encoder=encoder, epochs=5).fit(texts, labels)
+    on_vectors = ScenarioClassifier("lm", epochs=5).fit(encoder.encode(texts).numpy(), labels)
+    vectors = encoder.encode(test_texts)
+    np.testing.assert_array_equal(on_texts.predict_proba(test_texts),
+                                  on_vectors.predict_proba(vectors))  # fmt: skip
+    with pytest.raises(
+        ValueError, match="inputs have 3 columns but this classifier was fitted on 16"
+    ):
+        on_texts.predict(np.zeros((2, 3)))
+
+
+def fitted(kind: str, inputs: str) -> tuple[ScenarioClassifier, object, object]:
+    """A fitted classifier, its training inputs and held-out inputs of the given form."""
+    texts, labels = toy_texts()
+    test_texts, _ = toy_texts(60, seed=1)
+    if inputs == "tabular":
+        rng = np.random.default_rng(0)
+        y = rng.integers(0, 3, 260)
+        x = (np.eye(4)[y] * 3 + rng.normal(size=(260, 4))).astype(np.float32)
+        train, test, labels = x[:200], x[200:], y[:200]
+    elif inputs == "tfidf":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vec = TfidfVectorizer(min_df=2).fit(texts)
+        train, test = vec.transform(texts), vec.transform(test_texts)
+    else:
+        train, test = texts, test_texts
+    clf = ScenarioClassifier(kind, encoder=FakeEncoder(), head="mlp", epochs=5, seed=0)
+    return clf.fit(train, labels), train, test
+
+
+@pytest.mark.parametrize(("kind", "inputs"),
+                         [("neural", "tabular"), ("neural", "tfidf"), ("lm", "texts")])  # fmt: skip
+def test_state_dict_round_trip_gives_identical_predictions(kind, inputs, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    clf, _, test = fitted(kind, inputs)
+    save_file(clf.state_dict(), tmp_path / "router.safetensors")  # tensors only, no pickle
+    again = ScenarioClassifier(kind, encoder=clf.encoder, head="mlp")
+    again.load_state_dict(load_file(tmp_path / "router.safetensors"), classes=clf.classes_.tolist())
+    np.testing.assert_array_equal(again.predict_proba(test), clf.predict_proba(test))
+    np.testing.assert_array_equal(again.predict(test), clf.predict(test))
+
+
+@pytest.mark.parametrize(("kind", "inputs", "message"), [
+    ("tree", "texts", "kind='tree' is a scikit-learn model"),
+    ("svm", "tabular", "kind='svm' is a scikit-learn model"),
+    ("neural", "texts", "TF-IDF vocabulary is not a tensor"),
+])  # fmt: skip
+def test_state_dict_explains_what_it_cannot_save(kind, inputs, message):
+    clf, _, _ = fitted(kind, inputs)
+    with pytest.raises(ValueError, match=message):
+        clf.state_dict()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ScenarioClassifier("lm").state_dict()
+
+
+def test_load_state_dict_rejects_a_mismatched_network():
+    clf, _, _ = fitted("lm", "texts")
+    state = clf.state_dict()
+    with pytest.raises(
+        ValueError, match="(?s)does not fit ScenarioClassifier.*settings it was fitted"
+    ):
+        ScenarioClassifier("lm", head="linear").load_state_dict(state, classes=clf.classes_)
+    with pytest.raises(ValueError, match="not a ScenarioClassifier state"):
+        ScenarioClassifier("lm").load_state_dict({"w": torch.zeros(2)}, classes=clf.classes_)

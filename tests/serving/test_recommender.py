@@ -1,10 +1,12 @@
-"""The end-to-end Recommender: MMR, filtering, routing, save/load without pickle, bad input."""
+"""The end-to-end Recommender: filtering, routing, save/load without pickle, bad input."""
+
+import json
 
 import numpy as np
 import pytest
 import torch
 
-from mtrec.serving.recommender import SCENARIOS, Recommender, mmr
+from mtrec.serving.recommender import Recommender, RecommenderConfig
 
 STAGES = {
     "feature extraction",
@@ -15,42 +17,6 @@ STAGES = {
     "MMR re-ranking",
     "explanation",
 }
-
-
-def naive_mmr(rel, sim, k, lam):
-    """MMR written from its definition, one candidate at a time."""
-    rel = (rel - rel.min()) / max(float(rel.max() - rel.min()), 1e-9)
-    picked = []
-    while len(picked) < k:
-        best, best_gain = None, -np.inf
-        for i in range(len(rel)):
-            if i in picked:
-                continue
-            redundancy = max([float(sim[i, j]) for j in picked] + [0.0])
-            gain = lam * float(rel[i]) - (1 - lam) * redundancy
-            if gain > best_gain:
-                best, best_gain = i, gain
-        picked.append(best)
-    return picked
-
-
-def test_mmr_known_case_and_extremes():
-    rel = torch.tensor([1.0, 0.95, 0.6])
-    sim = torch.tensor([[1.0, 0.99, 0.0], [0.99, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    assert mmr(rel, sim, 3, 1.0) == [0, 1, 2]  # λ = 1: plain relevance order
-    assert mmr(rel, sim, 3, 0.5) == [0, 2, 1]  # the near-duplicate of item 0 waits
-    assert mmr(rel, sim, 2, 0.0) == [0, 2]  # λ = 0: pure diversity after the first pick
-    with pytest.raises(ValueError, match=r"trade_off must be in \[0, 1\]"):
-        mmr(rel, sim, 2, 1.5)
-
-
-@pytest.mark.parametrize("lam", [0.3, 0.7, 0.9])
-def test_mmr_matches_its_definition(lam):
-    g = torch.Generator().manual_seed(0)
-    vectors = torch.nn.functional.normalize(torch.randn(30, 8, generator=g), dim=1)
-    rel = torch.rand(30, generator=g)
-    sim = vectors @ vectors.T
-    assert mmr(rel, sim, 10, lam) == naive_mmr(rel, sim, 10, lam)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +58,7 @@ def test_page_context_routes_and_maps_tasks(recommender, movielens):
     comedy = recommender.recommend(user, "comedy", k=5)
     assert comedy.scenario == "comedy" and comedy.tasks == ["watch", "like"]
     assert recommender.recommend(user, "family", k=5).tasks == ["watch"]
-    assert set(comedy.scenario_probs) == set(SCENARIOS)
+    assert set(comedy.scenario_probs) == set(RecommenderConfig.movielens().scenarios)
 
 
 def test_new_user_history_and_trade_off(recommender):
@@ -112,6 +78,55 @@ def test_save_load_round_trip_without_pickle(recommender, movielens, tmp_path):
     for context in ("", "a scary film for tonight", "comedy"):
         a, b = recommender.recommend(user, context, k=8), loaded.recommend(user, context, k=8)
         assert a.item_ids == b.item_ids and np.allclose(a.scores, b.scores)
+
+
+def same_lists(a, b, user, contexts=("", "a scary film for tonight", "comedy")):
+    for context in contexts:
+        x, y = a.recommend(user, context, k=8), b.recommend(user, context, k=8)
+        assert x.item_ids == y.item_ids and x.scores == y.scores
+        assert x.scenario_probs == y.scenario_probs and x.explanations == y.explanations
+
+
+def test_config_is_saved_and_format_1_still_loads(recommender, tmp_path):
+    recommender.save(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["version"] == 2
+    assert RecommenderConfig.from_dict(saved["recommender"]) == RecommenderConfig.movielens()
+    # mtrec 0.2.0 wrote format 1: the same tensors, the task table and text width at the top
+    # level, and the MovieLens scenarios and tasks built into the code
+    old = {k: v for k, v in saved.items() if k != "recommender"}
+    old.update(version=1, task_table=saved["recommender"]["task_table"], text_dim=32)
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    loaded = Recommender.load(tmp_path, encoder=recommender.encoder)
+    assert loaded.config == RecommenderConfig.movielens()
+    same_lists(recommender, loaded, 1)
+    (tmp_path / "config.json").write_text(json.dumps({**old, "version": 7}))
+    with pytest.raises(ValueError, match="format version 7, expected 1 or 2; re-fit and save"):
+        Recommender.load(tmp_path, encoder=recommender.encoder)
+
+
+def test_fit_follows_its_config(movielens, recommender, tmp_path):
+    ml, split = movielens
+    config = RecommenderConfig(scenarios=RecommenderConfig.movielens().scenarios,
+                               tasks=("like",), text_dim=8)  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        liked = Recommender.fit(split.train, ml.users, ml.items, encoder=recommender.encoder,
+                                config=config, epochs=1)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert liked.model.config.num_tasks == 1 and liked.items["item_text"].shape[1] == 8
+    result = liked.recommend(1, "family", k=5)
+    assert result.scenario == "family" and result.tasks == ["like"]
+    liked.save(tmp_path)
+    loaded = Recommender.load(tmp_path, encoder=recommender.encoder)
+    assert loaded.config == config
+    same_lists(liked, loaded, 1)
+    with pytest.raises(ValueError, match="config scenarios without items"):
+        Recommender.fit(split.train, ml.users, ml.items, encoder=recommender.encoder,
+                        config=RecommenderConfig(scenarios=(*config.scenarios, "western"),
+                                                 tasks=("like",)))  # fmt: skip
 
 
 def test_bad_input_gets_clear_errors(recommender, tmp_path):

@@ -1,0 +1,231 @@
+"""What the recommender is built from: its config, item profiles, feature tensors, training rows
+and the MMoE's config.
+
+:class:`RecommenderConfig` says what it routes between and predicts; every function here turns
+MovieLens frames (in :class:`mtrec.data.MovieLens`'s schema) into tensors, and
+:meth:`mtrec.serving.recommender.Recommender.fit` calls them in order and saves what they
+return. Item rows are the items sorted by id: row ``r`` is the ``r``-th smallest item id and has
+embedding id ``r + 1`` in the MMoE (0 is out-of-vocabulary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from mtrec.data import ML_SCENARIOS, CategoryEncoder, DenseFeature, SparseFeature, TextFeature
+from mtrec.models.multitask.mmoe import MMoEConfig
+from mtrec.routing import RuleTaskMapper
+
+# The tasks a rating can label: task name → what makes a training row positive for it.
+TASK_LABELS = {"watch": "the user rated the item", "like": "the user rated it 4 or 5"}
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """What the recommender routes between and predicts; saved in ``config.json``."""
+
+    scenarios: tuple[str, ...]  # lower-case scenario (page) names; an item's `scenario` is one
+    tasks: tuple[str, ...]  # the MMoE's heads in label-column order, names from TASK_LABELS
+    task_table: Mapping[str, tuple[str, ...]] | None = None  # scenario → its tasks (None: all)
+    text_dim: int = 32  # width of the item text projection (PCA of the embeddings) fed to the MMoE
+
+    def __post_init__(self) -> None:
+        scenarios, tasks = tuple(self.scenarios), tuple(self.tasks)
+        if (
+            not scenarios
+            or len(set(scenarios)) < len(scenarios)
+            or any(not isinstance(s, str) or s != s.strip().lower() or not s for s in scenarios)
+        ):
+            raise ValueError(
+                f"scenarios must be distinct, non-empty, lower-case names (pages are matched "
+                f"case-insensitively), got {list(scenarios)}"
+            )
+        unknown = [t for t in tasks if t not in TASK_LABELS]
+        if not tasks or unknown or len(set(tasks)) < len(tasks):
+            raise ValueError(
+                f"tasks must be distinct names from {list(TASK_LABELS)} (what ratings can label: "
+                f"{TASK_LABELS}), got {list(tasks)}"
+            )
+        table = {s: tasks for s in scenarios} if self.task_table is None else self.task_table
+        table = {s: tuple(ts) for s, ts in table.items()}
+        RuleTaskMapper(table, scenarios=scenarios, tasks=tasks)  # raises on a mismatched table
+        if type(self.text_dim) is not int or self.text_dim < 1:
+            raise ValueError(f"text_dim must be an int >= 1, got {self.text_dim!r}")
+        object.__setattr__(self, "scenarios", scenarios)
+        object.__setattr__(self, "tasks", tasks)
+        object.__setattr__(self, "task_table", table)
+
+    @classmethod
+    def movielens(cls) -> RecommenderConfig:
+        """MovieLens-100k: five genre groups, watch and like, family pages score watch only."""
+        scenarios = tuple(ML_SCENARIOS)
+        table = {s: ("watch",) if s == "family" else ("watch", "like") for s in scenarios}
+        return cls(scenarios=scenarios, tasks=("watch", "like"), task_table=table, text_dim=32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts, for ``config.json``."""
+        return {"scenarios": list(self.scenarios), "tasks": list(self.tasks),
+                "task_table": {s: list(t) for s, t in self.task_table.items()},
+                "text_dim": self.text_dim}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RecommenderConfig:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+def item_profiles(items: pd.DataFrame) -> list[str]:
+    """ "Title (year) | Genre, Genre" per item (the same text as notebook 07, so cached)."""
+    return [f"{t} | {g.replace('|', ', ')}" for t, g in zip(items.title, items.genres)]
+
+
+def scenario_ids(items: pd.DataFrame, config: RecommenderConfig) -> Tensor:
+    """(I,) each item's scenario id: its ``scenario`` name's position in ``config.scenarios``."""
+    ids = items.scenario.map({s: i for i, s in enumerate(config.scenarios)})
+    unknown = sorted(set(items.scenario[ids.isna()]))
+    empty = sorted(set(config.scenarios) - set(items.scenario))
+    if unknown or empty:
+        raise ValueError(
+            f"items and RecommenderConfig.scenarios {list(config.scenarios)} disagree: item "
+            f"scenarios missing from the config {unknown}, config scenarios without items (the "
+            f"router cannot learn them) {empty}; make the config list exactly the items' scenarios"
+        )
+    return torch.tensor(ids.to_numpy(np.int64))
+
+
+def text_projection(embeddings: Tensor, dim: int) -> Tensor:
+    """(I, D) sentence embeddings → (I, dim) principal components, scaled to unit std.
+
+    ``torch.pca_lowrank`` draws from the global torch random state, so the result depends on
+    what ran before it (the caller seeds).
+    """
+    if not 1 <= dim <= min(embeddings.shape):
+        raise ValueError(
+            f"text_dim must be in 1..{min(embeddings.shape)} (the embedding width and item "
+            f"count), got {dim}; lower RecommenderConfig.text_dim"
+        )
+    centred = embeddings - embeddings.mean(0)
+    _, _, v = torch.pca_lowrank(centred, q=dim, center=False)
+    text = centred @ v[:, :dim]  # (I, dim)
+    return (text / text.std()).float().contiguous()
+
+
+def user_tensors(users: pd.DataFrame) -> tuple[dict[str, Tensor], int]:
+    """Demographics indexed by user id (0 where unknown), and the occupation vocabulary size.
+
+    Returns:
+        ``{"user_gender": (U,) long, "user_occupation": (U,) long, "user_age": (U,) float}``
+        with U = largest user id + 1, and the number of occupation ids (OOV included).
+    """
+    occupation = CategoryEncoder().fit(users.occupation)
+    users = users.set_index("user_id")
+    size = int(users.index.max()) + 1
+    demo = {
+        "user_gender": torch.zeros(size, dtype=torch.long),
+        "user_occupation": torch.zeros(size, dtype=torch.long),
+        "user_age": torch.zeros(size),
+    }
+    demo["user_gender"][users.index] = torch.as_tensor(
+        np.array(users.gender.map({"M": 1, "F": 2}).fillna(0), dtype=np.int64))  # fmt: skip
+    demo["user_occupation"][users.index] = torch.as_tensor(
+        np.array(occupation.transform(users.occupation), dtype=np.int64))  # fmt: skip
+    demo["user_age"][users.index] = torch.as_tensor(
+        np.array((users.age - 35.0) / 12.0, dtype=np.float32))  # fmt: skip
+    return demo, int(occupation.vocab_size)
+
+
+def history_tensors(ordered: pd.DataFrame, items: pd.DataFrame) -> dict[str, Tensor]:
+    """Each user's rated item rows, oldest first, as a CSR: users (U,), indptr (U+1,), rows (N,).
+
+    Args:
+        ordered: ratings sorted by user, then time (then item id, for ties).
+        items: the catalogue sorted by item id.
+    """
+    row_of = pd.Series(np.arange(len(items)), index=items.item_id)
+    users, counts = np.unique(ordered.user_id.to_numpy(), return_counts=True)
+    return {
+        "history_users": torch.as_tensor(users),
+        "history_indptr": torch.as_tensor(np.concatenate([[0], np.cumsum(counts)])),
+        "history_rows": torch.tensor(row_of[ordered.item_id].to_numpy(np.int64)),
+    }
+
+
+def training_rows(
+    ordered: pd.DataFrame, items: pd.DataFrame, tasks: tuple[str, ...], seed: int
+) -> dict[str, Tensor]:
+    """Positives (every training rating) and one uniformly sampled unrated item each (seeded).
+
+    Returns:
+        ``{"user_row": (N,), "item_row": (N,), "labels": (N, T)}`` with one label column per
+        task of ``tasks`` (see ``TASK_LABELS``); sampled negatives are 0 for every task.
+    """
+    rng = np.random.default_rng(seed)
+    row_of = pd.Series(np.arange(len(items)), index=items.item_id)
+    users = ordered.user_id.to_numpy(np.int64)
+    pos = row_of[ordered.item_id].to_numpy(np.int64)
+    neg = rng.integers(0, len(items), size=len(users))
+    seen = set(zip(users.tolist(), pos.tolist()))
+    clash = np.fromiter((p in seen for p in zip(users.tolist(), neg.tolist())), bool, len(users))
+    keep = ~clash  # drop the few sampled negatives the user did rate
+    columns = {
+        "watch": np.ones(len(users), np.float32),
+        "like": (ordered.rating.to_numpy() >= 4).astype(np.float32),
+    }
+    labels = np.concatenate([np.stack([columns[t] for t in tasks], 1),
+                             np.zeros((int(keep.sum()), len(tasks)), np.float32)])  # fmt: skip
+    return {
+        "user_row": torch.as_tensor(np.concatenate([users, users[keep]])),
+        "item_row": torch.as_tensor(np.concatenate([pos, neg[keep]])),
+        "labels": torch.as_tensor(labels),
+    }
+
+
+def features(frame: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rows of (user id, item row[, labels]) → the MMoE's batch tensors (gathered lookups).
+
+    Args:
+        frame: ``{"user_row": (B,), "item_row": (B,)}`` and optionally ``"labels"`` (B, T).
+        state: the item and user tensors (``item_scenarios``, ``item_text``, ``user_*``).
+    """
+    users, rows = frame["user_row"], frame["item_row"]
+    out = {
+        "user_id": users,
+        "item_id": rows + 1,  # item row r has embedding id r + 1 (0 = OOV)
+        "scenario": state["item_scenarios"][rows] + 1,
+        "gender": state["user_gender"][users],
+        "occupation": state["user_occupation"][users],
+        "age": state["user_age"][users],
+        "item_text": state["item_text"][rows],
+    }
+    if "labels" in frame:
+        out["labels"] = frame["labels"]
+    return out
+
+
+def mmoe_config(
+    config: RecommenderConfig, *, num_users: int, num_items: int, occupations: int
+) -> MMoEConfig:
+    """The scoring MMoE over user, item, scenario, demographics and the item text projection.
+
+    Args:
+        config: gives the scenario count, the heads (``tasks``) and the text width.
+        num_users, num_items, occupations: embedding vocabularies (largest id + 1).
+    """
+    features = (
+        SparseFeature("user_id", num_users, 16),
+        SparseFeature("item_id", num_items, 16),
+        SparseFeature("scenario", len(config.scenarios) + 1, 4),
+        SparseFeature("gender", 3, 2),
+        SparseFeature("occupation", occupations, 4),
+        DenseFeature("age"),
+        TextFeature("item_text", config.text_dim),
+    )
+    return MMoEConfig(features=features, num_tasks=len(config.tasks), num_experts=4,
+                      expert_hidden=(64, 32), tower_hidden=(16,))  # fmt: skip
