@@ -19,8 +19,8 @@ from typing import Any
 _FAMILY = {
     "multitask": ("shared_bottom", "mmoe", "ple", "esmm"),
     "scenario": ("star", "scenario_moe"),
-    "sequential": ("sasrec", "next_items", "cooccurrence", "popularity"),
-    "cf": ("bpr", "ease", "itemknn", "userknn", "content", "hybrid"),
+    "sequential": ("sasrec", "next_items", "cooccurrence"),
+    "cf": ("bpr", "ease", "itemknn", "userknn", "content", "hybrid", "popularity"),
 }
 # old module -> the new modules that now hold its names (searched in order)
 MOVED: dict[str, tuple[str, ...]] = {

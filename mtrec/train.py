@@ -5,7 +5,8 @@ Contract with models
 * ``model.loss(batch) -> Tensor``: a scalar, or a (T,) vector of per-task losses that the
   ``weighting`` module (see :mod:`mtrec.weighting`) combines into one scalar. A model that wants
   rows with a NaN label left out of a task's loss does the masking itself.
-* ``model.predict(batch) -> Tensor``: (B, T) probabilities (or scores), used by :func:`evaluate`.
+* ``model.predict(batch) -> Tensor``: (B, T) probabilities (or scores) under ``torch.no_grad()``,
+  used by :func:`mtrec.eval.click.evaluate` (``fit`` itself never calls it).
 * ``valid_fn(model) -> float``: the model-selection score on the *validation* split; ``fit``
   keeps the best state by it and stops after ``patience`` epochs without improvement. The test
   split never enters ``fit``.
@@ -32,12 +33,12 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
+from mtrec.data.batching import Batch
 from mtrec.utils import get_device, set_seed
 
 log = logging.getLogger(__name__)
-Batch = dict[str, Tensor]
 
 
 @dataclass

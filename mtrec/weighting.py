@@ -1,7 +1,20 @@
 """Task weighting: modules that turn a (T,) vector of task losses into the scalar to minimise.
 
-Pass one to ``mtrec.train.fit(..., weighting=...)``; ``fit`` adds its parameters to the optimiser
-and never looks at the model's type.
+They are used through :func:`mtrec.train.fit`: pass one as ``fit(..., weighting=...)``; ``fit``
+calls it on the (T,) vector that ``model.loss(batch)`` returns, adds its parameters to the
+optimiser, and never looks at the model's type. Without one, ``fit`` minimises the plain sum.
+Example::
+
+    from mtrec.data import TensorBatcher
+    from mtrec.models import MMoE, MMoEConfig
+    from mtrec.train import fit
+    from mtrec.weighting import GradNorm, UncertaintyWeighting
+
+    model = MMoE(MMoEConfig.tiny())
+    batches = TensorBatcher(train, 256, shuffle=True)  # train: a dict[str, Tensor] of rows
+    fit(model, batches, weighting=UncertaintyWeighting(model.config.num_tasks))
+    # or GradNorm, which needs the layer every task shares:
+    fit(model, batches, weighting=GradNorm(model.config.num_tasks, model.shared_parameters()))
 
 * :class:`FixedWeights` — Σ w_t L_t with declared weights.
 * :class:`UncertaintyWeighting` — Kendall, Gal & Cipolla, "Multi-Task Learning Using Uncertainty

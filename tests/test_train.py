@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from mtrec.data import TensorBatcher
-from mtrec.eval.click import evaluate
+from mtrec.data.schema import DenseFeature
+from mtrec.data.synthetic import random_batch
 from mtrec.train import fit
 
 
@@ -26,8 +27,7 @@ class TwoTask(nn.Module):
 
 
 def _data(n=600, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=g)
+    x = random_batch([DenseFeature("x", 4)], n, seed=seed)["x"]  # (n, 4)
     labels = torch.stack([(x[:, 0] > 0), (x[:, 1] + x[:, 2] > 0)], dim=1).float()
     return {"x": x, "labels": labels, "scenario_ids": (x[:, 3] > 0).long()}
 
@@ -67,13 +67,3 @@ def test_fit_refuses_models_without_loss_and_nan_losses():
 
     with pytest.raises(FloatingPointError, match="lower lr"):
         fit(Broken(), TensorBatcher(_data(), 64), epochs=1, progress=False)
-
-
-def test_evaluate_returns_the_scenario_task_table():
-    model = TwoTask()
-    fit(model, TensorBatcher(_data(), 64), epochs=3, lr=0.05, progress=False)
-    table = evaluate(model, TensorBatcher(_data(seed=2), 128), task_names=["a", "b"],
-                     scenario_names=["s0", "s1"])  # fmt: skip
-    auc = table[(table.metric == "auc") & (table.scenario == "all")].set_index("task").value
-    assert auc["a"] > 0.9 and auc["b"] > 0.8
-    assert set(table.scenario) == {"all", "s0", "s1"}

@@ -8,6 +8,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+Batch = dict[str, Tensor]
+"""A batch: feature name → (B, ...) tensor, plus ``"labels"`` (B, T) and ``"scenario_ids"`` (B,)
+for click models (see :mod:`mtrec.models` for each family's keys)."""
+
 
 def frame_to_tensors(frame: pd.DataFrame, columns: Mapping[str, torch.dtype]) -> dict[str, Tensor]:
     """Turn the named columns of ``frame`` into tensors of the given dtypes (one copy each)."""

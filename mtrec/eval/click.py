@@ -1,8 +1,11 @@
-"""Click-model evaluation: predictions over batches and scenario × task metrics.
+"""Click-model evaluation: scenario × task metrics; the one entry point is :func:`evaluate`.
 
-Protocol: a random seeded train/validation/test split of labelled rows; ``evaluate`` reports
-each metric (AUC, LogLoss by default) per scenario and per task on the rows given, NaN labels
-left out of their task.
+Protocol: a random seeded train/validation/test split of labelled rows
+(:func:`mtrec.data.random_split`); model selection on the validation rows, the test rows
+reported once. ``evaluate`` runs ``model.predict`` (probabilities, no gradients) over the
+batches given and reports each metric (AUC and LogLoss by default) per scenario and per task,
+NaN labels left out of their task (rows of one scenario: ``scenario_ids``; without that key
+every row is scenario 0).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from mtrec.data.batching import Batch
 from mtrec.eval.metrics import CLICK_METRICS, breakdown
-from mtrec.train import Batch, _to
+from mtrec.train import _to
 
 
 @torch.no_grad()

@@ -1,4 +1,6 @@
-"""Top-K evaluation for the per-user split: user × item matrices, seen-item masking, @K metrics.
+"""Top-K evaluation, per-user split with seen items removed: the one entry point is evaluate_topk.
+
+:func:`evaluate_topk` takes the (U, I) scores of any top-K model (``model.scores(...)``).
 
 Protocol (see :func:`mtrec.data.per_user_split`): every user has train and test interactions;
 at evaluation the items the user interacted with in training are removed from the candidates
@@ -88,8 +90,3 @@ def _reduce_to_topk(scores: Tensor, relevance: Tensor, k: int) -> tuple[np.ndarr
     reduced_rel = torch.cat([top_rel, tail], dim=1)
     reduced_scores = torch.arange(k + width, 0, -1, dtype=torch.float64).expand_as(reduced_rel)
     return reduced_scores.numpy(), reduced_rel.double().numpy()
-
-
-def popularity_scores(train: Tensor) -> Tensor:
-    """(U, I) scores equal to each item's training count (the same row for every user)."""
-    return train.gt(0).float().sum(dim=0, keepdim=True).expand_as(train).clone()

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mtrec.data.batching import Batch
 from mtrec.data.schema import Feature, SparseFeature
 from mtrec.nn.layers import MLP, FeatureEmbedding
 from mtrec.nn.losses import masked_bce
-
-Batch = dict[str, Tensor]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import torch
 
 from mtrec.data.interactions import IdIndex, interaction_matrix
 from mtrec.eval.metrics import map_at_k, ndcg_at_k, precision_at_k, recall_at_k
-from mtrec.eval.topk import evaluate_topk, mask_seen, popularity_scores
+from mtrec.eval.topk import evaluate_topk, mask_seen
 
 
 def _frames():
@@ -49,11 +49,9 @@ def test_matches_full_metrics_on_random_data():
         assert result[f"{name}@10"] == pytest.approx(fn(s, r, 10)), name
 
 
-def test_candidates_and_popularity():
+def test_candidates():
     train = torch.tensor([[1.0, 0, 0, 0], [1, 1, 0, 0]])
     test = torch.tensor([[0.0, 0, 1, 0], [0, 0, 0, 1]])
-    pop = popularity_scores(train)
-    assert pop[0].tolist() == [2, 1, 0, 0]
     cold = torch.tensor([False, False, True, True])
     result = evaluate_topk(torch.tensor([[0, 0, 1.0, 0], [0, 0, 0, 1.0]]), train, test, k=1,
                            candidates=cold)  # fmt: skip

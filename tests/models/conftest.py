@@ -31,8 +31,19 @@ def check_shapes(model, num_tasks: int, num_scenarios: int = 3) -> None:
     assert logits.shape == (7, num_tasks)
     probs = model.predict(batch)
     assert probs.shape == (7, num_tasks) and bool(((probs >= 0) & (probs <= 1)).all())
+    check_predict_without_grad(model, batch)
     losses = model.loss(batch)
     assert losses.shape == (num_tasks,) and bool(torch.isfinite(losses).all())
+
+
+def check_predict_without_grad(model, batch: dict, method: str = "predict") -> None:
+    """``predict`` runs under ``torch.no_grad()``: no graph is kept, even in train mode."""
+    model.train()
+    assert any(p.requires_grad for p in model.parameters())
+    with torch.enable_grad():
+        out = getattr(model, method)(batch)
+    assert out.grad_fn is None and not out.requires_grad, f"{type(model).__name__}.{method}"
+    assert torch.is_grad_enabled()  # and grad mode is restored afterwards
 
 
 def check_loss_decreases(model, num_tasks: int, steps: int = 60) -> None:

@@ -6,15 +6,16 @@ import torch.nn.functional as F
 
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import DenseFeature, SparseFeature
+from mtrec.data.synthetic import random_batch
 from mtrec.models.student import StudentConfig, StudentMLP
 from mtrec.nn.losses import masked_bce
 from mtrec.train import fit
 
 
 def _batch(n=64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    users = torch.randint(1, 50, (n,), generator=g)
-    items = torch.randint(1, 40, (n,), generator=g)
+    """Random ids of the tiny student's schema; labels that depend on them (learnable)."""
+    batch = random_batch(StudentConfig.tiny().features, n, seed=seed)
+    users, items = batch["user_id"], batch["item_id"]
     watch = ((users + items) % 2).float()
     like = (items % 3 == 0).float()
     return {"user_id": users, "item_id": items, "labels": torch.stack([watch, like], dim=1)}
@@ -27,6 +28,7 @@ def test_shapes_and_probabilities():
     assert model.hidden(batch).shape == (64, model.hidden_dim)
     probs = model.predict(batch)
     assert probs.shape == (64, 2) and bool(((probs > 0) & (probs < 1)).all())
+    assert probs.grad_fn is None and not probs.requires_grad  # predict runs under no_grad
     assert model.loss(batch).shape == (2,)
 
 

@@ -1,1 +1,1 @@
-"""Top-K collaborative filtering and content models: kNN, BPR-MF, EASE, content, hybrids."""
+"""Top-K models: popularity (also the sequential baseline), kNN, BPR-MF, EASE, content, hybrids."""

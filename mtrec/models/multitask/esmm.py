@@ -77,11 +77,13 @@ class ESMM(nn.Module):
         nll = -(y * log_p + (1 - y) * _log1mexp(log_p.clamp_max(-1e-7)))  # (B, 2)
         return (nll * mask).sum(dim=0) / mask.sum(dim=0).clamp_min(1)
 
+    @torch.no_grad()
     def predict(self, batch: dict[str, Tensor]) -> Tensor:
         """(B, 2): pCTR and pCTCVR = pCTR · pCVR (aligned with the label columns)."""
         p = torch.sigmoid(self(batch))
         return torch.stack([p[:, 0], p[:, 0] * p[:, 1]], dim=1)
 
+    @torch.no_grad()
     def predict_cvr(self, batch: dict[str, Tensor]) -> Tensor:
         """(B,) pCVR = P(convert | click)."""
         return torch.sigmoid(self(batch)[:, 1])

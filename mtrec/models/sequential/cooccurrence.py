@@ -9,7 +9,7 @@ comes within ``window`` steps after item i in a training sequence; rows are norm
 Usage::
 
     cooc = CoOccurrence(num_items, window=3, recent=5).fit(train_sequences)
-    scores = cooc.score(history)  # (B, N+1) for (B, L) left-padded histories
+    scores = cooc.scores(histories)  # (B, N+1) for (B, L) left-padded histories
 
 Memory is a dense (N+1, N+1) float32 matrix: fine for thousands of items, not for millions.
 
@@ -19,6 +19,8 @@ item embeddings that other models can start from (notebook 08 seeds P5's item to
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -95,13 +97,22 @@ class CoOccurrence:
         norms = vectors.norm(dim=1)
         return vectors / norms[norms > 0].mean().clamp_min(1e-12)
 
-    def score(self, history: Tensor) -> Tensor:
+    def scores(self, histories: Tensor) -> Tensor:
         """(B, L) left-padded histories (0 = pad) → (B, N+1) scores; column 0 is -inf."""
         if self.matrix is None:
             raise RuntimeError("CoOccurrence is not fitted; call fit(train_sequences) first")
-        last = history[:, -self.recent :].cpu()  # (B, r), most recent last
+        last = histories[:, -self.recent :].cpu()  # (B, r), most recent last
         ages = torch.arange(last.shape[1] - 1, -1, -1, dtype=torch.float32)
         weights = (self.decay**ages) * (last > 0)  # (B, r), padding votes 0
         scores = torch.einsum("br,brn->bn", weights, self.matrix[last])  # (B, N+1)
         scores[:, 0] = float("-inf")
         return scores
+
+    def score(self, history: Tensor) -> Tensor:
+        """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
+        warnings.warn(
+            "CoOccurrence.score is deprecated: use CoOccurrence.scores",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.scores(history)

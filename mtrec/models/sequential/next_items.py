@@ -9,7 +9,7 @@ NeurIPS 2023, which uses semantic ids instead). Tokens: 0 = pad, 1..N = items, N
 Training: each epoch, :class:`NextItemsSampler` cuts every user's training sequence at random
 points: the L items before a cut are the source, the k items after it the target (teacher
 forcing, cross-entropy). Ranking all items uses the decoder's first-step distribution
-(:meth:`NextItems.score`); :meth:`NextItems.generate` decodes k distinct unseen items (greedy or
+(:meth:`NextItems.scores`); :meth:`NextItems.generate` decodes k distinct unseen items (greedy or
 beam search).
 
 Batch keys: "history" (B, L) left-padded item ids, "next_items" (B, k) (0 = none).
@@ -17,6 +17,7 @@ Batch keys: "history" (B, L) left-padded item ids, "next_items" (B, k) (0 = none
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -97,17 +98,24 @@ class NextItems(nn.Module):
         return self.net.loss({"src": batch["history"], "tgt": batch["next_items"]})
 
     @torch.no_grad()
-    def score(self, history: Tensor) -> Tensor:
+    def scores(self, histories: Tensor) -> Tensor:
         """(B, L) histories → (B, N+1) first-step logits; column 0 (padding) is -inf."""
-        self._check(history)
+        self._check(histories)
         was_training = self.training
         self.eval()
-        memory, pad = self.net.encode(history)
-        start = torch.full_like(history[:, :1], self.config.num_items + 1)
+        memory, pad = self.net.encode(histories)
+        start = torch.full_like(histories[:, :1], self.config.num_items + 1)
         scores = self.net.decode(start, memory, pad)[:, 0, : self.config.num_items + 1]
         scores[:, 0] = float("-inf")
         self.train(was_training)
         return scores
+
+    def score(self, history: Tensor) -> Tensor:
+        """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
+        warnings.warn(
+            "NextItems.score is deprecated: use NextItems.scores", DeprecationWarning, stacklevel=2
+        )
+        return self.scores(history)
 
     @torch.no_grad()
     def generate(

@@ -12,12 +12,13 @@ position); ``"bce"`` is kept to reproduce the paper. Notebook 03 trains with ``"
 loss; with left padding and the causal mask, padded query rows see no key and yield zeros.
 
 Batch keys: "item_ids" (B, L) left-padded history (0 = pad), "targets" (B, L) the next item at
-each position (0 = no target). See :func:`mtrec.eval.next_item.build_sequences`.
+each position (0 = no target). See :func:`mtrec.data.sequences.build_sequences`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -83,7 +84,7 @@ class SASRec(nn.Module):
         if item_ids.shape[1] > self.config.max_len:
             raise ValueError(
                 f"history length {item_ids.shape[1]} exceeds max_len {self.config.max_len}; keep "
-                f"the last {self.config.max_len} items (mtrec.eval.next_item.left_pad)"
+                f"the last {self.config.max_len} items (mtrec.data.sequences.left_pad)"
             )
         if item_ids.numel() and (item_ids.min() < 0 or item_ids.max() > self.config.num_items):
             raise ValueError(
@@ -122,19 +123,26 @@ class SASRec(nn.Module):
         )
 
     @torch.no_grad()
-    def score(self, history: Tensor) -> Tensor:
+    def scores(self, histories: Tensor) -> Tensor:
         """(B, L) left-padded histories → (B, N+1) next-item logits; column 0 (padding) is -inf."""
         was_training = self.training
         self.eval()
-        last = self(history)[:, -1]  # (B, D): left padding puts the newest item last
+        last = self(histories)[:, -1]  # (B, D): left padding puts the newest item last
         scores = last @ self.item_embed.weight.T  # (B, N+1)
         scores[:, 0] = float("-inf")
         self.train(was_training)
         return scores
 
+    def score(self, history: Tensor) -> Tensor:
+        """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
+        warnings.warn(
+            "SASRec.score is deprecated: use SASRec.scores", DeprecationWarning, stacklevel=2
+        )
+        return self.scores(history)
+
     def recommend(self, history: Tensor, k: int = 10, *, exclude_seen: bool = True) -> Tensor:
         """(B, L) histories → (B, k) top item ids, minus items already in the history."""
-        scores = self.score(history)
+        scores = self.scores(history)
         if exclude_seen:
             scores.scatter_(1, history, float("-inf"))
         return scores.topk(k, dim=1).indices

@@ -27,6 +27,13 @@ def test_ctcvr_is_ctr_times_cvr_and_loss_matches_bce_on_probabilities():
     torch.testing.assert_close(model.loss(batch), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_predict_and_predict_cvr_keep_no_graph(mtl):
+    model = ESMM(ESMMConfig.tiny())
+    batch = random_batch(tiny_features(), 8)
+    mtl.check_predict_without_grad(model, batch)
+    mtl.check_predict_without_grad(model, batch, "predict_cvr")
+
+
 def test_stable_for_extreme_logits():
     model = ESMM(ESMMConfig.tiny())
     with torch.no_grad():

@@ -13,12 +13,12 @@ def test_counts_match_hand_computation():
     # transitions: 1→2 twice, 2→3 once, 2→1 once; rows normalised
     torch.testing.assert_close(co.matrix[1, 1:], torch.tensor([0.0, 1.0, 0.0]))
     torch.testing.assert_close(co.matrix[2, 1:], torch.tensor([0.5, 0.0, 0.5]))
-    scores = co.score(torch.tensor([[0, 2], [0, 1]]))
+    scores = co.scores(torch.tensor([[0, 2], [0, 1]]))
     assert scores[:, 0].eq(float("-inf")).all()
     assert scores[0, 1:].tolist() == [0.5, 0.0, 0.5] and scores[1].argmax().item() == 2
     wide = CoOccurrence(3, window=2, recent=2, decay=0.5, symmetric=True).fit(seqs)
     expected = 0.5 * wide.matrix[1] + wide.matrix[2]
-    torch.testing.assert_close(wide.score(torch.tensor([[1, 2]]))[0, 1:], expected[1:])
+    torch.testing.assert_close(wide.scores(torch.tensor([[1, 2]]))[0, 1:], expected[1:])
 
 
 def test_user_boundaries_do_not_leak():
@@ -32,7 +32,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="item ids must be in 1..3"):
         CoOccurrence(3).fit([np.array([0, 1])])
     with pytest.raises(RuntimeError, match="not fitted"):
-        CoOccurrence(3).score(torch.zeros(1, 2, dtype=torch.long))
+        CoOccurrence(3).scores(torch.zeros(1, 2, dtype=torch.long))
 
 
 def test_item_vectors_put_co_occurring_items_close():
@@ -51,3 +51,11 @@ def test_item_vectors_put_co_occurring_items_close():
         co.item_vectors(0)
     with pytest.raises(RuntimeError, match="not fitted"):
         CoOccurrence(3).item_vectors(2)
+
+
+def test_score_is_a_deprecated_alias_of_scores():
+    co = CoOccurrence(3).fit([np.array([1, 2, 3])])
+    history = torch.tensor([[0, 1], [1, 2]])
+    with pytest.warns(DeprecationWarning, match=r"CoOccurrence\.scores"):
+        old = co.score(history)
+    torch.testing.assert_close(old, co.scores(history))

@@ -27,7 +27,7 @@ def test_sampler_windows_are_consistent():
 def test_shapes_and_generate_excludes_seen():
     model = NextItems(NextItemsConfig.tiny())
     history = torch.tensor([[0, 0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
-    assert model.score(history).shape == (2, 21)
+    assert model.scores(history).shape == (2, 21)
     assert torch.isfinite(model.loss({"history": history, "next_items": history[:, :2]}))
     for beam in (1, 3):
         out = model.generate(history, beam_size=beam)
@@ -35,7 +35,7 @@ def test_shapes_and_generate_excludes_seen():
         assert all(not set(o.tolist()) & set(h.tolist()) for o, h in zip(out, history))
         assert bool(((out >= 1) & (out <= 20)).all())
     with pytest.raises(ValueError, match="history must be"):
-        model.score(torch.ones(2, 7, dtype=torch.long))
+        model.scores(torch.ones(2, 7, dtype=torch.long))
 
 
 @pytest.mark.slow
@@ -55,3 +55,11 @@ def test_learns_successor_rule():
             opt.step()
     history = torch.tensor([[3, 4, 5, 6, 7, 8], [0, 0, 0, 18, 19, 20]])
     assert model.generate(history).tolist() == [[9, 10], [1, 2]]
+
+
+def test_score_is_a_deprecated_alias_of_scores():
+    model = NextItems(NextItemsConfig.tiny())
+    history = torch.tensor([[0, 0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
+    with pytest.warns(DeprecationWarning, match=r"NextItems\.scores"):
+        old = model.score(history)
+    torch.testing.assert_close(old, model.scores(history))

@@ -7,7 +7,6 @@ import torch
 
 from mtrec.data.sequences import build_sequences, left_pad
 from mtrec.data.splits import leave_last_out
-from mtrec.eval.next_item import evaluate_next_item
 from mtrec.models.sequential.sasrec import SASRec, SASRecConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,7 +26,7 @@ def test_shapes_and_finite(loss):
     model = SASRec(SASRecConfig.tiny(loss=loss))
     batch = _batch()
     assert model(batch["item_ids"]).shape == (6, 8, 16)
-    scores = model.score(batch["item_ids"])
+    scores = model.scores(batch["item_ids"])
     assert scores.shape == (6, 31) and scores[:, 0].eq(float("-inf")).all()
     assert torch.isfinite(scores[:, 1:]).all() and torch.isfinite(model.loss(batch))
     top = model.recommend(batch["item_ids"], k=5)
@@ -95,17 +94,9 @@ def test_build_sequences_leave_last_out():
     assert left_pad([np.array([1, 2, 3])], 2).tolist() == [[2, 3]]
 
 
-def test_evaluate_next_item_perfect_and_excluded():
-    history = torch.zeros(2, 3, dtype=torch.long)
-    target = torch.tensor([2, 4])
-    seen = torch.zeros(2, 6, dtype=torch.bool)
-    seen[:, 0] = True
-
-    def oracle(h):
-        return torch.nn.functional.one_hot(target, 6).float()
-
-    assert evaluate_next_item(oracle, history, target, seen) == {"hr@10": 1.0, "ndcg@10": 1.0}
-    worst = evaluate_next_item(lambda h: -oracle(h), history, target, seen, k=2)
-    assert worst == {"hr@2": 0.0, "ndcg@2": 0.0}
-    with pytest.raises(ValueError, match=r"\(B, N\+1\) = \(2, 6\)"):
-        evaluate_next_item(lambda h: torch.zeros(2, 5), history, target, seen)
+def test_score_is_a_deprecated_alias_of_scores():
+    model = SASRec(SASRecConfig.tiny())
+    history = _batch()["item_ids"]
+    with pytest.warns(DeprecationWarning, match=r"SASRec\.scores"):
+        old = model.score(history)
+    torch.testing.assert_close(old, model.scores(history))
