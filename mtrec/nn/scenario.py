@@ -5,7 +5,13 @@ in the batch are formed once and applied to that scenario's rows with one batche
 row runs through another scenario's tower and the cost grows with the scenarios present in a
 batch, not with every scenario that exists. Scenario ids outside ``0..S-1`` raise
 ``ValueError`` (:func:`check_scenario_ids`; no silent fallback): a new scenario needs
-retraining, an explicit mapping onto a known one, or ``mtrec.transfer``.
+retraining, an explicit mapping onto a known one, or ``add_scenario`` + ``mtrec.transfer``.
+
+Adding a scenario (``add_scenario``) appends one row to every stacked (S, ...) parameter, so the
+trained scenarios' rows — and their outputs — stay bit-identical; the new row starts from the
+shared weights alone (STAR's ``W_p = 1, b_p = 0``), the mean of the trained rows, or a copy of
+the nearest trained scenario (:func:`new_scenario_row`). It replaces those parameters: build the
+optimizer after adding.
 
 * :class:`ScenarioRouter`: one MLP per scenario (stacked like :class:`mtrec.nn.layers.BatchedMLP`).
 * :class:`StarLinear`: STAR's star-topology layer, ``x (W ⊙ W_p) + b + b_p``.
@@ -32,10 +38,70 @@ def check_scenario_ids(scenario_ids: Tensor, num_scenarios: int) -> Tensor:
         bad = ids[(ids < 0) | (ids >= num_scenarios)].unique()[:5].tolist()
         raise ValueError(
             f"scenario ids {bad} are outside the trained range 0..{num_scenarios - 1}; map new "
-            "scenarios onto a known id (e.g. with a ScenarioClassifier) or retrain with "
-            f"num_scenarios > {max(bad)}"
+            "scenarios onto a known id (e.g. with a ScenarioClassifier), add one with the "
+            f"model's add_scenario (mtrec.transfer), or retrain with num_scenarios > {max(bad)}"
         )
     return ids
+
+
+SCENARIO_INITS = ("shared", "mean", "nearest")
+
+
+def new_scenario_row(
+    table: Tensor, init: str, *, nearest: int | None = None, shared: Tensor | None = None
+) -> Tensor:
+    """The row (...) a new scenario starts from in a per-scenario ``table`` (S, ...).
+
+    Args:
+        table: (S, ...) trained rows.
+        init: "shared" (the neutral value ``shared``: the shared weights alone), "mean" (mean of
+            the S trained rows) or "nearest" (a copy of row ``nearest``).
+        nearest: the trained scenario to copy (required by, and only used with, "nearest").
+        shared: (...) the neutral row (e.g. ones for a multiplicative W_p, zeros for b_p).
+
+    Returns:
+        (...) a new tensor (detached from ``table``).
+    """
+    check_scenario_init(init, nearest, table.shape[0], has_shared=shared is not None)
+    if init == "shared":
+        return shared.detach().clone().to(table)  # type: ignore[union-attr]
+    if init == "mean":
+        return table.detach().mean(dim=0)
+    return table.detach()[nearest].clone()
+
+
+def check_scenario_init(
+    init: str, nearest: int | None, num_scenarios: int, *, has_shared: bool = True
+) -> None:
+    """Raise ValueError unless ``init`` is known and ``nearest`` is a trained id exactly when needed."""
+    allowed = SCENARIO_INITS if has_shared else ("mean", "nearest")
+    if init not in allowed:
+        extra = "" if has_shared else " (this module has no shared weights to start from)"
+        raise ValueError(f"init must be one of {allowed}{extra}, got {init!r}")
+    if init == "nearest" and (nearest is None or not 0 <= nearest < num_scenarios):
+        raise ValueError(
+            f"init='nearest' needs nearest=<a trained scenario id in 0..{num_scenarios - 1}>, got "
+            f"{nearest!r}; pick it with mtrec.transfer.nearest_scenario(profile, profiles)"
+        )
+    if init != "nearest" and nearest is not None:
+        raise ValueError(f"nearest={nearest} is only used with init='nearest', got init={init!r}")
+
+
+def check_new_scenario_id(scenario_id: int | None, num_scenarios: int) -> int:
+    """The id a new scenario gets (always S); raise when ``scenario_id`` names a trained one."""
+    if scenario_id is not None and scenario_id != num_scenarios:
+        known = "already exists" if 0 <= scenario_id < num_scenarios else "is not the next id"
+        raise ValueError(
+            f"scenario id {scenario_id} {known} (trained ids 0..{num_scenarios - 1}); a new "
+            f"scenario gets the next id, {num_scenarios}: omit scenario_id or pass {num_scenarios}"
+        )
+    return num_scenarios
+
+
+def append_row(param: nn.Parameter, row: Tensor) -> nn.Parameter:
+    """A new (S + 1, ...) parameter: ``param``'s S rows (values unchanged) then ``row`` (...)."""
+    grown = torch.cat([param.detach(), row.to(param).unsqueeze(0)])  # (S + 1, ...)
+    return nn.Parameter(grown, requires_grad=param.requires_grad)
 
 
 def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]) -> Tensor:
@@ -117,6 +183,29 @@ class ScenarioRouter(BatchedMLP):
         """Scenario ``scenario``'s MLP as a plain ``nn.Sequential`` (copies, for checks)."""
         return self.member(scenario)
 
+    def add_scenario(
+        self, init: str = "mean", *, nearest: int | None = None, scenario_id: int | None = None
+    ) -> int:
+        """Append a tower for a new scenario; return its id (S). The S trained towers are unchanged.
+
+        Args:
+            init: "mean" (mean of the trained towers' weights) or "nearest" (a copy of tower
+                ``nearest``); "shared" is refused: the towers share no weights.
+            nearest: the trained scenario to copy with init="nearest".
+            scenario_id: optional check: must be S, the next id.
+        """
+        new_id = check_new_scenario_id(scenario_id, self.num_scenarios)
+        check_scenario_init(init, nearest, self.num_scenarios, has_shared=False)
+        for params in (self.weights, self.biases):
+            for i, p in enumerate(params):  # (S, D_in, D_out) / (S, D_out) → S + 1 rows
+                params[i] = append_row(p, new_scenario_row(p, init, nearest=nearest))
+        self.num = self.num_scenarios = new_id + 1
+        return new_id
+
+    def scenario_parameters(self) -> list[nn.Parameter]:
+        """The stacked (S, ...) parameters: row p belongs to scenario p alone."""
+        return [*self.weights, *self.biases]
+
 
 class StarLinear(nn.Module):
     """y = x (W ⊙ W_p) + b + b_p for each row's scenario p (grouped by scenario, one bmm)."""
@@ -139,3 +228,12 @@ class StarLinear(nn.Module):
     def scenario_weight(self, scenario: int) -> Tensor:
         """(D_in, D_out) effective weight W ⊙ W_p of one scenario."""
         return self.weight * self.weight_p[scenario]
+
+    def add_scenario(self, init: str = "shared", *, nearest: int | None = None) -> int:
+        """Append W_p, b_p rows for a new scenario ("shared": 1 and 0); return its id (S)."""
+        new_id = self.weight_p.shape[0]
+        w_row = new_scenario_row(self.weight_p, init, nearest=nearest, shared=torch.ones(1))
+        b_row = new_scenario_row(self.bias_p, init, nearest=nearest, shared=torch.zeros(1))
+        self.weight_p = append_row(self.weight_p, w_row.expand_as(self.weight_p[0]))
+        self.bias_p = append_row(self.bias_p, b_row.expand_as(self.bias_p[0]))
+        return new_id

@@ -11,7 +11,7 @@ left out of that task's loss), "scenario_ids" (B,) long when ``num_scenarios > 0
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +20,13 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, BatchedMLP, FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import ScenarioRouter, check_scenario_ids
+from mtrec.nn.scenario import (
+    ScenarioRouter,
+    check_new_scenario_id,
+    check_scenario_ids,
+    check_scenario_init,
+    new_scenario_row,
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class SharedBottom(nn.Module):
         """(T,) per-task BCE over rows with a label (NaN rows masked out per task)."""
         return masked_bce(self(batch), check_labels(batch, self.config.num_tasks))
 
+    @torch.no_grad()
     def predict(self, batch: dict[str, Tensor]) -> Tensor:
         """(B, T) probabilities."""
         return torch.sigmoid(self(batch))
@@ -99,3 +106,35 @@ class SharedBottom(nn.Module):
         """The last shared layer's parameters (for GradNorm)."""
         last = [m for m in self.bottom.net if isinstance(m, nn.Linear)][-1]
         return list(last.parameters())
+
+    def add_scenario(
+        self, init: str = "mean", *, nearest: int | None = None, scenario_id: int | None = None
+    ) -> int:
+        """Add a scenario (embedding row, and routed towers if any); return its id (the old S).
+
+        Args:
+            init: "mean" (mean of the trained scenarios' embedding rows and towers) or "nearest"
+                (a copy of scenario ``nearest``'s); "shared" is refused: no neutral value exists.
+            nearest: the trained scenario to copy with init="nearest".
+            scenario_id: optional check: must be S, the next id.
+
+        The trained scenarios' outputs stay bit-identical. Build the optimizer after adding.
+        """
+        if not self.config.num_scenarios:
+            raise ValueError("this SharedBottom has num_scenarios=0: it has no scenarios to extend")
+        new_id = check_new_scenario_id(scenario_id, self.config.num_scenarios)
+        check_scenario_init(init, nearest, new_id, has_shared=False)
+        if self.config.scenario_towers:
+            self.router.add_scenario(init, nearest=nearest)
+        table = self.scenario_embedding.weight  # (S, D_s)
+        row = new_scenario_row(table, init, nearest=nearest)
+        self.scenario_embedding = nn.Embedding.from_pretrained(
+            torch.cat([table.detach(), row.unsqueeze(0)]), freeze=False
+        )  # (S + 1, D_s)
+        self.config = replace(self.config, num_scenarios=new_id + 1)
+        return new_id
+
+    def scenario_parameters(self) -> list[nn.Parameter]:
+        """The stacked (S, ...) parameters: row p belongs to scenario p alone."""
+        routed = self.router.scenario_parameters() if self.config.scenario_towers else []
+        return [self.scenario_embedding.weight, *routed] if self.config.num_scenarios else []

@@ -97,6 +97,7 @@ class ScenarioMoE(nn.Module):
         """(T,) per-task BCE over labelled rows."""
         return masked_bce(self(batch), check_labels(batch, self.config.num_tasks))
 
+    @torch.no_grad()
     def predict(self, batch: dict[str, Tensor]) -> Tensor:
         """(B, T) probabilities."""
         return torch.sigmoid(self(batch))

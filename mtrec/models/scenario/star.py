@@ -11,7 +11,8 @@ Adaptive Recommender for Multi-Domain CTR Prediction", CIKM 2021. Three pieces:
 Rows are grouped by scenario and W ⊙ W_p is formed once per scenario present in the batch,
 then applied by one batched matmul (:func:`mtrec.nn.scenario.grouped_matmul`): the cost per batch
 is flat in the number of scenarios S. Ids outside 0..S-1 raise
-ValueError (:func:`mtrec.nn.scenario.check_scenario_ids`).
+ValueError (:func:`mtrec.nn.scenario.check_scenario_ids`); ``add_scenario`` adds one to a trained
+model without changing the others (see :mod:`mtrec.transfer`).
 
 Batch keys: the declared feature names, "scenario_ids" (B,) long, "labels" (B, T) float with
 NaN = unlabelled (left out of that task's loss).
@@ -19,7 +20,7 @@ NaN = unlabelled (left out of that task's loss).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 import torch
@@ -30,7 +31,13 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import StarLinear, check_scenario_ids
+from mtrec.nn.scenario import (
+    StarLinear,
+    append_row,
+    check_new_scenario_id,
+    check_scenario_ids,
+    new_scenario_row,
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,14 @@ class PartitionedNorm(nn.Module):
         gamma = self.gamma * self.gamma_p.index_select(0, ids)  # (B, D)
         return gamma * self.norm(x) + (self.beta + self.beta_p.index_select(0, ids))
 
+    def add_scenario(self, init: str = "shared", *, nearest: int | None = None) -> None:
+        """Append γ_p, β_p rows for a new scenario ("shared": 1 and 0, the shared affine alone)."""
+        one, zero = torch.ones(1), torch.zeros(1)
+        g = new_scenario_row(self.gamma_p, init, nearest=nearest, shared=one)
+        b = new_scenario_row(self.beta_p, init, nearest=nearest, shared=zero)
+        self.gamma_p = append_row(self.gamma_p, g.expand_as(self.gamma_p[0]))  # (S + 1, D)
+        self.beta_p = append_row(self.beta_p, b.expand_as(self.beta_p[0]))  # (S + 1, D)
+
 
 class STAR(nn.Module):
     """Features → PN → star FC stack → (B, T) logits, plus the auxiliary network's logits."""
@@ -105,6 +120,7 @@ class STAR(nn.Module):
         """(T,) per-task BCE over labelled rows."""
         return masked_bce(self(batch), check_labels(batch, self.config.num_tasks))
 
+    @torch.no_grad()
     def predict(self, batch: dict[str, Tensor]) -> Tensor:
         """(B, T) probabilities."""
         return torch.sigmoid(self(batch))
@@ -112,3 +128,38 @@ class STAR(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         """The shared weights of the last hidden star layer (for GradNorm)."""
         return [self.layers[-2 if len(self.layers) > 1 else -1].weight]
+
+    def add_scenario(
+        self, init: str = "shared", *, nearest: int | None = None, scenario_id: int | None = None
+    ) -> int:
+        """Add a scenario without touching the trained ones; return its id (the old S).
+
+        Every per-scenario parameter (PN's γ_p, β_p; each star layer's W_p, b_p; the scenario
+        embedding) gets one more row, so the trained scenarios' outputs stay bit-identical.
+
+        Args:
+            init: "shared" (W_p = 1, b_p = 0, γ_p = 1, β_p = 0: the shared weights alone; the
+                scenario embedding, which has no neutral value, starts at the trained mean),
+                "mean" (the mean of the trained scenarios' rows) or "nearest" (a copy of
+                scenario ``nearest``'s rows, e.g. the one with the most similar item texts).
+            nearest: the trained scenario to copy with init="nearest".
+            scenario_id: optional check: must be S, the next id.
+
+        Parameters are replaced: build the optimizer after adding.
+        """
+        new_id = check_new_scenario_id(scenario_id, self.config.num_scenarios)
+        self.norm.add_scenario(init, nearest=nearest)
+        for layer in self.layers:
+            layer.add_scenario(init, nearest=nearest)
+        table = self.scenario_embedding.weight  # (S, D_s)
+        row = new_scenario_row(table, "mean" if init == "shared" else init, nearest=nearest)
+        self.scenario_embedding = nn.Embedding.from_pretrained(
+            torch.cat([table.detach(), row.unsqueeze(0)]), freeze=False
+        )  # (S + 1, D_s)
+        self.config = replace(self.config, num_scenarios=new_id + 1)
+        return new_id
+
+    def scenario_parameters(self) -> list[nn.Parameter]:
+        """The stacked (S, ...) parameters: row p belongs to scenario p alone."""
+        stars = [p for layer in self.layers for p in (layer.weight_p, layer.bias_p)]
+        return [self.norm.gamma_p, self.norm.beta_p, *stars, self.scenario_embedding.weight]

@@ -1,0 +1,312 @@
+"""Leave one Clothing department out, then adapt STAR to it from n labelled rows (notebook 12).
+
+Protocol (also written in notebook 12 and ``datasets/README.md``):
+
+* Data and features as in notebook 05: Women's Clothing reviews, scenario = department, tasks
+  recommended / like / helpful, one seeded 80/10/10 random split; features item, class, age and
+  a 16-d TF-IDF SVD of the review title (encoders fitted on the training part's inputs, never
+  on labels).
+* One department (default Jackets) is held out. The base STAR (hidden (64, 32), Adam lr 1e-2,
+  batches of 1024, at most 2 epochs, early stopping on mean validation AUC: notebook 05's
+  settings) learns the other five departments' training rows, selected on their validation rows.
+* The held-out department's *training* rows are shuffled per seed: the first
+  :data:`VALID_POOL` are a fixed validation pool, the next n are the labelled rows (nested: the
+  16 rows are inside the 64), n in :data:`SIZES` (sizes above the rows that exist are skipped;
+  "all" = every non-pool row). Its validation + test rows, never trained or selected on, are the
+  test set. The oracle is a STAR trained on the five departments and all n rows of the sixth.
+* Adaptation (and from-scratch training on the n rows): Adam lr 1e-2, batches of 32, at most 30
+  epochs, early stopping on the pool's mean AUC (patience 5); an adapted model whose pool AUC
+  never beats its un-adapted start is returned as the start (selection on validation only).
+* Seeds 0..4 (model initialisation and the draw of pool and rows); mean ± std over seeds.
+
+Run ``MTREC_WRITE_RESULTS=1 python -m mtrec.experiments.transfer`` to write the rows (model
+``star-<strategy>``, task ``<task>@n=<n>``) into ``benchmarks/results/quality.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from torch import Tensor, nn
+
+from mtrec.data import (
+    CLOTHING_SCENARIOS,
+    Batch,
+    CategoryEncoder,
+    DenseFeature,
+    SparseFeature,
+    TensorBatcher,
+    clothing_multitask,
+    random_split,
+)
+from mtrec.eval.metrics import auc
+from mtrec.extractors.text import TextEncoder
+from mtrec.models.scenario.star import STAR, STARConfig
+from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
+from mtrec.train import fit
+from mtrec.transfer import add_scenario, nearest_scenario, prepare_adaptation
+from mtrec.utils import set_seed
+
+log = logging.getLogger(__name__)
+
+TASKS = ("recommended", "like", "helpful")
+SIZES: tuple[int | None, ...] = (0, 16, 64, 256, 1024, None)  # None = every non-pool row
+SEEDS = (0, 1, 2, 3, 4)
+VALID_POOL = 200  # held-out rows kept for early stopping / selection
+ZERO_SHOT = ("shared", "mean", "nearest")  # add_scenario inits, used as they are (n = 0)
+ADAPTED = {  # strategy → (init of the new scenario, mtrec.transfer strategy)
+    "finetune-all": ("nearest", "all"),
+    "finetune-new": ("shared", "new"),
+    "finetune-new-nearest": ("nearest", "new"),
+    "adapter": ("nearest", "adapter"),
+}
+
+
+@dataclass
+class TransferData:
+    """The leave-one-out task: known scenarios are ids 0..S-1, the held-out one is id S."""
+
+    features: tuple  # declared STAR input features
+    names: list[str]  # the S known departments, in id order
+    held_out: str  # the new department
+    train: Batch  # known departments' training rows
+    valid: Batch  # known departments' validation rows
+    pool: Batch  # the held-out department's training rows (validation pool + labelled rows)
+    test: Batch  # the held-out department's validation + test rows
+    profiles: Tensor  # (S, 384) mean MiniLM embedding of each known department's item texts
+    profile: Tensor  # (384,) the same for the held-out department
+
+
+def _take(batch: Batch, index: Tensor) -> Batch:
+    return {k: v[index] for k, v in batch.items()}
+
+
+def _cat(a: Batch, b: Batch) -> Batch:
+    return {k: torch.cat([a[k], b[k]]) for k in a}
+
+
+def clothing_transfer_data(
+    held_out: str = "Jackets", *, encoder: TextEncoder | None = None, split_seed: int = 0
+) -> TransferData:
+    """Tensors and MiniLM profiles of the leave-``held_out``-out task (notebook 05's features)."""
+    if held_out not in CLOTHING_SCENARIOS:
+        raise ValueError(f"held_out must be one of {CLOTHING_SCENARIOS}, got {held_out!r}")
+    split = random_split(clothing_multitask(), seed=split_seed)
+    names = [s for s in CLOTHING_SCENARIOS if s != held_out]
+    ids = {name: i for i, name in enumerate([*names, held_out])}
+    # Same as notebook 05's feature pipeline (tensors()), with the held-out department last.
+    enc = {c: CategoryEncoder().fit(split.train[c]) for c in ["item_id", "class_name"]}
+    tfidf = TfidfVectorizer(min_df=3, dtype=np.float32).fit(split.train.title)
+    svd = TruncatedSVD(16, n_iter=3, random_state=split_seed)
+    svd.fit(tfidf.transform(split.train.title))
+
+    def tensors(part: pd.DataFrame) -> Batch:
+        out = {c: torch.tensor(enc[c].transform(part[c])) for c in enc}
+        out["age"] = torch.tensor(((part.age - 43) / 12).to_numpy(), dtype=torch.float32)
+        title = svd.transform(tfidf.transform(part.title)) * 4  # (N, 16)
+        out["title"] = torch.tensor(title, dtype=torch.float32)
+        out["labels"] = torch.tensor(part[list(TASKS)].to_numpy(), dtype=torch.float32)
+        out["scenario_ids"] = torch.tensor(part.scenario.map(ids).to_numpy())
+        return out
+
+    features = (SparseFeature("item_id", enc["item_id"].vocab_size, 8),
+                SparseFeature("class_name", enc["class_name"].vocab_size, 8),
+                DenseFeature("age"), DenseFeature("title", 16))  # fmt: skip
+    known, new = split.train.scenario != held_out, split.train.scenario == held_out
+    rest = pd.concat([split.valid, split.test])
+    # Profiles: each training row's item text is its class name ("Outerwear", "Knits", ...);
+    # a department's profile is the mean MiniLM embedding over its rows (no label is read).
+    encoder = encoder or TextEncoder(max_length=32)
+    classes = sorted(split.train.class_name.dropna().unique())
+    table = pd.DataFrame(encoder.encode(classes).numpy(), index=classes)  # (C, 384)
+    vectors = []
+    for name in [*names, held_out]:
+        rows = split.train.class_name[split.train.scenario == name].dropna()
+        mean = torch.tensor(table.loc[rows].to_numpy().mean(0))  # (384,)
+        vectors.append(F.normalize(mean, dim=0))
+    return TransferData(
+        features, names, held_out, tensors(split.train[known]),
+        tensors(split.valid[split.valid.scenario != held_out]), tensors(split.train[new]),
+        tensors(rest[rest.scenario == held_out]), torch.stack(vectors[:-1]), vectors[-1],
+    )  # fmt: skip
+
+
+def nearest_name(data: TransferData) -> str:
+    """The known department whose profile is nearest the held-out one's ("nearest" init)."""
+    return data.names[nearest_scenario(data.profile, data.profiles)]
+
+
+def mean_auc(model: nn.Module, batch: Batch) -> float:
+    """Mean over tasks of the AUC of ``model.predict`` on ``batch`` (tasks with one class skipped)."""
+    probs = model.predict(batch)  # (B, T)
+    values = [auc(batch["labels"][:, t], probs[:, t]) for t in range(probs.shape[1])]
+    return float(np.nanmean(values))
+
+
+def train_star(
+    data: TransferData, train: Batch, valid: Batch, *, seed: int, num_scenarios: int, small=False
+) -> STAR:
+    """A fresh STAR (notebook 05's size) fitted on ``train``, selected on ``valid``.
+
+    ``small``: the few-row schedule (batches of 32, at most 30 epochs, patience 5) instead of
+    notebook 05's (batches of 1024, at most 2 epochs).
+    """
+    set_seed(seed)
+    model = STAR(STARConfig(data.features, num_scenarios=num_scenarios, num_tasks=len(TASKS),
+                            hidden=(64, 32)))  # fmt: skip
+    batches = TensorBatcher(train, 32 if small else 1024, shuffle=True, seed=seed)
+    fit(model, batches, epochs=30 if small else 2, patience=5 if small else 3, lr=1e-2,
+        valid_fn=lambda m: mean_auc(m, valid), seed=seed, progress=False)  # fmt: skip
+    return model
+
+
+def new_scenario(base: STAR, data: TransferData, init: str) -> tuple[STAR, int]:
+    """A copy of ``base`` with the held-out department added (the zero-shot model) and its id."""
+    model = copy.deepcopy(base)
+    new = add_scenario(model, name=data.held_out, names=data.names, init=init,
+                       profile=data.profile, profiles=data.profiles)  # fmt: skip
+    return model, new
+
+
+def adapt(
+    base: STAR, data: TransferData, rows: Batch, valid: Batch, *, strategy: str, seed: int
+) -> nn.Module:
+    """Add the held-out department to a copy of ``base`` and adapt it to ``rows`` (see ADAPTED)."""
+    init, how = ADAPTED[strategy]
+    model, new = new_scenario(base, data, init)
+    adapting = prepare_adaptation(model, rows, scenario=new, strategy=how)
+    start, start_score = copy.deepcopy(adapting.state_dict()), mean_auc(adapting, valid)
+    history = fit(adapting, TensorBatcher(rows, 32, shuffle=True, seed=seed), epochs=30,
+                  patience=5, lr=1e-2, valid_fn=lambda m: mean_auc(m, valid), seed=seed,
+                  progress=False)  # fmt: skip
+    if start_score >= history.best_score:  # adapting never helped on the pool: keep the start
+        adapting.load_state_dict(start)
+    return adapting.release().eval()
+
+
+def run_seed(data: TransferData, seed: int, sizes: Sequence[int | None] = SIZES) -> pd.DataFrame:
+    """Every strategy at every n for one seed: tidy rows (strategy, n, rows, seed, task, auc)."""
+    start, num = time.perf_counter(), len(data.names)
+    order = torch.randperm(len(data.pool["labels"]), generator=torch.Generator().manual_seed(seed))
+    valid = _take(data.pool, order[:VALID_POOL])
+    candidates = _take(data.pool, order[VALID_POOL:])
+    available = len(candidates["labels"])
+    records: list[tuple] = []
+
+    def score(strategy: str, label: str, rows: int, model: nn.Module) -> None:
+        probs = model.predict(data.test)  # (B, T)
+        for t, task in enumerate(TASKS):
+            value = auc(data.test["labels"][:, t], probs[:, t])
+            records.append((strategy, label, rows, seed, task, value))
+
+    base = train_star(data, data.train, data.valid, seed=seed, num_scenarios=num)
+    oracle = train_star(data, _cat(data.train, candidates), _cat(data.valid, valid),
+                        seed=seed, num_scenarios=num + 1)  # fmt: skip
+    score("oracle", "all", available, oracle)
+    for init in ZERO_SHOT:
+        score(f"zeroshot-{init}", "0", 0, new_scenario(base, data, init)[0].eval())
+    for n in sizes:
+        if n == 0 or (n is not None and n > available):
+            continue
+        label, rows = ("all", available) if n is None else (str(n), n)
+        train = _take(candidates, torch.arange(rows))
+        scratch = train_star(data, train, valid, seed=seed, num_scenarios=num + 1, small=True)
+        score("scratch", label, rows, scratch)
+        for strategy in ADAPTED:
+            score(strategy, label, rows, adapt(base, data, train, valid, strategy=strategy,
+                                               seed=seed))  # fmt: skip
+    log.info("seed %d done in %.0f s", seed, time.perf_counter() - start)
+    return pd.DataFrame(records, columns=["strategy", "n", "rows", "seed", "task", "auc"])
+
+
+def run(data: TransferData, seeds: Sequence[int] = SEEDS, sizes=SIZES) -> pd.DataFrame:
+    """:func:`run_seed` over ``seeds``, concatenated."""
+    return pd.concat([run_seed(data, seed, sizes) for seed in seeds], ignore_index=True)
+
+
+def record(results: pd.DataFrame, held_out: str) -> bool:
+    """Write mean ± std rows (model ``star-<strategy>``, task ``<task>@n=<n>``) to quality.csv."""
+    rows = [quality_rows(dataset="clothing", model=f"star-{strategy}", scenario=held_out,
+                         task=f"{task}@n={n}", metrics={"auc": group.sort_values("seed").auc})
+            for (strategy, n, task), group in results.groupby(["strategy", "n", "task"])]  # fmt: skip
+    return record_quality(pd.concat(rows, ignore_index=True))
+
+
+def recorded(held_out: str = "Jackets", path=QUALITY_CSV) -> pd.DataFrame:
+    """The rows :func:`record` wrote, parsed back: strategy, task, n, auc, std, seeds."""
+    table = load_quality(path)
+    table = table[(table.dataset == "clothing") & (table.scenario == held_out)
+                  & table.task.str.contains("@n=") & table.model.str.startswith("star-")]  # fmt: skip
+    task_n = table.task.str.split("@n=", expand=True)
+    return pd.DataFrame({"strategy": table.model.str.removeprefix("star-"), "task": task_n[0],
+                         "n": task_n[1], "auc": table.value, "std": table["std"],
+                         "seeds": table.seeds}).reset_index(drop=True)  # fmt: skip
+
+
+def summary(results: pd.DataFrame, task: str = "recommended") -> pd.DataFrame:
+    """Strategy × n table of "mean ± std" test AUC over seeds for ``task``."""
+    rows = results[results.task == task]
+    cells = rows.groupby(["strategy", "n"]).auc.agg(
+        lambda v: f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
+    )
+    table = cells.unstack("n")
+    order = [n for n in ["0", "16", "64", "256", "1024", "all"] if n in table.columns]
+    return table[order].fillna("")
+
+
+def curves(table: pd.DataFrame, rows_all: int, task: str = "recommended") -> pd.DataFrame:
+    """Learning curves: strategy, n (a number), auc, std for ``task``.
+
+    ``table`` has strategy, task, n ("0", "16", ..., "all"), auc (mean), std: :func:`recorded`, or
+    per-seed rows of :func:`run` (aggregated here). "all" becomes ``rows_all``; each adapted
+    strategy starts at n = 0 from the zero-shot model of its init.
+    """
+    rows = table[table.task == task]
+    if "seed" in rows:
+        rows = rows.groupby(["strategy", "n"]).auc.agg(["mean", "std"]).reset_index()
+        rows = rows.rename(columns={"mean": "auc"})
+    rows = rows[["strategy", "n", "auc", "std"]].copy()
+    starts = [rows[rows.strategy == f"zeroshot-{init}"].assign(strategy=name)
+              for name, (init, _) in ADAPTED.items()]  # fmt: skip
+    rows = pd.concat([rows, *starts], ignore_index=True)
+    rows["n"] = rows.n.replace("all", str(rows_all)).astype(int)
+    return rows.sort_values(["strategy", "n"]).reset_index(drop=True)
+
+
+def rows_to_reach(curve: pd.DataFrame, fraction: float = 0.95) -> pd.Series:
+    """Per strategy, the fewest labelled rows whose mean AUC reaches ``fraction`` × the oracle's."""
+    target = fraction * float(curve[curve.strategy == "oracle"].auc.iloc[0])
+    hits = curve[(curve.auc >= target) & (curve.strategy != "oracle")]
+    return hits.groupby("strategy").n.min().reindex(curve.strategy.unique()).drop("oracle")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m mtrec.experiments.transfer [--seeds 5] [--held-out Jackets]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (>= 5)")
+    parser.add_argument("--held-out", default="Jackets", choices=CLOTHING_SCENARIOS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(1)  # small models: one intra-op thread is fastest on a shared CPU
+    start = time.perf_counter()
+    data = clothing_transfer_data(args.held_out)
+    results = run(data, range(args.seeds))
+    print(summary(results).to_string())
+    written = record(results, args.held_out)
+    where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
+    print(f"{len(results)} AUCs in {time.perf_counter() - start:.0f} s; rows written to {where}")
+
+
+if __name__ == "__main__":
+    main()
