@@ -8,10 +8,12 @@ tables from them. Batches are ``dict[str, Tensor]`` keyed by feature name (plus 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import Tensor
 
 OOV = 0  # id of unknown and missing categories in every encoder
 
@@ -72,7 +74,49 @@ class TextFeature:
             raise ValueError(f"{self.name}: dim must be >= 1, got {self.dim}")
 
 
-Feature = SparseFeature | DenseFeature | SequenceFeature | TextFeature
+@dataclass(frozen=True)
+class PretrainedFeature:
+    """Ids looked up in a fixed pretrained table (e.g. KG entity vectors): batch key ``name``, (B,).
+
+    Row 0 of ``table`` is the OOV id (by convention a zero vector: ids without a pretrained vector,
+    such as items without a knowledge-graph link). :class:`mtrec.nn.layers.FeatureEmbedding` copies
+    the table into a frozen embedding (``trainable=True`` fine-tunes it) and outputs (B, dim).
+    """
+
+    name: str
+    table: Tensor = field(repr=False, compare=False)  # (vocab_size, dim) float vectors, row 0 = OOV
+    dim: int | None = None  # expected width; set it to catch a table of the wrong dimension
+    trainable: bool = False  # fine-tune the vectors with the model (default: frozen)
+
+    def __post_init__(self) -> None:
+        table = self.table
+        if not isinstance(table, Tensor) or table.ndim != 2 or not table.is_floating_point():
+            got = tuple(table.shape) if isinstance(table, Tensor) else type(table).__name__
+            raise ValueError(
+                f"{self.name}: table must be a 2-D float tensor (vocab_size, dim), got {got}; "
+                "pass e.g. a KG model's entity_vectors()"
+            )
+        if table.shape[0] < 2 or not bool(torch.isfinite(table).all()):
+            raise ValueError(f"{self.name}: table needs >= 2 rows (OOV + one) and finite values")
+        if self.dim is not None and table.shape[1] != self.dim:
+            raise ValueError(
+                f"{self.name}: expected vectors of dimension {self.dim}, received a table of "
+                f"shape {tuple(table.shape)}; use the embeddings the feature was declared for or "
+                f"set dim={table.shape[1]}"
+            )
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids including OOV 0."""
+        return int(self.table.shape[0])
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the looked-up vectors."""
+        return int(self.table.shape[1])
+
+
+Feature = SparseFeature | DenseFeature | SequenceFeature | TextFeature | PretrainedFeature
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, what: str = "frame") -> None:

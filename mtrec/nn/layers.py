@@ -10,7 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.data.schema import DenseFeature, Feature, SequenceFeature, SparseFeature, TextFeature
+from mtrec.data.schema import (
+    DenseFeature,
+    Feature,
+    PretrainedFeature,
+    SequenceFeature,
+    SparseFeature,
+    TextFeature,
+)
 
 
 class MLP(nn.Module):
@@ -60,8 +67,9 @@ class FeatureEmbedding(nn.Module):
     """Embed a batch described by declared features into one flat vector per row.
 
     Sparse features are looked up, sequence features are looked up and pooled over non-padding
-    positions (id 0 is padding), dense and text features pass through. The output concatenates
-    them in declaration order: (B, ``out_dim``).
+    positions (id 0 is padding), pretrained features are looked up in their (frozen) table, dense
+    and text features pass through. The output concatenates them in declaration order:
+    (B, ``out_dim``).
     """
 
     def __init__(self, features: Sequence[Feature]) -> None:
@@ -81,6 +89,10 @@ class FeatureEmbedding(nn.Module):
                 with torch.no_grad():
                     self.tables[f.name].weight[0].zero_()
                 out_dim += f.embed_dim
+            elif isinstance(f, PretrainedFeature):
+                table = f.table.detach().float().clone()
+                self.tables[f.name] = nn.Embedding.from_pretrained(table, freeze=not f.trainable)
+                out_dim += f.embed_dim
             elif isinstance(f, (DenseFeature, TextFeature)):
                 out_dim += f.dim
             else:
@@ -97,6 +109,14 @@ class FeatureEmbedding(nn.Module):
             x = batch[f.name]
             if isinstance(f, SparseFeature):
                 parts.append(self.tables[f.name](x.long()))  # (B, D_f)
+            elif isinstance(f, PretrainedFeature):
+                ids = x.long()  # (B,)
+                if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= f.vocab_size):
+                    raise ValueError(
+                        f"{f.name}: ids must lie in [0, {f.vocab_size}) (0 = OOV), got "
+                        f"[{int(ids.min())}, {int(ids.max())}]; map unknown ids to 0 first"
+                    )
+                parts.append(self.tables[f.name](ids))  # (B, D_f)
             elif isinstance(f, SequenceFeature):
                 ids = x.long()  # (B, L)
                 vectors = self.tables[f.name](ids)  # (B, L, D_f)
