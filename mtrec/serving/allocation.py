@@ -1,0 +1,268 @@
+"""The MovieLens-100k teacher/student pair of notebook 14 and its quality-per-depth table.
+
+* :func:`movielens_tables`: per-user and per-item feature tables (ids, demographics, genres, a
+  MiniLM title embedding reduced by PCA), so any (user, item) batch is two gathers.
+* :func:`fit_pair`: the **teacher**, an MMoE (Ma et al., KDD 2018) over all those features, fit on
+  the training ratings (positives) and as many sampled unrated items (negatives), tasks *watch*
+  and *like* (rating >= 4); the **student**, an ID-only :class:`mtrec.models.StudentMLP`
+  distilled from it (Hinton et al., 2015) on those rows plus a transfer set of random
+  (user, item) pairs, i.e. the pairs it will rank at serving time, with labels withheld.
+* :func:`depth_quality`: for each user and each cascade depth, NDCG@10 of the cascade's top-10
+  against the teacher's top-10 and against the user's held-out item. A ranking depends only on
+  (user, depth), so the load simulation looks the quality up instead of re-ranking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from mtrec.data import ML_GENRES, DenseFeature, SparseFeature, TensorBatcher, TextFeature
+from mtrec.distill import DistillConfig, Distiller
+from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
+from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.train import fit
+
+TASKS = ("watch", "like")
+
+
+@dataclass
+class FeatureTables:
+    """Feature tables indexed by raw id (row 0 unused): ``user[k]`` (U+1, ...), ``item[k]`` (I+1, ...)."""
+
+    user: dict[str, Tensor]
+    item: dict[str, Tensor]
+
+    def batch(self, users: Tensor, items: Tensor) -> dict[str, Tensor]:
+        """(B,) user ids and (B,) item ids → the models' batch (every key (B, ...))."""
+        out = {k: v[users] for k, v in self.user.items()}
+        out.update({k: v[items] for k, v in self.item.items()})
+        return out
+
+    @property
+    def num_items(self) -> int:
+        """I, the largest item id."""
+        return self.item["item_id"].shape[0] - 1
+
+
+def title_pca(embeddings: Tensor, dim: int) -> Tensor:
+    """(I, 384) sentence embeddings → (I, dim): centred, projected on the top principal axes."""
+    centred = embeddings.float() - embeddings.float().mean(0)
+    _, _, components = torch.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:dim].T * 4  # ×4: unit-ish scale next to the other inputs
+
+
+def movielens_tables(users: pd.DataFrame, items: pd.DataFrame, text: Tensor) -> FeatureTables:
+    """Tables of ML-100k users and items; ``text`` (I, D) is aligned with ``items`` rows."""
+    num_users, num_items = int(users.user_id.max()), int(items.item_id.max())
+    uid, iid = torch.tensor(users.user_id.to_numpy()), torch.tensor(items.item_id.to_numpy())
+    user = {"user_id": torch.arange(num_users + 1)}
+    gender = torch.tensor((users.gender == "F").to_numpy(np.int64) + 1)
+    occupation = torch.tensor(pd.factorize(users.occupation, sort=True)[0] + 1)
+    age = torch.tensor(((users.age - 34) / 12).to_numpy(np.float32))
+    for key, values in (("gender", gender), ("occupation", occupation), ("age", age)):
+        user[key] = torch.zeros(num_users + 1, dtype=values.dtype).index_copy(0, uid, values)
+    item = {"item_id": torch.arange(num_items + 1)}
+    genres = torch.tensor(items[ML_GENRES].to_numpy(np.float32))
+    item["genres"] = torch.zeros(num_items + 1, len(ML_GENRES)).index_copy(0, iid, genres)
+    item["item_text"] = torch.zeros(num_items + 1, text.shape[1]).index_copy(0, iid, text.float())
+    return FeatureTables(user=user, item=item)
+
+
+def pair_configs(tables: FeatureTables) -> tuple[MMoEConfig, StudentConfig]:
+    """The teacher's and the student's configs (same tasks, in ``TASKS`` order)."""
+    num_users, num_items = tables.user["user_id"].shape[0], tables.item["item_id"].shape[0]
+    occupations = int(tables.user["occupation"].max()) + 1
+    teacher_features = (
+        SparseFeature("user_id", num_users, 16), SparseFeature("item_id", num_items, 16),
+        SparseFeature("gender", 3, 4), SparseFeature("occupation", occupations, 8),
+        DenseFeature("age"), DenseFeature("genres", len(ML_GENRES)),
+        TextFeature("item_text", tables.item["item_text"].shape[1]),
+    )  # fmt: skip
+    teacher = MMoEConfig(features=teacher_features, num_tasks=len(TASKS), num_experts=4,
+                         expert_hidden=(128, 64), tower_hidden=(32,))  # fmt: skip
+    student = StudentConfig(
+        features=(SparseFeature("user_id", num_users, 16), SparseFeature("item_id", num_items, 16)),
+        task_names=TASKS,
+        hidden=(32,),
+    )
+    return teacher, student
+
+
+def training_rows(ratings: pd.DataFrame, num_items: int, *, seed: int) -> dict[str, Tensor]:
+    """Every training rating (watch = 1, like = rating >= 4) and one sampled unrated item each."""
+    rng = np.random.default_rng(seed)
+    users = ratings.user_id.to_numpy(np.int64)
+    items = ratings.item_id.to_numpy(np.int64)
+    neg = rng.integers(1, num_items + 1, size=len(users))
+    seen = set(zip(users.tolist(), items.tolist()))
+    keep = ~np.fromiter((p in seen for p in zip(users.tolist(), neg.tolist())), bool, len(users))
+    like = (ratings.rating.to_numpy() >= 4).astype(np.float32)
+    labels = np.concatenate([np.stack([np.ones_like(like), like], 1),
+                             np.zeros((int(keep.sum()), 2), np.float32)])  # fmt: skip
+    return {
+        "users": torch.as_tensor(np.concatenate([users, users[keep]])),
+        "items": torch.as_tensor(np.concatenate([items, neg[keep]])),
+        "labels": torch.as_tensor(labels),
+    }
+
+
+def fit_pair(
+    tables: FeatureTables,
+    ratings: pd.DataFrame,
+    *,
+    teacher_epochs: int = 2,
+    student_epochs: int = 3,
+    transfer_size: int = 100_000,
+    seed: int = 0,
+) -> tuple[MMoE, StudentMLP]:
+    """Train the teacher on ``ratings`` (training part only), then distil the student from it.
+
+    The student learns from the teacher alone (α = 0, T = 1: the best cell of notebook 09's
+    grid) on the training rows plus ``transfer_size`` uniformly random (user, item) pairs. Fixed
+    epoch counts, no early stopping (nothing here looks at validation or test items).
+    """
+    teacher_config, student_config = pair_configs(tables)
+    rows = training_rows(ratings, tables.num_items, seed=seed)
+    batch = {**tables.batch(rows["users"], rows["items"]), "labels": rows["labels"]}
+    teacher = MMoE(teacher_config)
+    fit(teacher, TensorBatcher(batch, 2048, shuffle=True, seed=seed), epochs=teacher_epochs,
+        lr=5e-3, seed=seed, device="cpu", progress=False)  # fmt: skip
+    teacher.eval()
+    g = torch.Generator().manual_seed(seed)
+    users = torch.tensor(ratings.user_id.unique())
+    t_users = users[torch.randint(len(users), (transfer_size,), generator=g)]
+    t_items = torch.randint(1, tables.num_items + 1, (transfer_size,), generator=g)
+    all_users, all_items = torch.cat([rows["users"], t_users]), torch.cat([rows["items"], t_items])
+    labels = torch.cat([rows["labels"], torch.full((transfer_size, len(TASKS)), float("nan"))])
+    student = StudentMLP(student_config)
+    distiller = Distiller(student, teacher, DistillConfig(alpha=0.0, temperature=1.0))
+    cached = distiller.cache_teacher({**tables.batch(all_users, all_items), "labels": labels})
+    keep = ("user_id", "item_id", "labels", "teacher_logits")
+    fit(distiller, TensorBatcher({k: cached[k] for k in keep}, 4096, shuffle=True, seed=seed),
+        epochs=student_epochs, lr=2e-2, seed=seed, device="cpu", progress=False)  # fmt: skip
+    return teacher, student.eval()
+
+
+@dataclass
+class DepthQuality:
+    """NDCG@10 per user (U) and depth (D) of the cascade's top-10 lists."""
+
+    depths: np.ndarray  # (D,) the depth grid; C (all candidates) written as its actual value
+    agreement: np.ndarray  # (U, D) against the teacher-only top-10 (binary gains)
+    held_out: np.ndarray  # (U, D) against the user's one held-out item
+    teacher_held_out: np.ndarray  # (U,) the teacher-only list against the held-out item
+
+    def lookup(
+        self, rows: np.ndarray, depths: np.ndarray, num_candidates: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per request (n,): (agreement, held-out NDCG@10) of user row ``rows[i]`` at ``depths[i]``.
+
+        A depth >= the request's candidate count is the last column (all candidates re-scored);
+        any other depth must be on the grid.
+        """
+        depths, num_candidates = np.asarray(depths), np.asarray(num_candidates)
+        full = depths >= num_candidates
+        col = np.searchsorted(self.depths, depths)
+        col = np.where(full, len(self.depths) - 1, np.minimum(col, len(self.depths) - 1))
+        off = ~full & (self.depths[col] != depths)
+        if off.any():
+            raise ValueError(
+                f"depths {sorted(set(depths[off].tolist()))[:5]} are not on the grid "
+                f"{self.depths.tolist()}; choose depths from the grid the quality was measured on"
+            )
+        return self.agreement[rows, col], self.held_out[rows, col]
+
+
+def user_scenarios(
+    seen: dict[int, np.ndarray], item_scenario: Tensor, users: Sequence[int]
+) -> np.ndarray:
+    """(U,) scenario id of each user: the most frequent scenario of their history items.
+
+    ``item_scenario`` (I+1,) holds each item id's scenario id. This is the no-context fallback
+    of :class:`mtrec.serving.recommender.Recommender` (a request without a query or page).
+    """
+    num = int(item_scenario.max()) + 1
+    return np.array(
+        [int(torch.bincount(item_scenario[torch.tensor(seen[int(u)])], minlength=num).argmax())
+         for u in users]
+    )  # fmt: skip
+
+
+def _ndcg_of_lists(lists: Tensor, relevant: Tensor) -> Tensor:
+    """(U, K) ranked item ids, (U, R) relevant ids (binary gains) → (U,) NDCG@K."""
+    hits = (lists[:, :, None] == relevant[:, None, :]).any(-1).float()  # (U, K)
+    discounts = 1.0 / torch.log2(torch.arange(2, lists.shape[1] + 2).float())  # (K,)
+    ideal = discounts[: min(relevant.shape[1], lists.shape[1])].sum()
+    return (hits * discounts).sum(1) / ideal
+
+
+@torch.no_grad()
+def depth_quality(
+    teacher: MMoE,
+    student: StudentMLP,
+    tables: FeatureTables,
+    users: Sequence[int],
+    *,
+    seen: dict[int, np.ndarray],
+    targets: dict[int, int],
+    tasks: Tensor,
+    depths: Sequence[int],
+    k: int = 10,
+    chunk: int = 16,
+) -> DepthQuality:
+    """Cascade top-``k`` quality for every user and depth (candidates: items the user has not seen).
+
+    Both models score each user's whole catalogue once; the cascade at depth N is then the
+    teacher's order of the student's top N followed by the student's order of the rest (the
+    same order as :meth:`mtrec.serving.cascade.CascadeScorer.rank`, which scores only the top
+    N with the teacher: the teacher is pointwise, so the scores are the same).
+
+    Args:
+        users: U user ids; ``seen[u]`` the item ids of their training history, ``targets[u]``
+            their held-out item.
+        tasks: (U, T) bool, the tasks of each user's scenario.
+        depths: cascade depths; values above a user's candidate count mean "all".
+        chunk: users scored per model call.
+    """
+    items = torch.arange(1, tables.num_items + 1)  # (I,) the catalogue
+    users_t = torch.as_tensor(np.asarray(users, np.int64))
+    agreement, held_out, teacher_held_out = [], [], []
+    for lo in range(0, len(users_t), chunk):
+        part, mask = users_t[lo : lo + chunk], tasks[lo : lo + chunk]  # (u,), (u, T)
+        u, num = len(part), len(items)
+        batch = tables.batch(part.repeat_interleave(num), items.repeat(u))  # (u·I, ...)
+        s = _masked_relevance(student(batch).view(u, num, -1), mask)  # (u, I)
+        t = _masked_relevance(teacher(batch).view(u, num, -1), mask)  # (u, I)
+        for row, user in enumerate(part.tolist()):  # the user's history is not a candidate
+            blocked = torch.as_tensor(np.asarray(seen[user], np.int64) - 1)
+            s[row, blocked], t[row, blocked] = -torch.inf, -torch.inf
+        by_student = torch.argsort(s, dim=1, descending=True, stable=True)  # (u, I), seen last
+        ref = torch.argsort(t, dim=1, descending=True, stable=True)[:, :k] + 1  # (u, k) ids
+        target = torch.tensor([targets[user] for user in part.tolist()])[:, None]  # (u, 1)
+        agree, hit = [], []
+        for d in depths:
+            head = by_student[:, : int(d)]  # (u, N)
+            order = torch.argsort(t.gather(1, head), dim=1, descending=True, stable=True)
+            lists = torch.cat([head.gather(1, order), by_student[:, int(d) :]], 1)[:, :k] + 1
+            agree.append(_ndcg_of_lists(lists, ref))
+            hit.append(_ndcg_of_lists(lists, target))
+        agreement.append(torch.stack(agree, 1))  # (u, D)
+        held_out.append(torch.stack(hit, 1))
+        teacher_held_out.append(_ndcg_of_lists(ref, target))
+    return DepthQuality(
+        depths=np.asarray(depths),
+        agreement=torch.cat(agreement).numpy(),
+        held_out=torch.cat(held_out).numpy(),
+        teacher_held_out=torch.cat(teacher_held_out).numpy(),
+    )
+
+
+def _masked_relevance(logits: Tensor, tasks: Tensor) -> Tensor:
+    """(u, I, T) logits, (u, T) bool → (u, I) Σ over each row's active tasks of log σ(logit)."""
+    return (torch.nn.functional.logsigmoid(logits) * tasks[:, None, :].float()).sum(-1)
