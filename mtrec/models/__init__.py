@@ -10,13 +10,23 @@ One interface per family, so a learner who knows one model of a family knows the
   Train with :func:`mtrec.train.fit`, evaluate with :func:`mtrec.eval.click.evaluate`.
 * **Top-K models** (``cf/``): ``fit(interactions)`` on a (U, I) 0/1 matrix (trained models such as
   BPR-MF are fitted by :func:`mtrec.train.fit` instead), then ``scores(interactions) -> (U, I)``;
-  evaluate with :func:`mtrec.eval.topk.evaluate_topk`.
+  evaluate with :func:`mtrec.eval.topk.evaluate_topk`. ``cf/popularity.py`` serves both this
+  family and the sequential one (``Popularity(N).fit(item_ids)``).
 * **Sequential models** (``sequential/``): ``fit(...)`` on training sequences (or
   :func:`mtrec.train.fit` for the neural ones), then ``scores(histories) -> (U, N+1)`` for
   left-padded (U, L) histories (column 0 is padding); evaluate with
   :func:`mtrec.eval.next_item.evaluate_next_item`.
 * **Generative models** (``generative/``): text in, text out; ``P5.score_items`` ranks every
   item for a batch of prompts.
+* **Knowledge-graph models** (``kg/``): embeddings of (head, relation, tail) triples. A batch
+  is ``{"heads", "relations", "tails"}``, each (B,) long (:func:`mtrec.data.kg.triple_batches`);
+  ``loss(batch)`` samples negatives itself (train with :func:`mtrec.train.fit`);
+  ``score(heads, relations, tails)`` (higher = more plausible), ``score_tails(heads, relations)``
+  and ``score_heads(relations, tails) -> (B, N)`` over every entity, ``entity_vectors() -> (N, D)``
+  (item features via :func:`mtrec.data.kg.item_kg_vectors`); evaluate with
+  :func:`mtrec.eval.link_prediction.evaluate_link_prediction`. ``kg/cke.py`` is a top-K model
+  (``scores() -> (U, I)``, BPR-trained) whose items add projected KG/text vectors; ``kg/paths.py``
+  explains recommendations by knowledge paths.
 
 Each model file holds a frozen ``...Config`` dataclass with a ``tiny()`` constructor for tests.
 Names are imported on first use, so ``import mtrec.models`` stays cheap and the optional
@@ -35,7 +45,11 @@ _FAMILIES = {
     "multitask.esmm": ("ESMM", "ESMMConfig"),
     "scenario.star": ("STAR", "STARConfig"),
     "scenario.scenario_moe": ("ScenarioMoE", "ScenarioMoEConfig"),
-    "sequential.popularity": ("Popularity",),
+    "scenario.pepnet": ("PEPNet", "PEPNetConfig"),
+    "scenario.m2m": ("M2M", "M2MConfig"),
+    "scenario.adasparse": ("AdaSparse", "AdaSparseConfig"),
+    "scenario.sarnet": ("SARNet", "SARNetConfig"),
+    "scenario.hamur": ("HAMUR", "HAMURConfig"),
     "sequential.cooccurrence": ("CoOccurrence",),
     "sequential.sasrec": ("SASRec", "SASRecConfig"),
     "sequential.next_items": ("NextItems", "NextItemsConfig", "NextItemsSampler"),
@@ -45,6 +59,11 @@ _FAMILIES = {
     "cf.ease": ("EASE", "EASEConfig"),
     "cf.content": ("ContentRecommender", "ContentConfig"),
     "cf.hybrid": ("WeightedHybrid",),
+    "cf.popularity": ("Popularity",),
+    "kg.transe": ("TransE", "TransEConfig"),
+    "kg.distmult": ("DistMult", "DistMultConfig"),
+    "kg.cke": ("CKE", "CKEConfig", "WarmItemSampler"),
+    "kg.paths": ("KGExplainer", "PathExplanation"),
     "generative.p5": ("P5", "P5Config"),
     "student": ("StudentMLP", "StudentConfig"),
 }

@@ -2,7 +2,8 @@
 
 :mod:`~mtrec.reporting.store` reads and writes ``benchmarks/results/*.csv``;
 :mod:`~mtrec.reporting.render` turns them into markdown tables, ``benchmarks/README.md`` and the
-README sections; :mod:`~mtrec.reporting.plots` draws the PNGs. Notebooks record and show results
+README sections; :mod:`~mtrec.reporting.plots` draws the PNGs; :mod:`~mtrec.reporting.multiscenario` renders the
+multi-scenario benchmark; :mod:`~mtrec.reporting.write` writes them all (``make report``). Notebooks record and show results
 through the names re-exported here. Reporting never imports the benchmark harness: ``mtrec bench``
 passes its model names in.
 """
@@ -22,7 +23,6 @@ from mtrec.reporting.render import (
     replace_between,
     speedup_table,
     throughput_markdown,
-    write_report,
 )
 from mtrec.reporting.store import (
     GOAL_COLUMNS,
@@ -46,6 +46,7 @@ from mtrec.reporting.store import (
     upsert,
     writing_enabled,
 )
+from mtrec.reporting.write import write_report
 
 __all__ = [
     "GOALS_CSV", "GOAL_COLUMNS", "GOAL_KEY", "NOT_AVAILABLE", "NOT_MEASURED", "QUALITY_COLUMNS",
