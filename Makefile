@@ -1,5 +1,6 @@
 # mtrec: two commands do everything on a fresh machine with Python 3.11 and pip.
-#   make tour   fetch data, execute every notebook (outputs stored), regenerate benchmark tables
+#   make tour   fetch data, run the experiments, execute every notebook (outputs stored),
+#               regenerate benchmark tables
 #   make test   fetch data, run the unit tests and the notebooks under nbval
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +16,11 @@ INLINE := MPLBACKEND=module://matplotlib_inline.backend_inline
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXERCISES := $(sort $(wildcard notebooks/exercises/*.ipynb notebooks/exercises/solutions/*.ipynb))
 
-.PHONY: install data test tour notebooks lint format bench report clean
+# Tables that need more compute than a notebook's 90 s: each command writes its rows to
+# benchmarks/results/ and its notebook shows them beside a small live run of the same code.
+EXPERIMENTS := transfer kg multiscenario
+
+.PHONY: install data test tour experiments notebooks lint format bench report clean
 
 install: $(STAMP)
 
@@ -30,6 +35,7 @@ data: $(STAMP)
 	$(VENV)/bin/mtrec data fetch
 
 test: data
+	$(VENV)/bin/lint-imports --no-cache
 	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --timeout=900 --durations=15 tests
 	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 --durations=15 \
 		--nbval-current-env notebooks
@@ -41,15 +47,22 @@ notebooks: data
 			--inplace --ExecutePreprocessor.timeout=900 "$$nb"; \
 	done
 
+experiments: data
+	for name in $(EXPERIMENTS); do \
+		echo "running mtrec.experiments.$$name"; \
+		$(OFFLINE) MTREC_WRITE_RESULTS=1 $(PY) -m mtrec.experiments.$$name; \
+	done
+
 report: $(STAMP)
 	$(PY) -m mtrec.cli bench --report-only
 
-tour: notebooks report
+tour: experiments notebooks report
 
 bench: data
 	$(VENV)/bin/mtrec bench
 
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff check mtrec tests notebooks
 	$(VENV)/bin/ruff format --check mtrec tests
 
