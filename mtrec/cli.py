@@ -1,4 +1,4 @@
-"""Command line: ``mtrec data list|fetch``, ``mtrec bench``, ``mtrec tour``."""
+"""Command line: ``mtrec data list|fetch``, ``mtrec bench``, ``mtrec tour``, ``mtrec export``."""
 
 from __future__ import annotations
 
@@ -65,6 +65,37 @@ def _tour(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    import torch
+
+    from mtrec.bench.cases import benchmark_pair
+    from mtrec.serving.export import OnnxScorer, check_parity, export_onnx
+
+    teacher, student, example_batch = benchmark_pair()
+    names = {"student": student, "mmoe": teacher}
+    out = Path(args.out)
+    unknown = sorted(set(args.models) - set(names))
+    if unknown:
+        print(f"mtrec export: unknown models {unknown}; choose from {sorted(names)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    for name in args.models:
+        model = names[name]
+        if args.weights.get(name):
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(args.weights[name]))
+        batch = example_batch(args.check_batch)
+        path = export_onnx(model, out / f"{name}.onnx", example=batch, check=False)
+        diff = check_parity(model, path, batch, atol=args.atol)
+        probs = OnnxScorer(path).predict(batch)
+        torch.testing.assert_close(probs, model.predict(batch), atol=args.atol, rtol=0)
+        source = args.weights.get(name) or "untrained weights (pass --student/--mmoe FILE)"
+        print(f"{name}: {path} (dynamic batch; {source}); onnxruntime vs torch max |Δlogit| "
+              f"{diff:.1e} on batches of {args.check_batch} and {2 * args.check_batch}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtrec", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -84,6 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_arguments(bench_parser)
     bench_parser.set_defaults(func=bench.run.main)
 
+    export = sub.add_parser(
+        "export",
+        help="export the distilled student and the MMoE scorer (notebook 09 sizes) to ONNX",
+        description="Export to ONNX with a dynamic batch size, check onnxruntime against torch "
+        "(max abs logit difference) and write <out>/<model>.onnx (+ .json). Needs the serve "
+        "extra: pip install 'mtrec[serve]'.",
+    )
+    export.add_argument(
+        "models", nargs="*", default=None, metavar="MODEL",
+        help="student and/or mmoe (default: both)",
+    )  # fmt: skip
+    export.add_argument("--out", default="exported", help="output folder (default: exported/)")
+    export.add_argument("--student", default=None, metavar="FILE",
+                        help="StudentMLP weights (a safetensors state dict) to load first")  # fmt: skip
+    export.add_argument("--mmoe", default=None, metavar="FILE",
+                        help="MMoE weights (a safetensors state dict) to load first")  # fmt: skip
+    export.add_argument("--atol", type=float, default=1e-5, help="parity tolerance on logits")
+    export.add_argument("--check-batch", type=int, default=64, help="rows of the parity batch")
+    export.set_defaults(func=_export)
+
     tour = sub.add_parser("tour", help="execute every numbered notebook in order")
     tour.add_argument("--list", action="store_true", help="only list the notebooks")
     tour.set_defaults(func=_tour)
@@ -92,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "export":
+        args.models = args.models or ["student", "mmoe"]
+        args.weights = {"student": args.student, "mmoe": args.mmoe}
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     return int(args.func(args) or 0)
 

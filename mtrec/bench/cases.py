@@ -355,14 +355,16 @@ def sasrec_case() -> Case:
             batch,
             flops_per_sample=encoder + config.max_len * full_softmax,
             inference_flops_per_sample=encoder + full_softmax,
-            predict=lambda b: model.score(b["item_ids"]),
+            predict=lambda b: model.scores(b["item_ids"]),
         )
 
     return Case("sasrec", build, (1, 64, 256, 1024), (1, 64, 256), (1, 64, 1024, 4096))
 
 
 # ----------------------------------------------------------------------------- the names
-GROUPS = ("attention", "encoder_decoder", "sasrec", "mmoe", "ple", "star", "distill", "text")
+GROUPS = (
+    "attention", "encoder_decoder", "sasrec", "mmoe", "ple", "star", "distill", "text", "serve",
+)  # fmt: skip
 
 
 def model_cases() -> dict[str, list[Case]]:
@@ -376,6 +378,7 @@ def model_cases() -> dict[str, list[Case]]:
         "star": [star_case()],
         "distill": [student_case(), teacher_case()],
         "text": [],  # TextEncoder: measured side by side with sentence-transformers
+        "serve": [],  # exported student and MMoE: onnxruntime side by side with torch eager
     }
 
 
@@ -387,4 +390,7 @@ MODEL_NAMES = (
     *(attention_name("mtrec", length, d, heads) for _, length, d, heads in ATTENTION_SHAPES),
     *FLOP_MODELS,
     TEXT_ENCODER,
+    f"{TEXT_ENCODER} int8",  # the fast text path (onnxruntime, int8 linear layers)
+    "distilled-student-onnxruntime",  # the exported student served by onnxruntime
+    "distill-teacher-onnxruntime",  # the exported MMoE scorer served by onnxruntime
 )

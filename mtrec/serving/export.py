@@ -1,0 +1,249 @@
+"""Serving outside Python eager mode: export a click model to ONNX and answer with onnxruntime.
+
+:func:`export_onnx` writes a model that maps feature tensors to (B, T) logits (the distilled
+:class:`~mtrec.models.student.StudentMLP`, the :class:`~mtrec.models.multitask.mmoe.MMoE` scorer,
+any model of the click family whose ``config.features`` declares its inputs) to an ONNX file with
+a dynamic batch dimension, and checks it against torch (max abs difference of the logits).
+:class:`OnnxScorer` loads the file in an onnxruntime session and keeps the click family's
+contract: ``forward(batch) -> logits`` and ``predict(batch) -> probabilities``, both (B, T).
+
+onnxruntime, onnx and onnxscript are the optional ``serve`` extra (``pip install 'mtrec[serve]'``)
+and are imported only inside these functions, so the core package stays torch-only.
+
+Example:
+    >>> path = export_onnx(student, "student.onnx", example=batch)  # doctest: +SKIP
+    >>> OnnxScorer(path).predict(batch)                              # (B, T)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mtrec.data.schema import DenseFeature, SequenceFeature, SparseFeature, TextFeature
+
+log = logging.getLogger(__name__)
+
+PARITY_ATOL = 1e-5  # max abs difference of the logits, onnxruntime vs torch (fp32)
+OPSET = 18
+
+
+def _require(module: str) -> Any:
+    """Import an optional serving dependency, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"ONNX export and serving need {module}; install the serve extra: "
+            "pip install 'mtrec[serve]' (onnxruntime, onnx, onnxscript)"
+        ) from error
+
+
+def input_names(model: nn.Module) -> list[str]:
+    """The batch keys ``model`` reads: the names of its ``config.features``, in order."""
+    features = getattr(getattr(model, "config", None), "features", None)
+    if not features:
+        raise TypeError(
+            f"{type(model).__name__} has no config.features: export_onnx needs a click-family "
+            "model whose features are declared (StudentMLP, MMoE, PLE, ...)"
+        )
+    return [feature.name for feature in features]
+
+
+def example_batch(model: nn.Module, batch_size: int = 2) -> dict[str, Tensor]:
+    """A seeded batch with every feature ``model`` reads, for tracing (ids in vocabulary range)."""
+    g = torch.Generator().manual_seed(0)
+    batch: dict[str, Tensor] = {}
+    for feature in model.config.features:
+        if isinstance(feature, SequenceFeature):
+            shape = (batch_size, feature.max_len)
+            batch[feature.name] = torch.randint(1, feature.vocab_size, shape, generator=g)
+        elif isinstance(feature, SparseFeature):
+            shape = (batch_size,)
+            batch[feature.name] = torch.randint(1, feature.vocab_size, shape, generator=g)
+        elif isinstance(feature, TextFeature):
+            batch[feature.name] = torch.randn(batch_size, feature.dim, generator=g)
+        elif isinstance(feature, DenseFeature):
+            shape = (batch_size, feature.dim) if feature.dim > 1 else (batch_size,)
+            batch[feature.name] = torch.randn(shape, generator=g)
+        else:
+            raise TypeError(
+                f"example_batch does not know how to draw feature {feature!r}; pass example="
+            )
+    return batch
+
+
+class _Positional(nn.Module):
+    """The model with positional tensor inputs (ONNX graphs take named tensors, not a dict)."""
+
+    def __init__(self, model: nn.Module, names: Sequence[str]) -> None:
+        super().__init__()
+        self.model, self.names = model, list(names)
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.model(dict(zip(self.names, inputs)))  # (B, T)
+        return logits, torch.sigmoid(logits)  # probabilities in the graph: one call per request
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """The exporter's progress prints and warnings, hidden (they are not the user's business)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    example: dict[str, Tensor] | None = None,
+    check: bool = True,
+    atol: float = PARITY_ATOL,
+) -> Path:
+    """Export ``model`` (features → (B, T) logits) to ONNX with a dynamic batch dimension.
+
+    Args:
+        model: a click-family model whose ``config.features`` declares its inputs; it is traced
+            in eval mode on the CPU (its own mode and device are restored afterwards).
+        path: the ``.onnx`` file to write; ``<path>.json`` records inputs, outputs and tasks.
+        example: a batch with every feature key (default: :func:`example_batch`).
+        check: run the file in onnxruntime on ``example`` and a batch of another size, and raise
+            when a logit differs from torch's by more than ``atol``.
+        atol: the parity tolerance.
+
+    Returns:
+        The path of the written ONNX file.
+    """
+    _require("onnxscript")
+    names = input_names(model)
+    example = example_batch(model, 3) if example is None else example
+    missing = [name for name in names if name not in example]
+    if missing:
+        raise KeyError(f"example lacks the feature keys {missing}; it has {sorted(example)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    training, device = model.training, next(model.parameters()).device
+    model.eval().cpu()
+    try:
+        inputs = tuple(example[name].cpu() for name in names)
+        batch = torch.export.Dim("batch", min=1)
+        shapes = [{0: batch} for _ in names]
+        with _quiet_export():
+            program = torch.onnx.export(
+                _Positional(model, names),
+                inputs,
+                input_names=names,
+                output_names=["logits", "probabilities"],
+                dynamic_shapes=(tuple(shapes),),  # one entry: the *inputs tuple of _Positional
+                opset_version=OPSET,
+                dynamo=True,
+                optimize=True,
+                verbose=False,
+            )
+            program.save(str(path))
+        meta = {
+            "inputs": names,
+            "outputs": ["logits", "probabilities"],
+            "task_names": list(getattr(model, "task_names", []) or []),
+            "model": type(model).__name__,
+        }
+        path.with_suffix(path.suffix + ".json").write_text(json.dumps(meta, indent=1))
+        if check:
+            check_parity(model, path, example, atol=atol)
+    finally:
+        model.to(device).train(training)
+    return path
+
+
+def check_parity(
+    model: nn.Module, path: str | os.PathLike[str], batch: dict[str, Tensor], *, atol: float
+) -> float:
+    """Max abs logit difference of onnxruntime vs torch on ``batch`` and on it doubled (another
+    batch size: the dynamic axis); raises ``AssertionError`` above ``atol``."""
+    scorer = OnnxScorer(path)
+    doubled = {key: torch.cat([value, value.flip(0)]) for key, value in batch.items()}
+    worst = 0.0
+    for sample in (batch, doubled):
+        with torch.no_grad():
+            expected = model({name: sample[name].cpu() for name in scorer.input_names})
+        worst = max(worst, (scorer(sample) - expected).abs().max().item())
+    if worst > atol:
+        raise AssertionError(
+            f"onnxruntime logits differ from torch by {worst:.2e} > atol={atol:g} for {path}; "
+            "the export is not faithful (an op exported differently); report it with the model"
+        )
+    log.info("%s: onnxruntime vs torch max abs logit difference %.2e", path, worst)
+    return worst
+
+
+class OnnxScorer:
+    """An exported click model served by onnxruntime: ``forward``/``predict`` as in torch.
+
+    Args:
+        path: an ONNX file written by :func:`export_onnx` (its ``.json`` sidecar names the inputs).
+        threads: onnxruntime intra-op threads (``None``: its default, all cores).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
+        ort = _require("onnxruntime")
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only
+        # no busy-waiting threads after a call: they would steal the cores torch (or the rest of
+        # the server) runs on, and slow every other measurement of the process
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+        self.input_names = [node.name for node in self.session.get_inputs()]
+        self._dtypes = {
+            node.name: np.int64 if "int64" in node.type else np.float32
+            for node in self.session.get_inputs()
+        }
+        sidecar = self.path.with_suffix(self.path.suffix + ".json")
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        self.task_names: tuple[str, ...] = tuple(meta.get("task_names", ()))
+
+    def __repr__(self) -> str:
+        return f"OnnxScorer({self.path.name!r}, inputs={self.input_names})"
+
+    def _feeds(self, batch: dict[str, Tensor]) -> dict[str, np.ndarray]:
+        missing = [name for name in self.input_names if name not in batch]
+        if missing:
+            raise KeyError(
+                f"batch lacks the feature keys {missing} the exported model reads; it has "
+                f"{sorted(batch)}"
+            )
+        return {
+            name: np.ascontiguousarray(batch[name].detach().cpu().numpy(), self._dtypes[name])
+            for name in self.input_names
+        }
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        """Feature keys → (B, T) logits (float32, CPU)."""
+        (logits,) = self.session.run(["logits"], self._feeds(batch))
+        return torch.from_numpy(logits)
+
+    __call__ = forward
+
+    def predict(self, batch: dict[str, Tensor]) -> Tensor:
+        """(B, T) probabilities, as the torch model's ``predict`` (the graph's sigmoid output)."""
+        (probabilities,) = self.session.run(["probabilities"], self._feeds(batch))
+        return torch.from_numpy(probabilities)

@@ -1,0 +1,35 @@
+"""The serving comparison (torch eager vs onnxruntime) and the text comparison's helpers: their
+rows and goals, not their speed (speed lives in `mtrec bench`)."""
+
+import pytest
+import torch
+
+from mtrec import bench
+from mtrec.bench import compare
+
+
+def test_serve_and_text_are_bench_groups():
+    assert {"serve", "text"} <= set(bench.GROUPS)
+    assert compare.COMPARISONS["serve"] is compare.compare_serving
+    assert compare.TEXT_MAX_LENGTH == 256  # the model's own, as SentenceTransformer
+
+
+def test_worst_cosine_of_identical_vectors_is_one():
+    vectors = torch.nn.functional.normalize(torch.randn(5, 8), dim=-1)
+    low, mean = compare._worst_cosine(vectors, vectors)
+    assert low == pytest.approx(1.0, abs=1e-6) and mean == pytest.approx(1.0, abs=1e-6)
+
+
+def test_serving_comparison_rows_and_goal(cpu_context, monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the serve extra (pip install 'mtrec[serve]')")
+    pytest.importorskip("onnxscript", reason="the serve extra (pip install 'mtrec[serve]')")
+    monkeypatch.setattr(compare, "SERVE_BATCHES", (1, 4))
+    cpu_context.settings.quick = True
+    rows, goals = compare.compare_serving(cpu_context)
+    names = {(r["model"], r["batch_size"]) for r in rows}
+    for model in ("distilled-student", "distill-teacher"):
+        for suffix in ("", "-onnxruntime"):
+            assert {(model + suffix, 1), (model + suffix, 4)} <= names
+    (goal,) = goals
+    assert goal["kind"] == "serve" and goal["target"] == ">= 2"
+    assert goal["met"] in ("yes", "no") and goal["measured"] > 0
