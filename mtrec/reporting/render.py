@@ -324,7 +324,14 @@ def throughput_markdown(
             f"{met.get(NOT_AVAILABLE, 0)} not available "
             "(see [`benchmarks/README.md`](benchmarks/README.md))."
         )
-    if frame.device_name.astype(str).str.contains("shared").any():
+    cpu = frame[frame.device == "cpu"]
+    machines = cpu.groupby("device_name", sort=False).model.unique()
+    if len(machines) > 1:  # say which rows come from which machine: never compare across them
+        text += " CPU rows come from several machines; compare ratios only within one:"
+        for name, names in machines.items():
+            shown = sorted(set(names) & set(models)) if models else sorted(names)
+            text += f"\n- {name}: {', '.join(shown) or 'comparison baselines only'}"
+    elif cpu.device_name.astype(str).str.contains("shared").any():
         text += " CPU figures come from a shared, loaded 2-core machine."
     return text
 

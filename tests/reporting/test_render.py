@@ -134,3 +134,11 @@ def test_the_readme_table_shows_only_the_models_passed_in():
     assert "| mmoe |" in text and "typical-loop" not in text
     assert "| sasrec |  | not available |" in text
     assert "typical-loop" in reporting.throughput_markdown(frame, pd.DataFrame())
+
+
+def test_rows_from_several_cpus_say_which_machine_measured_which_model():
+    frame = _frame(with_gpu=False)
+    assert "several machines" not in reporting.throughput_markdown(frame, pd.DataFrame())
+    frame.loc[len(frame)] = _row("sasrec", "cpu", 64, "train", 10.0, device_name="other CPU")
+    text = reporting.throughput_markdown(frame, pd.DataFrame(), models=("mmoe", "sasrec"))
+    assert "several machines" in text and "\n- other CPU: sasrec" in text
