@@ -3,9 +3,20 @@
 Importing mtrec with ``MTREC_OFFLINE=1`` in the environment (as ``make test`` and ``make tour``
 do) installs a guard that refuses every socket connection outside loopback, so notebooks and tests
 prove they make no network access after ``mtrec data fetch``.
+
+Two sources of output noise are quieted here, once, for every notebook and script: tqdm's
+notebook bars warn "IProgress not found" when ipywidgets is absent (mtrec and the Hugging Face
+libraries it loads fall back to plain text bars anyway), and PyTorch's profiler prints Kineto's
+``USDT:`` trace lines to stderr (``KINETO_LOG_LEVEL``; a value the user set wins).
 """
 
 import os
+import warnings
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+with warnings.catch_warnings():  # the first import of tqdm.autonotebook is the one that warns
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.autonotebook  # noqa: F401
 
 from mtrec import _compat
 from mtrec.utils import env_info, get_device, set_seed

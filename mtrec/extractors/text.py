@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1  # bump when pooling or storage changes, so old cache entries are not reused
 MAX_SHARDS = 32  # merge a cache directory's shards into one when it holds more than this
-PROGRESS_MIN = 512  # show a progress bar by default when more uncached texts than this
 
 
 @contextlib.contextmanager
@@ -453,7 +452,7 @@ class TextEncoder:
         Args:
             texts: N strings (a list, tuple, pandas Series, ...).
             batch_size: texts per forward pass (default: the encoder's ``batch_size``).
-            progress: show a tqdm bar; ``None`` shows one when more than 512 texts need encoding.
+            progress: show a tqdm bar while encoding (off by default, so notebooks store no bars).
 
         Returns:
             (N, D) float32 tensor on the CPU in input order (rows of unit L2 norm when
@@ -503,8 +502,8 @@ class TextEncoder:
             )
         order = np.argsort(-np.asarray(lengths), kind="stable")  # longest first: OOM shows early
         out = torch.empty(len(texts), self.dim)
-        show = len(texts) > PROGRESS_MIN if progress is None else progress
-        from tqdm.auto import tqdm
+        show = bool(progress)  # off unless asked: a stored notebook keeps no progress bars
+        from tqdm.auto import tqdm  # quiet: mtrec/__init__ imported tqdm.autonotebook once
 
         model = self.model if self.precision == "fp32" else self.session
         with tqdm(total=len(texts), disable=not show, desc="encoding texts", unit="text") as bar:
