@@ -38,6 +38,26 @@ class BPRConfig:
         return cls(num_users=6, num_items=8, d_model=4)
 
 
+def bpr_loss(model: nn.Module, batch: dict[str, Tensor], *, l2: float) -> Tensor:
+    """BPR's loss for any model scoring ``model(user_ids, item_ids) -> (B,)`` logits.
+
+    -log σ(s(u, i⁺) − s(u, i⁻)) + l2 · (||p_u||² + ||q_i⁺||² + ||q_i⁻||²), averaged over the batch,
+    where p and q are the model's ``user_embedding`` and ``item_embedding`` (the ID vectors).
+    Keys: "user_ids", "pos_item_ids", "neg_item_ids", each (B,) long.
+    """
+    for key in ("user_ids", "pos_item_ids", "neg_item_ids"):
+        if key not in batch:
+            raise KeyError(f"BPR batches need key {key!r}; got {sorted(batch)}")
+    users = batch["user_ids"]
+    diff = model(users, batch["pos_item_ids"]) - model(users, batch["neg_item_ids"])
+    reg = (
+        model.user_embedding(users).pow(2).sum(-1)
+        + model.item_embedding(batch["pos_item_ids"]).pow(2).sum(-1)
+        + model.item_embedding(batch["neg_item_ids"]).pow(2).sum(-1)
+    )
+    return -F.logsigmoid(diff).mean() + l2 * reg.mean()
+
+
 class BPRMF(nn.Module):
     """score(u, i) = p_u · q_i + b_i.
 
@@ -62,17 +82,7 @@ class BPRMF(nn.Module):
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """-log σ(s(u, i⁺) − s(u, i⁻)) + l2 · ||θ||², averaged over the batch."""
-        for key in ("user_ids", "pos_item_ids", "neg_item_ids"):
-            if key not in batch:
-                raise KeyError(f"BPR batches need key {key!r}; got {sorted(batch)}")
-        users = batch["user_ids"]
-        diff = self(users, batch["pos_item_ids"]) - self(users, batch["neg_item_ids"])
-        reg = (
-            self.user_embedding(users).pow(2).sum(-1)
-            + self.item_embedding(batch["pos_item_ids"]).pow(2).sum(-1)
-            + self.item_embedding(batch["neg_item_ids"]).pow(2).sum(-1)
-        )
-        return -F.logsigmoid(diff).mean() + self.config.l2 * reg.mean()
+        return bpr_loss(self, batch, l2=self.config.l2)
 
     @torch.no_grad()
     def scores(self, interactions: Tensor | None = None) -> Tensor:

@@ -12,10 +12,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.models.cf.bpr import BPRSampler
+from mtrec.models.cf.bpr import BPRSampler, bpr_loss
 
 
 @dataclass(frozen=True)
@@ -113,20 +112,9 @@ class CKE(nn.Module):
         q, b = self.item_vectors(item_ids)
         return (self.user_embedding(user_ids) * q).sum(dim=-1) + b
 
-    # Same as mtrec.models.cf.bpr.BPRMF.loss (the ID vectors are the regularised ones).
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """-log σ(s(u, i⁺) − s(u, i⁻)) + l2 · ||θ||², averaged over the batch."""
-        for key in ("user_ids", "pos_item_ids", "neg_item_ids"):
-            if key not in batch:
-                raise KeyError(f"BPR batches need key {key!r}; got {sorted(batch)}")
-        users = batch["user_ids"]
-        diff = self(users, batch["pos_item_ids"]) - self(users, batch["neg_item_ids"])
-        reg = (
-            self.user_embedding(users).pow(2).sum(-1)
-            + self.item_embedding(batch["pos_item_ids"]).pow(2).sum(-1)
-            + self.item_embedding(batch["neg_item_ids"]).pow(2).sum(-1)
-        )
-        return -F.logsigmoid(diff).mean() + self.config.l2 * reg.mean()
+        """BPR's loss (:func:`mtrec.models.cf.bpr.bpr_loss`); the ID vectors are the regularised ones."""
+        return bpr_loss(self, batch, l2=self.config.l2)
 
     @torch.no_grad()
     def scores(self, interactions: Tensor | None = None) -> Tensor:
