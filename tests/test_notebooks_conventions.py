@@ -39,6 +39,77 @@ def test_notebook_conventions(path):
     assert "sys.path" not in text and "import *" not in text
 
 
+MAX_CELL_LINES = 25
+DEV_WORDS = re.compile(
+    r"\b(issues?|tickets?|TODO|FIXME|goals? of (the|our)|source documents|course outline|"
+    r"acceptance|reviewer)\b",
+    re.I,
+)
+NOISE = re.compile(r"Warning\b|it/s\]|\d+%\|.*\||USDT|Loading weights|gpuGetDeviceCount")
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _text(cell):
+    return "".join(cell["source"])
+
+
+def _outputs_text(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append("".join(out.get("text", "")))
+        parts.append("".join(out.get("data", {}).get("text/plain", "")))
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_teaches_like_a_textbook(path):
+    """Header, a drawn diagram, two 'try this' prompts, an inline check, an exercise link, and a
+    closing summary printed by code; short cells; clean outputs; a learner's vocabulary."""
+    cells = _cells(path)
+    name = path.name
+    header = _text(cells[0])
+    assert cells[0]["cell_type"] == "markdown" and header.startswith("# "), f"{name}: no title"
+    for field in ("**Goal", "**Prerequisites", "**Time"):
+        assert field in header, f"{name}: the header cell lacks {field}**"
+    code = [c for c in cells if c["cell_type"] == "code"]
+    markdown = [_text(c) for c in cells if c["cell_type"] == "markdown"]
+    diagrams = [
+        c
+        for c in code
+        if "draw_diagram(" in _text(c)
+        and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+    ]
+    assert diagrams, f"{name}: no diagram drawn with mtrec.reporting.diagram.draw_diagram"
+    assert sum("**Try this" in m for m in markdown) >= 2, f"{name}: fewer than two 'Try this'"
+    checks = [c for c in code if re.search(r"\bcheck_\w+\(", _text(c)) and "exercises" in _text(c)]
+    assert checks, f"{name}: no inline self-check from mtrec.exercises"
+    assert any(re.search(r"\]\((\.\./)?(notebooks/)?exercises/", m) for m in markdown), (
+        f"{name}: no link to an exercise"
+    )
+    closing = [
+        i
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "markdown" and re.search(r"^#+ What we learned", _text(c), re.M)
+    ]
+    assert closing, f"{name}: no closing 'What we learned' section"
+    after = [c for c in cells[closing[-1] :] if c["cell_type"] == "code"]
+    assert any(c.get("outputs") for c in after), f"{name}: the summary prints no numbers"
+    for i, cell in enumerate(cells):
+        text = _text(cell)
+        assert not DEV_WORDS.search(text), f"{name} cell {i}: {DEV_WORDS.search(text)[0]!r}"
+        if cell["cell_type"] != "code":
+            continue
+        lines = len(text.splitlines())
+        assert lines <= MAX_CELL_LINES, f"{name} cell {i}: {lines} lines (max {MAX_CELL_LINES})"
+        for out in cell.get("outputs", []):
+            assert out.get("name") != "stderr", f"{name} cell {i}: stderr stored in outputs"
+        noise = NOISE.search(_outputs_text(cell))
+        assert not noise, f"{name} cell {i}: output noise {noise[0]!r}"
+
+
 def test_cli_tour_lists_the_notebooks_in_order():
     result = subprocess.run(
         [sys.executable, "-m", "mtrec.cli", "tour", "--list"],

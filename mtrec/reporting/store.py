@@ -9,6 +9,8 @@ the committed tables.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -57,8 +59,29 @@ def _atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock beside ``path`` so concurrent writers never lose each other's rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upsert(path: Path, rows: pd.DataFrame, columns: list[str], key: list[str]) -> pd.DataFrame:
-    """Insert ``rows`` into the CSV at ``path``, replacing rows with the same ``key``."""
+    """Insert ``rows`` into the CSV at ``path``, replacing rows with the same ``key``.
+
+    The read-modify-write runs under a file lock: two notebooks recording rows at once (e.g.
+    ``make -j tour``) both land.
+    """
+    with _locked(path):
+        return _upsert(path, rows, columns, key)
+
+
+def _upsert(path: Path, rows: pd.DataFrame, columns: list[str], key: list[str]) -> pd.DataFrame:
     missing = sorted(set(columns) - set(rows.columns))
     if missing:
         raise ValueError(f"result rows lack columns {missing}; expected all of {columns}")
