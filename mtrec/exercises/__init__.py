@@ -10,6 +10,7 @@ Exercises (notebooks/exercises/): attention, MMoE gate, STAR layer, distillation
 scenario classifier that beats a decision tree on real reviews.
 """
 
+from mtrec.exercises import attention, distillation, mmoe_gate, ndcg, scenario, star
 from mtrec.exercises.attention import check_attention
 from mtrec.exercises.distillation import check_distillation_loss
 from mtrec.exercises.mmoe_gate import check_mmoe_gate
@@ -26,7 +27,29 @@ CHECKS = {
     "scenario_classifier": check_scenario_classifier,
 }
 
+# A known mistake per exercise, run by show_example_failure so students see a failure message
+EXAMPLE_MISTAKES = {
+    "attention": attention.DIAGNOSES[0][0],
+    "mmoe_gate": mmoe_gate.DIAGNOSES[0][0],
+    "star_linear": star.DIAGNOSES[0][0],
+    "distillation_loss": distillation.DIAGNOSES[0][0],
+    "ndcg": ndcg.DIAGNOSES[0][0],
+    "scenario_classifier": scenario.majority_class,
+}
+
+
+def show_example_failure(name: str) -> bool:
+    """Run the check ``name`` on a known wrong answer and print its feedback (returns False).
+
+    Shows, before students start, what a failing check prints: the failing case, its inputs, the
+    expected and the received values, and the named mistake or a hint.
+    """
+    if name not in CHECKS:
+        raise KeyError(f"no exercise named {name!r}; choose one of {sorted(CHECKS)}")
+    return CHECKS[name](EXAMPLE_MISTAKES[name])
+
+
 __all__ = [
-    "CHECKS", "check_attention", "check_distillation_loss", "check_mmoe_gate", "check_ndcg",
-    "check_scenario_classifier", "check_star_linear",
+    "CHECKS", "EXAMPLE_MISTAKES", "check_attention", "check_distillation_loss", "check_mmoe_gate",
+    "check_ndcg", "check_scenario_classifier", "check_star_linear", "show_example_failure",
 ]  # fmt: skip

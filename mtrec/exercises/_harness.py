@@ -4,10 +4,17 @@ A check never raises on a wrong or unfinished answer (a student's notebook keeps
 prints one line per case, and for the first failing case what was passed in, what was expected,
 what came back and a hint, then returns ``False``. ``NotImplementedError`` is reported as
 "not implemented yet". Only a broken checker (a bug in mtrec) raises.
+
+Every call of the student's function runs under a time limit (:func:`call_with_time_limit`): an
+endless loop is stopped and named ("case 2 timed out after 10 s"), and ``sys.exit()`` inside the
+answer is reported, not obeyed. A known mistake is named even when it crashes (``W @ W_p`` on a
+non-square layer raises like the student's answer does) or yields NaN (an inverted mask).
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +25,65 @@ import torch
 from torch import Tensor
 
 Diagnosis = tuple[Callable[..., Any], str]  # (a known wrong answer, what it means)
+TIME_LIMIT_S = 10.0  # per case: every reference answer takes well under a second
+
+
+class TimeLimitExceeded(BaseException):
+    """The student's function ran past its time limit (a BaseException, so a student's
+    ``except Exception`` cannot swallow it)."""
+
+
+def call_with_time_limit(function: Callable[..., Any], kwargs: dict[str, Any], seconds: float):
+    """``function(**kwargs)``, or :class:`TimeLimitExceeded` after ``seconds``.
+
+    In the main thread (a notebook kernel, a script) a SIGALRM timer interrupts the call, even
+    an endless pure-Python loop. Elsewhere the call runs in a daemon thread that is abandoned
+    when late (it cannot be killed, but the check returns).
+    """
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+
+        def _alarm(signum: int, frame: Any) -> None:
+            raise TimeLimitExceeded
+
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return function(**kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    box: dict[str, Any] = {}
+
+    def _run() -> None:
+        try:
+            box["value"] = function(**kwargs)
+        except BaseException as error:  # handed back to the caller's thread below
+            box["error"] = error
+
+    worker = threading.Thread(target=_run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeLimitExceeded
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def student_error(error: BaseException, seconds: float) -> str | None:
+    """What to tell the student about an exception their function raised (None: re-raise)."""
+    if isinstance(error, KeyboardInterrupt):
+        return None
+    if isinstance(error, TimeLimitExceeded):
+        return (
+            f"timed out after {seconds:g} s - your function did not return (an endless loop, or "
+            "a loop whose variable never changes?)"
+        )
+    if isinstance(error, SystemExit):
+        return "your function called exit() / sys.exit(); return the value instead"
+    if isinstance(error, NotImplementedError):
+        return "not implemented yet - replace the `raise NotImplementedError` line"
+    return f"your function raised {type(error).__name__}: {error}"
 
 
 @dataclass
@@ -45,7 +111,9 @@ class Case:
 def describe(value: Any) -> str:
     """A short description of a value: shape and a few numbers for tensors."""
     if isinstance(value, np.ndarray):
-        value = torch.as_tensor(value)
+        return "array" + describe(torch.as_tensor(value))[len("tensor") :]
+    if isinstance(value, Tensor) and value.device.type == "meta":
+        return f"meta tensor shape {tuple(value.shape)} (no values)"
     if isinstance(value, Tensor):
         flat = value.detach().flatten()
         shown = ", ".join(f"{v:.4g}" for v in flat[:6].tolist())
@@ -58,13 +126,19 @@ def describe(value: Any) -> str:
     return repr(value)[:200]
 
 
-def compare(got: Any, expected: Any, atol: float) -> str | None:
-    """``None`` when ``got`` matches ``expected``, else the reason it does not."""
+def compare(got: Any, expected: Any, atol: float, *, equal_nan: bool = False) -> str | None:
+    """``None`` when ``got`` matches ``expected``, else the reason it does not.
+
+    ``equal_nan`` treats NaN in the same places as equal (used to recognise a known mistake that
+    produces NaN, e.g. an inverted mask); an answer is never accepted with NaN.
+    """
+    if got is None and expected is not None:
+        return "your function returned None - did you forget the `return` statement?"
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return f"expected a tuple of {len(expected)} values, got {describe(got)}"
         for i, (g, e) in enumerate(zip(got, expected)):
-            reason = compare(g, e, atol)
+            reason = compare(g, e, atol, equal_nan=equal_nan)
             if reason:
                 return f"output {i}: {reason}"
         return None
@@ -73,9 +147,20 @@ def compare(got: Any, expected: Any, atol: float) -> str | None:
             got = torch.as_tensor(got)
         if not isinstance(got, Tensor):
             return f"expected a torch.Tensor, got {type(got).__name__}"
+        if got.device.type == "meta":
+            return (
+                "the output is a meta tensor (shapes only, no values): compute it from the inputs"
+            )
         if tuple(got.shape) != tuple(expected.shape):
             return f"wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}"
+        if got.is_complex():
+            return f"expected real numbers, got a {got.dtype} tensor"
         got_f, exp_f = got.detach().double().cpu(), expected.detach().double().cpu()
+        if equal_nan:
+            same = torch.isnan(got_f) == torch.isnan(exp_f)
+            if not bool(same.all()):
+                return "NaN in different places"
+            got_f, exp_f = torch.nan_to_num(got_f), torch.nan_to_num(exp_f)
         if not torch.isfinite(got_f).all():
             return "the output contains NaN or inf"
         diff = (got_f - exp_f).abs()
@@ -88,8 +173,12 @@ def compare(got: Any, expected: Any, atol: float) -> str | None:
         return None
     try:
         got_value = float(got)
-    except (TypeError, ValueError):
-        return f"expected a number, got {type(got).__name__}"
+    except (TypeError, ValueError, RuntimeError):
+        return f"expected a number, got {describe(got)}"
+    if equal_nan and np.isnan(got_value) and np.isnan(float(expected)):
+        return None
+    if not np.isfinite(got_value):
+        return f"expected {float(expected):.6g}, got {got_value} (NaN or inf)"
     if not abs(got_value - float(expected)) <= atol + 1e-6 * abs(float(expected)):
         return f"expected {float(expected):.6g}, got {got_value:.6g}"
     return None
@@ -106,14 +195,42 @@ def _inputs(kwargs: dict[str, Any]) -> str:
 
 
 def _matches(wrong: Callable[..., Any], got: Any, kwargs: dict[str, Any], atol: float) -> bool:
+    """Whether ``got`` equals the known wrong answer ``wrong`` on these inputs (NaN-aware)."""
     try:
-        return compare(got, wrong(**kwargs), atol) is None
+        wrong_value = wrong(**{k: _copy(v) for k, v in kwargs.items()})
+        return compare(got, wrong_value, atol, equal_nan=True) is None
     except Exception:
         return False
 
 
-def run_cases(title: str, student: Callable[..., Any], cases: Sequence[Case]) -> bool:
-    """Run ``student`` on every case; print feedback; return True when all pass."""
+def _raises_alike(wrong: Callable[..., Any], error: BaseException, kwargs: dict[str, Any]) -> bool:
+    """Whether the known wrong answer ``wrong`` raises the same kind of error on these inputs."""
+    try:
+        wrong(**{k: _copy(v) for k, v in kwargs.items()})
+    except Exception as other:
+        return type(other) is type(error)
+    return False
+
+
+def _safe_compare(got: Any, expected: Any, atol: float) -> str | None:
+    try:
+        return compare(got, expected, atol)
+    except Exception as error:  # an output the comparison cannot read (an odd object)
+        return f"could not read the output {describe(got)} ({type(error).__name__}: {error})"
+
+
+def run_cases(
+    title: str,
+    student: Callable[..., Any],
+    cases: Sequence[Case],
+    *,
+    time_limit_s: float = TIME_LIMIT_S,
+) -> bool:
+    """Run ``student`` on every case; print feedback; return True when all pass.
+
+    Never raises on the student's behalf: exceptions, ``sys.exit()``, endless loops (stopped after
+    ``time_limit_s`` per case) and unreadable outputs are all reported as a failed case.
+    """
     if not callable(student):
         print(f"{title}: pass your function itself, e.g. check(my_function), not its result")
         return False
@@ -122,20 +239,25 @@ def run_cases(title: str, student: Callable[..., Any], cases: Sequence[Case]) ->
         label = f"  case {number}/{len(cases)} ({case.name})"
         kwargs = {k: _copy(v) for k, v in case.kwargs.items()}
         try:
-            got = student(**kwargs)
-        except NotImplementedError:
-            print(f"{label}: not implemented yet - replace the `raise NotImplementedError` line")
-            return False
-        except Exception as error:
-            print(f"{label}: your function raised {type(error).__name__}: {error}")
+            got = call_with_time_limit(student, kwargs, time_limit_s)
+        except BaseException as error:
+            message = student_error(error, time_limit_s)
+            if message is None:
+                raise
+            print(f"{label}: {message}")
+            if isinstance(error, NotImplementedError):
+                return False
             frames = traceback.extract_tb(error.__traceback__)[1:]
-            if frames:
+            if frames and frames[-1].line and not isinstance(error, TimeLimitExceeded):
                 print(f"    at line {frames[-1].lineno}: {frames[-1].line}")
             print(f"    inputs: {_inputs(case.kwargs)}")
-            if case.hint:
+            named = [m for wrong, m in case.diagnoses if _raises_alike(wrong, error, case.kwargs)]
+            if named and isinstance(error, Exception):
+                print(f"    diagnosis: {named[0]}")
+            elif case.hint:
                 print(f"    hint: {case.hint}")
             return False
-        reason = compare(got, case.expected, case.atol)
+        reason = _safe_compare(got, case.expected, case.atol)
         if reason is None:
             print(f"{label}: ok")
             continue

@@ -48,6 +48,20 @@ def _ideal_from_all(scores: np.ndarray, relevance: np.ndarray, k: int) -> float:
     return float((dcg[keep] / idcg[keep]).mean())
 
 
+def _log_off_by_one(scores: np.ndarray, relevance: np.ndarray, k: int) -> float:
+    order = np.argsort(-scores, axis=1)[:, :k]
+    top = np.take_along_axis(relevance, order, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        discounts = 1.0 / np.log2(
+            np.arange(1, top.shape[1] + 1)
+        )  # position 0 divides by log2(1) = 0
+        dcg = (top * discounts).sum(axis=1)
+        ideal = -np.sort(-relevance, axis=1)[:, :k]
+        idcg = (ideal * discounts[: ideal.shape[1]]).sum(axis=1)
+        keep = relevance.sum(axis=1) > 0
+        return float((dcg[keep] / idcg[keep]).mean())
+
+
 def _zero_users_counted(scores: np.ndarray, relevance: np.ndarray, k: int) -> float:
     per = mtrec_ndcg(scores, relevance, k, reduce=False)
     return float(np.nan_to_num(per, nan=0.0).mean())
@@ -59,6 +73,8 @@ DIAGNOSES = (
     (_ideal_from_all, "cut the ideal ranking at k too: IDCG@k uses the k best relevances"),
     (_zero_users_counted, "users without any relevant item must be left out of the mean, not "
      "counted as 0"),
+    (_log_off_by_one, "with 0-based positions the discount is log2(i + 2): log2(i + 1) divides the "
+     "top item by log2(1) = 0"),
 )  # fmt: skip
 
 
