@@ -7,6 +7,7 @@ names ``mtrec bench`` measures, which the report lists (and marks "not available
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,7 @@ class Built:
     optimizer: bool = True
     phases: tuple[str, ...] = ("train", "inference")
     inference_flops_per_sample: float | None = None  # when inference computes less (SASRec)
+    count_flops: bool = True  # False: no FLOP count (small routed MLPs, bound by overhead)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,39 @@ def star_case() -> Case:
     """STAR with 8 scenarios (:func:`star_built`); its partitioned norm needs two rows to train."""
     sizes = (1, 64, 1024, 4096)
     return Case("star", star_built, sizes, (1, 64, 1024), sizes, train_min_batch=2)
+
+
+# the multi-scenario models of mtrec.experiments.multiscenario (STAR has its own case above), at
+# the benchmark's widths (64 → 32 hidden units in every network), on the click schema
+SCENARIO_MODELS = ("sb+scenario", "scenario_moe", "pepnet", "m2m", "adasparse", "sarnet", "hamur")
+SCENARIO_TRAIN_MIN_BATCH = {"hamur": 2}  # HAMUR's adapter BatchNorm cannot train on one row
+
+
+def scenario_built(name: str, batch_size: int, *, num_scenarios: int = 8) -> Built:
+    """Multi-scenario model ``name`` (:data:`SCENARIO_MODELS`) with ``num_scenarios`` scenarios.
+
+    The model is built exactly as the multi-scenario benchmark builds it
+    (``mtrec.experiments.multiscenario.MODELS``); the batch is a click-log batch plus uniform
+    ``scenario_ids``, so at S = 128 a 1024-row batch holds every scenario (about 8 rows each).
+    """
+    from mtrec.experiments.multiscenario import MODELS as BENCHMARK_MODELS  # the one config
+
+    if name not in SCENARIO_MODELS:
+        raise KeyError(f"unknown multi-scenario model {name!r}; choose from {SCENARIO_MODELS}")
+    features = click_features()
+    model = BENCHMARK_MODELS[name](tuple(features), num_scenarios, len(TASKS))
+    batch = click_batch(features, batch_size, num_tasks=len(TASKS))
+    g = torch.Generator().manual_seed(SEED + 1)
+    batch["scenario_ids"] = torch.randint(0, num_scenarios, (batch_size,), generator=g)
+    return Built(model, batch, count_flops=False)  # compared by routing cost, not the ceiling
+
+
+def scenario_case(name: str) -> Case:
+    """A multi-scenario model of :func:`scenario_built` with 8 scenarios (as STAR's case)."""
+    sizes = (1, 64, 1024, 4096)
+    min_batch = SCENARIO_TRAIN_MIN_BATCH.get(name, 1)
+    return Case(name, functools.partial(scenario_built, name), sizes, (1, 64, 1024), sizes,
+                train_min_batch=min_batch)  # fmt: skip
 
 
 def _router_and_batch(batch_size: int, num_scenarios: int) -> tuple[ScenarioRouter, Batch]:
@@ -363,7 +398,8 @@ def sasrec_case() -> Case:
 
 # ----------------------------------------------------------------------------- the names
 GROUPS = (
-    "attention", "encoder_decoder", "sasrec", "mmoe", "ple", "star", "distill", "text", "serve",
+    "attention", "encoder_decoder", "sasrec", "mmoe", "ple", "star", "scenario", "distill", "text",
+    "serve",
 )  # fmt: skip
 
 
@@ -376,6 +412,7 @@ def model_cases() -> dict[str, list[Case]]:
         "mmoe": [multitask_case("mmoe")],
         "ple": [multitask_case("ple")],
         "star": [star_case()],
+        "scenario": [scenario_case(name) for name in SCENARIO_MODELS],  # + routing-cost goals
         "distill": [student_case(), teacher_case()],
         "text": [],  # TextEncoder: measured side by side with sentence-transformers
         "serve": [],  # exported student and MMoE: onnxruntime side by side with torch eager
@@ -383,12 +420,16 @@ def model_cases() -> dict[str, list[Case]]:
 
 
 TEXT_ENCODER = "text-encoder-mtrec"
-# the models of model_cases(): their train step is compared with the matmul ceiling
-FLOP_MODELS = tuple(case.name for cases in model_cases().values() for case in cases)
+# the models of model_cases() whose train step is compared with the matmul ceiling; the small
+# multi-scenario MLPs (group "scenario") are measured for throughput and routing cost only
+FLOP_MODELS = tuple(
+    case.name for group, cases in model_cases().items() if group != "scenario" for case in cases
+)
 # every model `mtrec bench` measures, in the order of the report's tables
 MODEL_NAMES = (
     *(attention_name("mtrec", length, d, heads) for _, length, d, heads in ATTENTION_SHAPES),
     *FLOP_MODELS,
+    *SCENARIO_MODELS,
     TEXT_ENCODER,
     f"{TEXT_ENCODER} int8",  # the fast text path (onnxruntime, int8 linear layers)
     "distilled-student-onnxruntime",  # the exported student served by onnxruntime

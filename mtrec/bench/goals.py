@@ -8,15 +8,17 @@ alternation, take the samples/s ratio, say whether it meets the target.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.bench.cases import FLOP_MODELS, Built
+from mtrec.bench.cases import FLOP_MODELS, SCENARIO_MODELS, Built, scenario_built
 from mtrec.bench.measure import Context, compare_builds
 
 log = logging.getLogger(__name__)
@@ -126,3 +128,57 @@ def ceiling_goals(rows: list[dict[str, Any]], device: torch.device) -> list[dict
         title = f"{model} CPU train / FLOP bound"
         goals.append(goal_row(title, "ceiling", device, best.ceiling_fraction, 0.5, detail))
     return goals
+
+
+def scenario_routing_cost(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """STAR's routing-cost goal for every other multi-scenario model (:data:`SCENARIO_MODELS`).
+
+    Each model is timed at batch 1024 with S = 2 and S = 128 scenarios (and S = 8, 32 outside
+    ``--quick``), the S builds in alternation: forward + backward (the goal: time at S = 128 over
+    S = 2 <= 2.5, the target of STAR's goal; every row through every tower would be ~64x), then a
+    full train step with Adam, reported in the detail. Ratios are of the same model under the
+    same load, so a shared machine slows both sides alike; a ratio above the target is written
+    as measured ("no"), never hidden.
+
+    Returns:
+        (the throughput rows, one goal row per model).
+    """
+    # the batch, scenario counts and target of STAR's goal (imported here: compare imports goals)
+    from mtrec.bench.compare import ROUTING_TARGET, STAR_BATCH, STAR_SCENARIOS
+
+    counts = STAR_SCENARIOS[::3] if ctx.settings.quick else STAR_SCENARIOS
+    lo, hi = min(counts), max(counts)
+    rows: list[dict[str, Any]] = []
+    goals = []
+
+    def time_all(name: str, label: str, *, optimizer: bool) -> dict[int, float]:
+        def built(s: int) -> Built:
+            return replace(scenario_built(name, STAR_BATCH, num_scenarios=s), optimizer=optimizer)
+
+        new = compare_builds(
+            {f"{label} S={s}": functools.partial(built, s) for s in counts},
+            phase="train",
+            batch_size=STAR_BATCH,
+            ctx=ctx,
+        )
+        rows.extend(new.values())
+        return {s: new[f"{label} S={s}"]["ms_p50"] for s in counts}
+
+    for name in SCENARIO_MODELS:
+        routed = time_all(name, f"{name} fwd+bwd", optimizer=False)
+        step = time_all(name, name, optimizer=True)
+        detail = (
+            "fwd+bwd "
+            + ", ".join(f"S={s}: {t:.1f} ms" for s, t in routed.items())
+            + f"; train step with Adam S={lo}: {step[lo]:.1f} ms, S={hi}: {step[hi]:.1f} ms "
+            f"(x{step[hi] / step[lo]:.2f}); timed on {ctx.env['device_name']}"
+        )
+        goal = f"{name} fwd+bwd time, S={hi} / S={lo}"
+        measured = routed[hi] / routed[lo]
+        goals.append(
+            goal_row(
+                goal, "routing", ctx.device, measured, ROUTING_TARGET, detail, lower_is_better=True
+            )
+        )
+        log.info("%s: S=%d / S=%d fwd+bwd x%.2f", name, hi, lo, measured)
+    return rows, goals

@@ -139,7 +139,13 @@ def flops_per_sample(
         return built.inference_flops_per_sample
     if built.flops_per_sample is not None:
         return built.flops_per_sample * (3 if phase == "train" else 1)
-    counted = counted_flops(step)
+    if not built.count_flops:
+        return None
+    try:
+        counted = counted_flops(step)
+    except (RuntimeError, AttributeError) as err:  # torch's counter fails on a few graphs (M2M)
+        log.warning("FLOPs not counted (torch.utils.flop_counter failed: %s)", err)
+        return None
     return counted / batch_size if counted else None
 
 

@@ -20,7 +20,7 @@ import torch
 from mtrec.bench.cases import GROUPS, MODEL_NAMES, Case, Unavailable, model_cases
 from mtrec.bench.compare import COMPARISONS
 from mtrec.bench.flops import copy_ceiling, matmul_ceiling
-from mtrec.bench.goals import ceiling_goals
+from mtrec.bench.goals import ceiling_goals, scenario_routing_cost
 from mtrec.bench.measure import Context, environment, measure_case, row
 from mtrec.bench.timing import Settings
 from mtrec.reporting import (
@@ -102,9 +102,10 @@ def measure_device(
                 log.warning("%s: not available (%s)", case.name, err)
                 unavailable.append({"model": case.name, "device": device.type, "reason": str(err)})
     ctx = Context(device, env, settings, ceiling)
+    comparisons = {**COMPARISONS, "scenario": scenario_routing_cost}
     for group in groups:
-        if group in COMPARISONS:
-            new_rows, new_goals = COMPARISONS[group](ctx)
+        if group in comparisons:
+            new_rows, new_goals = comparisons[group](ctx)
             rows += new_rows
             goals += new_goals
     goals += ceiling_goals(rows, device)

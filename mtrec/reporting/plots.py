@@ -41,7 +41,8 @@ def plot_throughput(frame: pd.DataFrame, path: Path) -> bool:
     if models.empty:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    colours = dict(zip(sorted(models.model.unique()), plt.cm.tab10.colors))
+    palette = plt.cm.tab20.colors  # 20 colours, reused in turn beyond that
+    colours = {m: palette[i % len(palette)] for i, m in enumerate(sorted(models.model.unique()))}
     for ax, phase in zip(axes, ("train", "inference")):
         part = models[models.phase == phase]
         for (model, device, precision), line in part.groupby(["model", "device", "precision"]):

@@ -44,3 +44,21 @@ def test_cost_counts_every_per_scenario_model():
     per = cost.set_index("model")
     assert per.loc["per_scenario", "parameters"] == 2 * per.loc["one_for_all", "parameters"]
     assert (cost.train_s_per_epoch > 0).all() and (cost.infer_us_per_row > 0).all()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_train_and_score_returns_run_models_metrics_and_the_trained_model():
+    from mtrec.experiments.multiscenario import run_model, train_and_score
+
+    data = _tiny()
+    metrics, model = train_and_score("star", data, seed=0)
+    assert model is not None and not model.training  # trained, left in eval mode by predict
+    assert metrics.equals(run_model("star", data, seed=0))  # same seed, same numbers
+    per_metrics, per_model = train_and_score("per_scenario", data, seed=0)
+    assert per_model is None and set(per_metrics.scenario) == {"all", "a", "b"}
+
+
+def test_clothing_scaling_constants_are_named():
+    from mtrec.experiments import multiscenario as ms
+
+    assert (ms.AGE_CENTRE, ms.AGE_SCALE, ms.TITLE_DIM, ms.TITLE_SCALE) == (43, 12, 16, 4)
