@@ -1,0 +1,282 @@
+"""Notebook 06's experiment: multi-task models against single-task ones on three datasets.
+
+Run ``python -m mtrec.experiments.multitask`` (``--help`` for options). Protocol (also written in
+notebook 06):
+
+* **Data.** Clothing (23,472 reviews; tasks recommended, like, helpful; features item, class,
+  age and a 16-d TF-IDF SVD of the review title), ML-100k (the first :data:`ML_ROWS` impressions
+  of ``movielens_multitask``: ratings plus as many sampled unrated films; tasks watch, like) and
+  Adult (:data:`ADULT_ROWS` sampled rows; tasks income > 50K, never married, with marital status
+  and relationship removed from the inputs). Each dataset is split once, randomly (seed 0,
+  80/10/10); category encoders and scalers are fitted on the training part.
+* **Models.** Single-task Shared-Bottom per task, Shared-Bottom, MMoE (4 experts), PLE (1 level,
+  2 specific + 2 shared experts) and, on ML-100k, ESMM. Adam lr :data:`LR`, batches of
+  :data:`BATCH_SIZE`, at most ``epochs`` epochs with early stopping on the mean validation AUC
+  (patience 3); test AUC per task. Task balancing: the same MMoE on Clothing with uncertainty
+  weighting (Kendall et al., CVPR 2018) and GradNorm (Chen et al., ICML 2018, α = 1.5).
+* **Seeds.** Each seed changes initialisation and batch order (same split); rows are mean ±
+  sample std over seeds. The command's defaults (:data:`SEEDS`, :data:`EPOCHS`) are the
+  published rows; the notebook's live run is smaller.
+
+Writes quality rows (model = ``single_task``, ``shared_bottom``, ``mmoe``, ``ple``, ``esmm``,
+``mmoe+uncertainty``, ``mmoe+gradnorm``; task = the task; metric ``auc``) when
+``MTREC_WRITE_RESULTS=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from torch import nn
+
+from mtrec.checks import check_int
+from mtrec.data import (
+    CategoryEncoder,
+    DenseFeature,
+    SparseFeature,
+    TensorBatcher,
+    clothing_multitask,
+    load_adult,
+    movielens_multitask,
+    random_split,
+)
+from mtrec.eval.click import evaluate
+from mtrec.eval.metrics import auc
+from mtrec.models.multitask.esmm import ESMM, ESMMConfig
+from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
+from mtrec.models.multitask.ple import PLE, PLEConfig
+from mtrec.models.multitask.shared_bottom import SharedBottom, SharedBottomConfig
+from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
+from mtrec.train import fit
+from mtrec.utils import set_seed
+from mtrec.weighting import GradNorm, UncertaintyWeighting
+
+log = logging.getLogger(__name__)
+
+SEEDS = (0, 1, 2, 3, 4)  # the command's seeds (the published rows)
+EPOCHS = 10  # the command's epoch cap (early stopping on validation usually stops sooner)
+BATCH_SIZE = 1024
+LR = 1e-2  # Adam learning rate
+ML_ROWS = 30_000  # ML-100k impressions used (of 200k: 100k ratings + 100k sampled negatives)
+ADULT_ROWS = 20_000  # Adult rows used (of 48,842)
+TITLE_DIMS = 16  # TF-IDF SVD dimensions of a Clothing review title
+MODELS = ("single_task", "shared_bottom", "mmoe", "ple", "esmm")
+Prepared = tuple  # (features, train, valid, test): declared features and three tensor batches
+
+
+def prepare(frame: pd.DataFrame, tasks: Sequence[str], sparse: Sequence[str],
+            dense: Sequence[str], *, seed: int = 0) -> Prepared:  # fmt: skip
+    """Split 80/10/10, fit encoders/scalers on train, return (features, train, valid, test)."""
+    split = random_split(frame, seed=seed)
+    enc = {c: CategoryEncoder().fit(split.train[c]) for c in sparse}
+    stats = {c: (split.train[c].mean(), split.train[c].std() + 1e-6) for c in dense}
+
+    def tensors(part: pd.DataFrame) -> dict[str, torch.Tensor]:
+        out = {c: torch.tensor(enc[c].transform(part[c])) for c in sparse}
+        for c in dense:
+            out[c] = torch.tensor(((part[c] - stats[c][0]) / stats[c][1]).fillna(0).to_numpy(),
+                                  dtype=torch.float32)  # fmt: skip
+        out["labels"] = torch.tensor(part[list(tasks)].to_numpy(), dtype=torch.float32)
+        if "scenario_id" in part:
+            out["scenario_ids"] = torch.tensor(part["scenario_id"].to_numpy())
+        return out
+
+    features = tuple(SparseFeature(c, enc[c].vocab_size, 8) for c in sparse)
+    features += tuple(DenseFeature(c) for c in dense)
+    return features, tensors(split.train), tensors(split.valid), tensors(split.test)
+
+
+def multitask_data(
+    *, ml_rows: int = ML_ROWS, adult_rows: int = ADULT_ROWS, seed: int = 0
+) -> dict[str, tuple[list[str], Prepared]]:
+    """The three datasets: name → (task names, :func:`prepare` output)."""
+    clothing = clothing_multitask()
+    titles = TfidfVectorizer(min_df=3, dtype=np.float32).fit_transform(clothing.title)
+    svd = TruncatedSVD(TITLE_DIMS, n_iter=3, random_state=seed).fit_transform(titles)
+    for i in range(TITLE_DIMS):
+        clothing[f"title{i}"] = svd[:, i]
+    movies = movielens_multitask(seed=seed).head(ml_rows)
+    adult = load_adult().sample(adult_rows, random_state=seed)
+    specs = {
+        "clothing": (clothing, ["recommended", "like", "helpful"], ["item_id", "class_name"],
+                     ["age"] + [f"title{i}" for i in range(TITLE_DIMS)]),
+        "ml-100k": (movies, ["watch", "like"], ["user_id", "item_id", "occupation", "gender"],
+                    ["age", "year"]),
+        "adult": (adult, ["income_50k", "never_married"],
+                  ["workclass", "education", "occupation", "race", "gender", "native_country"],
+                  ["age", "hours_per_week", "capital_gain", "capital_loss"]),
+    }  # fmt: skip
+    return {name: (tasks, prepare(frame, tasks, sparse, dense))
+            for name, (frame, tasks, sparse, dense) in specs.items()}  # fmt: skip
+
+
+def task_aucs(model: nn.Module, part: Mapping[str, torch.Tensor]) -> list[float]:
+    """AUC of each task over all rows of ``part`` (:func:`mtrec.eval.click.evaluate`)."""
+    tasks = [str(t) for t in range(part["labels"].shape[1])]
+    table = evaluate(model, [part], task_names=tasks, metrics={"auc": auc})
+    return table[table.scenario == "all"]["value"].tolist()
+
+
+def builders(features: tuple, num_tasks: int) -> dict[str, Callable[[], nn.Module]]:
+    """Model name → constructor, at the sizes of notebook 06 (ESMM is added for ML-100k)."""
+    return {
+        "shared_bottom": lambda: SharedBottom(SharedBottomConfig(
+            features, num_tasks=num_tasks, bottom_hidden=(64, 32), tower_hidden=(16,))),
+        "mmoe": lambda: MMoE(MMoEConfig(
+            features, num_tasks=num_tasks, num_experts=4, expert_hidden=(64, 32),
+            tower_hidden=(16,))),
+        "ple": lambda: PLE(PLEConfig(
+            features, num_tasks=num_tasks, num_levels=1, num_specific=2, num_shared=2,
+            expert_hidden=(64, 32), tower_hidden=(16,))),
+    }  # fmt: skip
+
+
+def train(make: Callable[[], nn.Module], data: Prepared, *, epochs: int, seed: int = 0,
+          columns: Sequence[int] | None = None, weighting: Callable | None = None,
+          device: torch.device | str | None = None) -> tuple[nn.Module, list[float]]:  # fmt: skip
+    """Fit ``make()`` on the task ``columns`` of ``data``; return (model, test AUC per task)."""
+    epochs = check_int(epochs, "epochs", min=1)
+    _, tr, va, te = data
+    columns = list(range(tr["labels"].shape[1])) if columns is None else list(columns)
+
+    def pick(part: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {**part, "labels": part["labels"][:, columns]}
+
+    set_seed(seed)
+    model = make()
+    fit(model, TensorBatcher(pick(tr), BATCH_SIZE, shuffle=True, seed=seed), epochs=epochs,
+        lr=LR, valid_fn=lambda m: float(np.mean(task_aucs(m, pick(va)))),
+        weighting=weighting(model) if weighting else None, seed=seed, device=device,
+        progress=False)  # fmt: skip
+    return model, task_aucs(model, pick(te))
+
+
+def run(data: Mapping[str, tuple[list[str], Prepared]], *, seeds: Sequence[int], epochs: int,
+        device: torch.device | str | None = None) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """Every model on every dataset and seed.
+
+    Returns:
+        Tidy test AUCs (dataset, model, task, seed, auc) and the trained multi-task models,
+        keyed (dataset, model, seed).
+    """
+    results, trained = [], {}
+    for name, (tasks, prepared) in data.items():
+        features = prepared[0]
+        for seed in seeds:
+            for t, task in enumerate(tasks):  # single-task baselines
+                _, (value,) = train(builders(features, 1)["shared_bottom"], prepared,
+                                    epochs=epochs, seed=seed, columns=[t], device=device)  # fmt: skip
+                results.append((name, "single_task", task, seed, value))
+            models = dict(builders(features, len(tasks)))
+            if name == "ml-100k":
+                models["esmm"] = lambda f=features: ESMM(ESMMConfig(f, tower_hidden=(64, 32)))
+            for model_name, make in models.items():
+                model, values = train(make, prepared, epochs=epochs, seed=seed, device=device)
+                trained[name, model_name, seed] = model
+                results += [(name, model_name, task, seed, v) for task, v in zip(tasks, values)]
+    return pd.DataFrame(results, columns=["dataset", "model", "task", "seed", "auc"]), trained
+
+
+WEIGHTINGS = {  # "fixed" (equal weights, the plain sum) is the MMoE of run()
+    "uncertainty": lambda model, num_tasks: UncertaintyWeighting(num_tasks),
+    "gradnorm": lambda model, num_tasks: GradNorm(num_tasks, model.shared_parameters(), alpha=1.5),
+}
+
+
+def run_balancing(data: Prepared, tasks: Sequence[str], *, seeds: Sequence[int], epochs: int,
+                  device: torch.device | str | None = None) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """MMoE on ``data`` under each of :data:`WEIGHTINGS`.
+
+    Returns:
+        Tidy test AUCs (weighting, task, seed, auc) and, per weighting, each seed's final
+        task weights.
+    """
+    balance, final_weights = [], {}
+    for kind, make_weighting in WEIGHTINGS.items():
+        for seed in seeds:
+            holder = {}
+
+            def weighting(model, make_weighting=make_weighting, holder=holder):
+                holder["w"] = make_weighting(model, len(tasks))
+                return holder["w"]
+
+            _, values = train(builders(data[0], len(tasks))["mmoe"], data, epochs=epochs,
+                              seed=seed, weighting=weighting, device=device)  # fmt: skip
+            balance += [(kind, task, seed, v) for task, v in zip(tasks, values)]
+            final_weights.setdefault(kind, []).append(holder["w"].weights.cpu().numpy())
+    return pd.DataFrame(balance, columns=["weighting", "task", "seed", "auc"]), final_weights
+
+
+def record(frame: pd.DataFrame, balance: pd.DataFrame) -> bool:
+    """Write mean ± std rows to quality.csv (only when ``MTREC_WRITE_RESULTS=1``)."""
+    rows = [quality_rows(dataset=d, model=m, task=t,
+                         metrics={"auc": g.sort_values("seed")["auc"].tolist()})
+            for (d, m, t), g in frame.groupby(["dataset", "model", "task"])]  # fmt: skip
+    rows += [quality_rows(dataset="clothing", model=f"mmoe+{kind}", task=t,
+                          metrics={"auc": g.sort_values("seed")["auc"].tolist()})
+             for (kind, t), g in balance.groupby(["weighting", "task"])]  # fmt: skip
+    return record_quality(pd.concat(rows, ignore_index=True))
+
+
+def recorded(path=QUALITY_CSV) -> pd.DataFrame:
+    """This experiment's rows read back from quality.csv: dataset, model, task, auc, std, seeds."""
+    table = load_quality(path)
+    names = [*MODELS, *(f"mmoe+{kind}" for kind in WEIGHTINGS)]
+    rows = table[table.model.isin(names) & (table.metric == "auc") & (table.scenario == "all")
+                 & table.dataset.isin(["clothing", "ml-100k", "adult"])]  # fmt: skip
+    rows = rows.rename(columns={"value": "auc"})[
+        ["dataset", "model", "task", "auc", "std", "seeds"]
+    ]
+    return rows.sort_values(["dataset", "task", "model"]).reset_index(drop=True)
+
+
+def transfer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each multi-task model against its single-task baseline, task by task.
+
+    ``rows``: dataset, model, task, auc (mean), std (over seeds). Δ = model − single-task; the
+    noise is the larger of the two seed stds; the verdict is "negative transfer" when Δ < −noise,
+    "positive transfer" when Δ > noise, else "no difference".
+    """
+    single = rows[rows.model == "single_task"].set_index(["dataset", "task"])
+    out = rows[rows.model.isin(MODELS[1:])].copy()
+    key = pd.MultiIndex.from_frame(out[["dataset", "task"]])
+    out["delta"] = out["auc"].to_numpy() - single["auc"].reindex(key).to_numpy()
+    out["noise"] = np.maximum(out["std"].to_numpy(), single["std"].reindex(key).to_numpy())
+    out["verdict"] = np.select([out.delta < -out.noise, out.delta > out.noise],
+                               ["negative transfer", "positive transfer"], "no difference")  # fmt: skip
+    return out[["dataset", "task", "model", "delta", "noise", "verdict"]].reset_index(drop=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m mtrec.experiments.multitask [--seeds 5] [--epochs 10]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epoch cap (early stopping)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(1)  # small MLPs: one intra-op thread is fastest on a shared CPU
+    start = time.perf_counter()
+    seeds = range(check_int(args.seeds, "--seeds", min=2))
+    data = multitask_data()
+    frame, _ = run(data, seeds=seeds, epochs=args.epochs)
+    log.info("models done in %.0f s", time.perf_counter() - start)
+    tasks, clothing = data["clothing"]
+    balance, _ = run_balancing(clothing, tasks, seeds=seeds, epochs=args.epochs)
+    summary = frame.groupby(["dataset", "task", "model"])["auc"].agg(["mean", "std"]).round(4)
+    print(summary.unstack("model").to_string())
+    written = record(frame, balance)
+    where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
+    print(f"{len(frame) + len(balance)} AUCs in {time.perf_counter() - start:.0f} s; rows "
+          f"written to {where}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

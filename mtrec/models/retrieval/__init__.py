@@ -1,0 +1,1 @@
+"""Retrieval models: score every item for a user by a dot product of two towers' vectors."""
