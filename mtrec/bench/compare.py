@@ -38,7 +38,15 @@ from mtrec.bench.cases import (
     student_case,
     teacher_case,
 )
-from mtrec.bench.goals import compare_goal, goal_row, ratio_goal, unavailable_goal
+from mtrec.bench.goals import (
+    ROUTING_TARGET,
+    STAR_BATCH,
+    STAR_SCENARIOS,
+    compare_goal,
+    goal_row,
+    ratio_goal,
+    unavailable_goal,
+)
 from mtrec.bench.inputs import click_batch, click_features, move, moving, review_texts
 from mtrec.bench.measure import Context, compare_builds, timing_rows
 from mtrec.bench.timing import SEED, Timing, time_interleaved, time_steps
@@ -163,9 +171,6 @@ def compare_multitask(kind: str, ctx: Context) -> tuple[Rows, Rows]:
 
 
 # ----------------------------------------------------------------------------- scenarios
-STAR_SCENARIOS = (2, 8, 32, 128)
-STAR_BATCH = 1024
-ROUTING_TARGET = 2.5  # fwd+bwd time S=128 / S=2 (linear growth: 64)
 
 
 def star_scenario_cost(ctx: Context) -> tuple[Rows, Rows]:

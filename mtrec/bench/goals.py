@@ -21,6 +21,11 @@ import torch
 from mtrec.bench.cases import FLOP_MODELS, SCENARIO_MODELS, Built, scenario_built
 from mtrec.bench.measure import Context, compare_builds
 
+# The routing-cost goal (STAR's and every multi-scenario model's): same batch, same S values
+STAR_SCENARIOS = (2, 8, 32, 128)
+STAR_BATCH = 1024
+ROUTING_TARGET = 2.5  # fwd+bwd time S=128 / S=2 (linear growth: 64)
+
 log = logging.getLogger(__name__)
 
 
@@ -143,9 +148,6 @@ def scenario_routing_cost(ctx: Context) -> tuple[list[dict[str, Any]], list[dict
     Returns:
         (the throughput rows, one goal row per model).
     """
-    # the batch, scenario counts and target of STAR's goal (imported here: compare imports goals)
-    from mtrec.bench.compare import ROUTING_TARGET, STAR_BATCH, STAR_SCENARIOS
-
     counts = STAR_SCENARIOS[::3] if ctx.settings.quick else STAR_SCENARIOS
     lo, hi = min(counts), max(counts)
     rows: list[dict[str, Any]] = []
