@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_int
 from mtrec.data.schema import Feature
 from mtrec.nn.layers import MLP, FeatureEmbedding
 from mtrec.nn.scenario import check_scenario_ids
@@ -80,8 +81,7 @@ class LearnedTaskMapper(nn.Module):
         self, features: Sequence[Feature], num_tasks: int, *, hidden: Sequence[int] = (32,)
     ) -> None:
         super().__init__()
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+        num_tasks = check_int(num_tasks, "num_tasks", min=1)
         self.num_tasks = num_tasks
         self.embedding = FeatureEmbedding(features)
         self.gate = MLP(self.embedding.out_dim, hidden, num_tasks)
@@ -160,6 +160,10 @@ class ScenarioClassifier:
     def _is_text(self, inputs: Any) -> bool:
         if isinstance(inputs, str):
             raise TypeError("pass a list of texts, not a single string: [text]")
+        if inputs is None or not hasattr(inputs, "__iter__"):
+            raise TypeError(
+                f"inputs must be a list of texts or an (N, F) array, got {type(inputs).__name__}"
+            )
         return not isinstance(inputs, (np.ndarray, Tensor)) and isinstance(
             next(iter(inputs), ""), str
         )
@@ -187,9 +191,32 @@ class ScenarioClassifier:
                 self._vectorizer = TfidfVectorizer(
                     max_features=self.max_features, ngram_range=(1, 2), min_df=2, sublinear_tf=True
                 )
-                return self._vectorizer.fit_transform(texts)
+                try:
+                    return self._vectorizer.fit_transform(texts)
+                except ValueError as err:  # sklearn: empty vocabulary / no terms remain
+                    raise ValueError(
+                        f"the {len(texts)} training texts yield no TF-IDF term ({err}); a term "
+                        "must occur in at least 2 texts: pass more (or longer) texts"
+                    ) from None
+            if self._vectorizer is None:
+                raise TypeError(
+                    "this classifier was fitted on an array or matrix, not texts; pass "
+                    "features built the same way as the training ones"
+                )
             return self._vectorizer.transform(texts)
-        array = np.asarray(inputs, dtype=np.float32)
+        if not fit and self._vectorizer is not None:
+            raise TypeError("this classifier was fitted on texts; pass a list of strings")
+        try:
+            array = np.asarray(inputs, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"tabular inputs must be numbers of shape (N, F), got {type(inputs).__name__}"
+            ) from None
+        if not np.isfinite(array).all():
+            raise ValueError(
+                f"tabular inputs contain {int((~np.isfinite(array)).sum())} NaN or infinite "
+                "values; impute them (e.g. fillna with the training mean) before classifying"
+            )
         if array.ndim != 2:
             raise ValueError(f"tabular inputs must be (N, F), got shape {array.shape}")
         array = self._checked_width(array, fit=fit)
@@ -213,9 +240,34 @@ class ScenarioClassifier:
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, inputs: Any, scenarios: Sequence[Any]) -> ScenarioClassifier:
-        """Learn to map ``inputs`` (N texts or an (N, F) array) to ``scenarios`` (N labels)."""
+        """Learn to map ``inputs`` (N texts or an (N, F) array) to ``scenarios`` (N labels).
+
+        Raises ``ValueError`` on no rows, fewer than two distinct scenarios (nothing to tell
+        apart) or a different number of inputs and labels.
+        """
+        if isinstance(scenarios, (str, bytes)):
+            raise TypeError("scenarios must be one label per input, not a single string")
+        if _rows(inputs) == 0:
+            raise ValueError("inputs are empty; pass at least one training row per scenario")
         y_raw = np.asarray(scenarios)
-        self.classes_, y = np.unique(y_raw, return_inverse=True)
+        if y_raw.ndim != 1 or len(y_raw) != _rows(inputs):
+            raise ValueError(
+                f"{_rows(inputs)} inputs but scenario labels of shape {y_raw.shape}; pass one "
+                "label per input"
+            )
+        try:
+            classes, y = np.unique(y_raw, return_inverse=True)
+        except TypeError:
+            raise TypeError(
+                "scenario labels must be of one comparable kind (all str or all int), got "
+                f"{sorted({type(v).__name__ for v in y_raw.tolist()})}"
+            ) from None
+        if len(classes) < 2:
+            raise ValueError(
+                f"scenario labels hold {len(classes)} distinct scenario(s) {classes.tolist()}; "
+                "a classifier needs rows of at least two scenarios to tell them apart"
+            )
+        self.classes_ = classes
         x = self._features(inputs, fit=True)
         if x.shape[0] != len(y):
             raise ValueError(f"{x.shape[0]} inputs but {len(y)} scenario labels")
@@ -279,8 +331,15 @@ class ScenarioClassifier:
             )
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
-        """(N, S) scenario probabilities (tree: leaf frequencies; svm: softmax of margins)."""
+        """(N, S) scenario probabilities (tree: leaf frequencies; svm: softmax of margins).
+
+        No rows (``[]`` or a (0, F) array) give an empty (0, S) result.
+        """
         self._check_fitted()
+        if isinstance(inputs, str):
+            raise TypeError("pass a list of texts, not a single string: [text]")
+        if _rows(inputs) == 0:
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
         x = self._features(inputs, fit=False)
         if self.kind == "tree":
             return self._model.predict_proba(x)
@@ -297,6 +356,7 @@ class ScenarioClassifier:
 
     def predict(self, inputs: Any) -> np.ndarray:
         """(N,) predicted scenario labels (same kind as the training labels)."""
+        self._check_fitted()
         return self.classes_[self.predict_proba(inputs).argmax(axis=1)]
 
     # ------------------------------------------------------------------ save / load
@@ -364,6 +424,23 @@ class ScenarioClassifier:
         self.classes_ = np.asarray(classes)
         self._model, self._width = net.to(self.device).eval(), width
         return self
+
+
+def _rows(inputs: Any) -> int:
+    """Number of input rows: len of a list, first dimension of an array or sparse matrix."""
+    if isinstance(inputs, (str, bytes)):
+        raise TypeError("pass a list of texts, not a single string: [text]")
+    if inputs is None:
+        raise TypeError("inputs must be a list of texts or an (N, F) array, got None")
+    shape = getattr(inputs, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else 0
+    try:
+        return len(inputs)
+    except TypeError:
+        raise TypeError(
+            f"inputs must be a list of texts or an (N, F) array, got {type(inputs).__name__}"
+        ) from None
 
 
 def _is_sparse(inputs: Any) -> bool:

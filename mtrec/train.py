@@ -9,7 +9,13 @@ Contract with models
   used by :func:`mtrec.eval.click.evaluate` (``fit`` itself never calls it).
 * ``valid_fn(model) -> float``: the model-selection score on the *validation* split; ``fit``
   keeps the best state by it and stops after ``patience`` epochs without improvement. The test
-  split never enters ``fit``.
+  split never enters ``fit``. A score that is not a finite number (NaN, e.g. the AUC of a
+  validation set holding one class only) stops training with a ``ValueError``: it cannot rank
+  epochs, and keeping epoch 0 silently would hide the problem.
+
+Failures are loud, never silent: an epoch that sees no batch (an empty batcher, or a one-shot
+generator already used up by epoch 0) raises ``ValueError``, and a NaN or infinite training loss
+raises :class:`NonFiniteLossError` naming the epoch, the batch and any input holding NaN/inf.
 
 Multi-process: under ``torchrun`` (``WORLD_SIZE`` > 1) ``fit`` joins the process group (gloo on
 CPU, nccl on CUDA), wraps the model in DistributedDataParallel, and gives each rank a strided
@@ -23,7 +29,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +41,15 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
+from mtrec.checks import check_choice, check_float, check_int
 from mtrec.data.batching import Batch
 from mtrec.utils import get_device, set_seed
 
 log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError, ValueError):
+    """The training loss became NaN or infinite (also a ``ValueError`` for uniform handling)."""
 
 
 @dataclass
@@ -83,6 +94,70 @@ def _shard(batch: Batch, rank: int, world: int) -> Batch:
     return batch if world == 1 else {k: v[rank::world] for k, v in batch.items()}
 
 
+def _non_finite_inputs(batch: Batch) -> list[str]:
+    """Keys of ``batch`` whose floating-point tensor holds NaN or infinity (for diagnostics)."""
+    return [
+        key
+        for key, value in batch.items()
+        if isinstance(value, Tensor)
+        and value.is_floating_point()
+        and value.numel()
+        and not bool(torch.isfinite(value).all())
+    ]
+
+
+def _loss_error(loss: Tensor, epoch: int, step: int, batch: Batch) -> NonFiniteLossError:
+    bad = _non_finite_inputs(batch)
+    cause = (
+        f"the batch itself holds NaN/inf in {bad}: clean or impute those inputs (a NaN label "
+        "is allowed only where the model masks it)"
+        if bad
+        else "the inputs are finite, so the optimisation diverged: lower lr (or set grad_clip), "
+        "and check feature scales"
+    )
+    value = loss.item() if loss.numel() == 1 else loss.detach().cpu().tolist()
+    return NonFiniteLossError(
+        f"loss became {value} at epoch {epoch}, batch {step}; {cause}. Likely causes: "
+        "a learning rate too high (lower lr) or NaN inputs"
+    )
+
+
+def _no_batch_error(train_batches: Iterable[Batch], epoch: int) -> ValueError:
+    if isinstance(train_batches, Iterator) and epoch > 0:
+        return ValueError(
+            f"epoch {epoch} got no batch: train_batches is a one-shot iterator "
+            f"({type(train_batches).__name__}) that was exhausted after epoch {epoch - 1} "
+            "(epochs count from 0); "
+            "pass a re-iterable batcher such as mtrec.data.TensorBatcher (or a list of batches) "
+            "so every epoch sees the data"
+        )
+    return ValueError(
+        f"epoch {epoch} got no batch: train_batches ({type(train_batches).__name__}) is empty; "
+        "pass at least one training row (check the split and that drop_last did not drop the "
+        "only batch)"
+    )
+
+
+def _valid_score(valid_fn: Callable[[nn.Module], float], model: nn.Module, epoch: int) -> float:
+    raw = valid_fn(model)
+    try:
+        score = float(raw)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"valid_fn must return one number (the validation score), got {type(raw).__name__} "
+            f"at epoch {epoch}; return e.g. float(auc(labels, probs))"
+        ) from None
+    if not math.isfinite(score):
+        raise ValueError(
+            f"the validation score was {score} at epoch {epoch}, so fit cannot tell which epoch "
+            "is best. Likely cause: a validation set with one class only (AUC is undefined), "
+            "an empty validation set, or NaN predictions. Fix: use a validation split that holds "
+            "both classes (a larger or stratified split), or have valid_fn skip undefined tasks "
+            "(e.g. np.nanmean over tasks that have both classes)"
+        )
+    return score
+
+
 def fit(
     model: nn.Module,
     train_batches: Iterable[Batch],
@@ -114,10 +189,24 @@ def fit(
     Returns:
         History with per-epoch train loss, validation score and throughput.
     """
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    check_choice(mode, "mode", ("max", "min"))
     if not hasattr(model, "loss"):
         raise TypeError(f"{type(model).__name__} has no loss(batch) method; fit() needs one")
+    if isinstance(train_batches, Mapping):
+        raise TypeError(
+            "train_batches must yield batches, got one dict of tensors; wrap it: "
+            "TensorBatcher(tensors, batch_size) or [batch]"
+        )
+    if not isinstance(train_batches, Iterable):
+        raise TypeError(
+            f"train_batches must be an iterable of batches (dict[str, Tensor]), got "
+            f"{type(train_batches).__name__}; use mtrec.data.TensorBatcher"
+        )
+    epochs = check_int(epochs, "epochs", min=1)
+    patience = check_int(patience, "patience", min=0)
+    check_float(lr, "lr", min=0.0)
+    if grad_clip is not None:
+        check_float(grad_clip, "grad_clip", min=0.0)
     set_seed(seed)
     rank, world = distributed_context()
     device = get_device(device) if not isinstance(device, torch.device) else device
@@ -145,20 +234,25 @@ def fit(
     for epoch in bar:
         model.train()
         start, total, count, rows = time.perf_counter(), 0.0, 0, 0
-        for batch in train_batches:
+        for step, batch in enumerate(train_batches):
+            if not isinstance(batch, Mapping):
+                raise TypeError(
+                    f"each batch must be a dict[str, Tensor], got {type(batch).__name__} at "
+                    f"epoch {epoch}, batch {step}; iterate a mtrec.data.TensorBatcher"
+                )
             batch = _to(_shard(batch, rank, world), device)
             with autocast():
                 losses = step_module(batch)
             losses = losses.float()
+            if weighting is not None and not bool(torch.isfinite(losses).all()):
+                raise _loss_error(losses, epoch, step, batch)  # before the weighting sees it
             loss = (
                 losses
                 if losses.ndim == 0
                 else (weighting(losses) if weighting is not None else losses.sum())
             )
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch}; lower lr or check inputs for NaN"
-                )
+                raise _loss_error(loss, epoch, step, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip is not None:
@@ -167,17 +261,19 @@ def fit(
             total += loss.item()
             count += 1
             rows += next(iter(batch.values())).shape[0] * world
+        if count == 0:
+            raise _no_batch_error(train_batches, epoch)
         seconds = time.perf_counter() - start
         record = {
             "epoch": epoch,
-            "train_loss": total / max(count, 1),
+            "train_loss": total / count,
             "seconds": seconds,
             "samples_per_s": rows / seconds if seconds > 0 else math.nan,
         }
         if valid_fn is not None:
             model.eval()
             with torch.no_grad():
-                score = float(valid_fn(model))
+                score = _valid_score(valid_fn, model, epoch)
             record["valid"] = score
             if history.best_epoch < 0 or better(score, history.best_score):
                 history.best_epoch, history.best_score, stale = epoch, score, 0

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_choice, check_finite, check_int, check_tensor
 from mtrec.nn.layers import MLP
 from mtrec.nn.losses import check_labels, masked_bce
 
@@ -47,11 +48,17 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 def scenario_similarity(profile: Tensor, profiles: Tensor) -> Tensor:
     """Cosine similarity of a new scenario's profile (D,) to each trained one's (S, D) → (S,)."""
+    check_tensor(profile, "profile")
+    check_tensor(profiles, "profiles")
     if profile.ndim != 1 or profiles.ndim != 2 or profiles.shape[1] != profile.shape[0]:
         raise ValueError(
             f"profile must be (D,) and profiles (S, D) with the same D, got {tuple(profile.shape)} "
             f"and {tuple(profiles.shape)}; pass one profile vector per trained scenario"
         )
+    if profiles.shape[0] == 0:
+        raise ValueError("profiles is empty (0 scenarios); pass one profile per trained scenario")
+    check_finite(profile.float(), "profile")
+    check_finite(profiles.float(), "profiles")
     return F.cosine_similarity(profiles.float(), profile.float().unsqueeze(0), dim=1)  # (S,)
 
 
@@ -89,6 +96,7 @@ def add_scenario(
             f"scenario {name!r} already exists (id {list(names).index(name)} of {list(names)}); "
             "adapt it by its id, or give the new scenario a new name"
         )
+    check_choice(init, "init", ("shared", "mean", "nearest"))
     nearest = None
     if init == "nearest":
         if profile is None or profiles is None:
@@ -108,6 +116,9 @@ def check_rows(rows: dict[str, Tensor], *, scenario: int, num_tasks: int, strate
 
     ``rows``: "labels" (N, T) and "scenario_ids" (N,), every id equal to ``scenario``.
     """
+    scenario = check_int(scenario, "scenario", min=0)
+    if not isinstance(rows, dict):
+        raise TypeError(f"rows must be a dict[str, Tensor] batch, got {type(rows).__name__}")
     if "scenario_ids" not in rows or "labels" not in rows:
         raise KeyError(f"adaptation rows need 'scenario_ids' and 'labels', got keys {sorted(rows)}")
     n = len(rows["scenario_ids"])
@@ -157,6 +168,7 @@ class Adapting(nn.Module):
         super().__init__()
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        scenario = check_int(scenario, "scenario")
         if not 0 <= scenario < model.config.num_scenarios:
             raise ValueError(
                 f"scenario {scenario} is not in the model (ids 0..{model.config.num_scenarios - 1})"

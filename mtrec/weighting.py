@@ -31,12 +31,21 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_int, check_tensor
+
 
 def _check(losses: Tensor, num_tasks: int) -> None:
+    check_tensor(losses, "losses")
     if losses.ndim != 1 or losses.shape[0] != num_tasks:
         raise ValueError(
             f"expected a ({num_tasks},) vector of per-task losses, got shape "
             f"{tuple(losses.shape)}; the model's loss(batch) must return one loss per task"
+        )
+    if not bool(torch.isfinite(losses.detach()).all()):
+        bad = (~torch.isfinite(losses.detach())).nonzero().flatten().tolist()
+        raise ValueError(
+            f"the losses of tasks {bad} are NaN or infinite ({losses.detach().tolist()}); "
+            "check those tasks' labels and inputs for NaN, or lower the learning rate"
         )
 
 
@@ -45,7 +54,12 @@ class FixedWeights(nn.Module):
 
     def __init__(self, weights: Sequence[float]) -> None:
         super().__init__()
-        w = torch.as_tensor(list(weights), dtype=torch.float32)
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights must be a list of numbers, one per task, got {weights!r}")
+        weights = list(weights)
+        for i, value in enumerate(weights):
+            check_float(value, f"weights[{i}]")
+        w = torch.as_tensor(weights, dtype=torch.float32)
         if w.ndim != 1 or len(w) == 0 or bool((w < 0).any()):
             raise ValueError(f"weights must be a non-empty list of non-negatives, got {weights}")
         self.register_buffer("weights", w)
@@ -65,8 +79,7 @@ class UncertaintyWeighting(nn.Module):
 
     def __init__(self, num_tasks: int) -> None:
         super().__init__()
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+        num_tasks = check_int(num_tasks, "num_tasks", min=1)
         self.log_vars = nn.Parameter(torch.zeros(num_tasks))  # s_t
 
     @property
@@ -99,7 +112,13 @@ class GradNorm(nn.Module):
 
     def __init__(self, num_tasks: int, shared_parameters: Iterable[Tensor], *, alpha: float = 1.5):
         super().__init__()
-        self.shared = [p for p in shared_parameters if p.requires_grad]
+        num_tasks = check_int(num_tasks, "num_tasks", min=1)
+        alpha = check_float(alpha, "alpha", min=0.0)
+        if isinstance(shared_parameters, Tensor):
+            shared_parameters = [shared_parameters]
+        self.shared = [
+            check_tensor(p, "shared_parameters[...]") for p in shared_parameters if p.requires_grad
+        ]
         if not self.shared:
             raise ValueError("GradNorm needs the shared layer's parameters (requires_grad=True)")
         if num_tasks < 1 or alpha < 0:

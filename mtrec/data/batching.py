@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
+
+from mtrec.checks import check_int, check_tensor
 
 Batch = dict[str, Tensor]
 """A batch: feature name → (B, ...) tensor, plus ``"labels"`` (B, T) and ``"scenario_ids"`` (B,)
@@ -14,11 +17,46 @@ for click models (see :mod:`mtrec.models` for each family's keys)."""
 
 
 def frame_to_tensors(frame: pd.DataFrame, columns: Mapping[str, torch.dtype]) -> dict[str, Tensor]:
-    """Turn the named columns of ``frame`` into tensors of the given dtypes (one copy each)."""
+    """Turn the named columns of ``frame`` into tensors of the given dtypes (one copy each).
+
+    Integer (id) columns must hold whole numbers: a float column is accepted when every value is
+    integral (ids read as floats), while NaN (which would become -9223372036854775808) and
+    fractions (which would be truncated) raise ``ValueError`` naming the column.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"frame lacks columns {missing}; it has {list(frame.columns)}")
-    return {c: torch.tensor(frame[c].to_numpy(), dtype=dtype) for c, dtype in columns.items()}
+    return {c: _column_tensor(frame[c], c, dtype) for c, dtype in columns.items()}
+
+
+def _column_tensor(column: pd.Series, name: str, dtype: torch.dtype) -> Tensor:
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"column {name!r}: dtype must be a torch.dtype, got {dtype!r}")
+    values = column.to_numpy()
+    if values.dtype == object or values.dtype.kind in "OUSMm":
+        raise TypeError(
+            f"column {name!r} holds {values.dtype} values (e.g. {values[:2].tolist()}), not "
+            "numbers; encode categories to ids first (CategoryEncoder)"
+        )
+    wants_int = not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+    if wants_int and values.dtype.kind == "f":
+        nan = np.isnan(values)
+        if nan.any():
+            raise ValueError(
+                f"column {name!r} has {int(nan.sum())} missing values (NaN) but is converted to "
+                f"{dtype} ids; fill them first, e.g. frame[{name!r}].fillna(0) for the OOV id 0, "
+                "or drop those rows"
+            )
+        fractional = ~np.isfinite(values) | (values != np.round(values))
+        if fractional.any():
+            raise ValueError(
+                f"column {name!r} must hold whole numbers to become {dtype} ids, got "
+                f"{values[fractional][:3].tolist()}; ids are not measurements: encode the column "
+                "(CategoryEncoder) or convert it with a dtype of torch.float32"
+            )
+    return torch.tensor(values, dtype=dtype)
 
 
 class TensorBatcher:
@@ -49,8 +87,21 @@ class TensorBatcher:
         device: torch.device | str | None = None,
         group_ids: Tensor | None = None,
     ) -> None:
+        if not isinstance(tensors, Mapping):
+            raise TypeError(
+                f"tensors must be a dict[str, Tensor], got {type(tensors).__name__}; "
+                "e.g. TensorBatcher({'user': users, 'labels': labels}, 256)"
+            )
         if not tensors:
             raise ValueError("TensorBatcher needs at least one tensor")
+        for key, value in tensors.items():
+            check_tensor(value, f"tensors[{key!r}]")
+            if value.ndim == 0:
+                raise ValueError(
+                    f"tensors[{key!r}] is a 0-D scalar; every tensor needs a first (row) "
+                    "dimension N, e.g. value.reshape(1)"
+                )
+        batch_size = check_int(batch_size, "batch_size", min=1)
         sizes = {k: v.shape[0] for k, v in tensors.items()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"all tensors must have the same first dimension, got {sizes}")
@@ -65,6 +116,7 @@ class TensorBatcher:
         self.epoch = 0
         self.group_counts: Tensor | None = None
         if group_ids is not None:
+            check_tensor(group_ids, "group_ids")
             if group_ids.shape != (self.num_rows,) or group_ids.is_floating_point():
                 raise ValueError(
                     f"group_ids must be an integer tensor of shape ({self.num_rows},), one group "

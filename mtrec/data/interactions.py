@@ -28,6 +28,18 @@ class IdIndex:
     @classmethod
     def from_frames(cls, *frames: pd.DataFrame, items: Sequence[int] | None = None) -> IdIndex:
         """Index every user and item in ``frames`` (plus ``items``, e.g. a full catalogue)."""
+        if not frames:
+            raise ValueError("IdIndex.from_frames needs at least one frame (e.g. train, test)")
+        for i, frame in enumerate(frames):
+            if not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"frames[{i}] must be a DataFrame, got {type(frame).__name__}")
+            require_columns(frame, ["user_id", "item_id"], what=f"frames[{i}]")
+            for col in ("user_id", "item_id"):
+                if frame[col].isna().any():
+                    raise ValueError(
+                        f"frames[{i}] column {col!r} has missing values (NaN); drop those rows "
+                        "first: an id index cannot map a missing id"
+                    )
         users = np.unique(np.concatenate([f["user_id"].to_numpy() for f in frames]))
         all_items = [f["item_id"].to_numpy() for f in frames]
         if items is not None:
@@ -52,7 +64,18 @@ class IdIndex:
 
 
 def _lookup(sorted_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray:
-    pos = np.searchsorted(sorted_ids, ids).clip(0, max(len(sorted_ids) - 1, 0))
+    if ids.ndim != 1:
+        ids = ids.reshape(-1) if ids.ndim == 0 else ids
+        if ids.ndim != 1:
+            raise ValueError(f"{what} ids must be 1-D, got shape {ids.shape}")
+    try:
+        pos = np.searchsorted(sorted_ids, ids)
+    except TypeError:
+        raise TypeError(
+            f"{what} ids of type {ids.dtype} cannot be compared with the index's "
+            f"{sorted_ids.dtype} ids; pass ids of the same kind as the frames"
+        ) from None
+    pos = pos.clip(0, max(len(sorted_ids) - 1, 0))
     bad = sorted_ids[pos] != ids if len(sorted_ids) else np.ones(len(ids), bool)
     if bad.any():
         raise ValueError(
@@ -66,14 +89,20 @@ def interaction_matrix(
     frame: pd.DataFrame, index: IdIndex, *, value_col: str | None = None
 ) -> Tensor:
     """Dense (U, I) float32 matrix: 1 (or ``frame[value_col]``) where a user met an item."""
-    require_columns(frame, ["user_id", "item_id"], what="interactions")
+    require_columns(frame, ["user_id", "item_id"] + ([value_col] if value_col else []),
+                    what="interactions")  # fmt: skip
     matrix = torch.zeros(index.num_users, index.num_items)
     rows = torch.as_tensor(index.rows(frame["user_id"].to_numpy()))
     cols = torch.as_tensor(index.columns(frame["item_id"].to_numpy()))
     values = (
         torch.ones(len(frame))
         if value_col is None
-        else torch.as_tensor(frame[value_col].to_numpy(), dtype=torch.float32)
+        else torch.tensor(frame[value_col].to_numpy(), dtype=torch.float32)
     )
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(
+            f"column {value_col!r} has NaN or infinite values; fill or drop them before building "
+            "the interaction matrix"
+        )
     matrix[rows, cols] = values
     return matrix

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_float, check_ids, check_int, check_nonempty, check_tensor
 from mtrec.data.batching import TensorBatcher
 from mtrec.data.loaders import load_ml100k_kg
 from mtrec.data.schema import OOV, PretrainedFeature, require_columns
@@ -78,9 +79,8 @@ class KnowledgeGraph:
     def item_entity_ids(self, item_ids: np.ndarray) -> Tensor:
         """(I,) entity id of each raw item id; items without a link get the OOV entity 0."""
         mapping = dict(zip(self.links.item_id.tolist(), self.links.entity_id.tolist()))
-        return torch.tensor(
-            [mapping.get(int(i), OOV) for i in np.asarray(item_ids)], dtype=torch.long
-        )
+        ids = check_ids(np.asarray(item_ids).reshape(-1), "item_ids").tolist()
+        return torch.tensor([mapping.get(int(i), OOV) for i in ids], dtype=torch.long)
 
 
 def build_kg(links: pd.DataFrame, triples: pd.DataFrame) -> KnowledgeGraph:
@@ -143,10 +143,15 @@ def split_triples(
         valid_fraction, test_fraction: share of entity pairs held out for each part.
         seed: seed of the pair permutation.
     """
+    check_tensor(triples, "triples")
     if triples.ndim != 2 or triples.shape[1] != 3:
         raise ValueError(
             f"triples must be (M, 3) (head, relation, tail); got {tuple(triples.shape)}"
         )
+    check_nonempty(triples, "triples", fix="pass at least one (head, relation, tail) triple")
+    triples = check_ids(triples, "triples")
+    check_float(valid_fraction, "valid_fraction")
+    check_float(test_fraction, "test_fraction")
     if not (0 <= valid_fraction and 0 < test_fraction and valid_fraction + test_fraction < 1):
         raise ValueError("need valid_fraction >= 0, test_fraction > 0 and their sum < 1")
     h, t = triples[:, 0], triples[:, 2]
@@ -189,6 +194,7 @@ def kg_item_feature(
 
 
 def _check_vectors(kg: KnowledgeGraph, entity_vectors: Tensor) -> None:
+    check_tensor(entity_vectors, "entity_vectors")
     if entity_vectors.ndim != 2 or entity_vectors.shape[0] != kg.num_entities:
         raise ValueError(
             f"expected entity vectors of shape ({kg.num_entities}, D), one row per entity with "
@@ -206,6 +212,10 @@ def corrupt(
     tail by an entity drawn uniformly from 1..N-1 (never the OOV entity 0). Uses torch's global RNG,
     which :func:`mtrec.train.fit` seeds.
     """
+    check_tensor(heads, "heads", ndim=1)
+    check_tensor(tails, "tails", shape=(len(heads),))
+    check_int(num_negatives, "num_negatives")
+    check_int(num_entities, "num_entities")
     if num_negatives < 1 or num_entities < 2:
         raise ValueError(
             f"need num_negatives >= 1 and num_entities >= 2, got {num_negatives}, {num_entities}"
@@ -229,7 +239,7 @@ def check_triples(batch: dict[str, Tensor], num_entities: int, num_relations: in
             raise KeyError(
                 f"KG batches need keys heads, relations, tails (B,); got {sorted(batch)}"
             )
-        ids = batch[key]
+        ids = check_ids(batch[key], f"batch[{key!r}]")
         if ids.ndim != 1 or (len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= size)):
             raise ValueError(
                 f"{key}: expected (B,) ids in [0, {size}), received shape {tuple(ids.shape)} "
@@ -240,6 +250,11 @@ def check_triples(batch: dict[str, Tensor], num_entities: int, num_relations: in
 
 def triple_batches(triples: Tensor, batch_size: int = 1024, *, seed: int = 0) -> TensorBatcher:
     """A shuffled re-iterable :class:`TensorBatcher` of ``heads``, ``relations``, ``tails`` (B,)."""
+    check_tensor(triples, "triples")
+    if triples.ndim != 2 or triples.shape[1] != 3:
+        raise ValueError(
+            f"triples must be (M, 3) (head, relation, tail); got {tuple(triples.shape)}"
+        )
     from_cols = {"heads": triples[:, 0], "relations": triples[:, 1], "tails": triples[:, 2]}
     return TensorBatcher(from_cols, batch_size, shuffle=True, seed=seed)
 

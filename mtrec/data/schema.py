@@ -15,7 +15,14 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_int
+
 OOV = 0  # id of unknown and missing categories in every encoder
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a feature name must be a non-empty str (its batch key), got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,9 @@ class SparseFeature:
     embed_dim: int = 16  # width of its embedding
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
+        check_int(self.vocab_size, f"{self.name}: vocab_size")
+        check_int(self.embed_dim, f"{self.name}: embed_dim")
         if self.vocab_size < 2:
             raise ValueError(f"{self.name}: vocab_size must be >= 2 (OOV + one value)")
         if self.embed_dim < 1:
@@ -41,6 +51,8 @@ class DenseFeature:
     dim: int = 1  # number of values per row
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
+        check_int(self.dim, f"{self.name}: dim")
         if self.dim < 1:
             raise ValueError(f"{self.name}: dim must be >= 1, got {self.dim}")
 
@@ -56,10 +68,14 @@ class SequenceFeature:
     pooling: str = "mean"  # "mean" or "sum" over non-padding positions
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
+        check_int(self.vocab_size, f"{self.name}: vocab_size")
+        check_int(self.embed_dim, f"{self.name}: embed_dim")
+        check_int(self.max_len, f"{self.name}: max_len")
         if self.pooling not in ("mean", "sum"):
             raise ValueError(f"{self.name}: pooling must be 'mean' or 'sum', got {self.pooling!r}")
-        if self.vocab_size < 2 or self.max_len < 1:
-            raise ValueError(f"{self.name}: need vocab_size >= 2 and max_len >= 1")
+        if self.vocab_size < 2 or self.max_len < 1 or self.embed_dim < 1:
+            raise ValueError(f"{self.name}: need vocab_size >= 2, max_len >= 1 and embed_dim >= 1")
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,8 @@ class TextFeature:
     dim: int = 384  # all-MiniLM-L6-v2 width
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
+        check_int(self.dim, f"{self.name}: dim")
         if self.dim < 1:
             raise ValueError(f"{self.name}: dim must be >= 1, got {self.dim}")
 
@@ -89,6 +107,9 @@ class PretrainedFeature:
     trainable: bool = False  # fine-tune the vectors with the model (default: frozen)
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
+        if self.dim is not None:
+            check_int(self.dim, f"{self.name}: dim", min=1)
         table = self.table
         if not isinstance(table, Tensor) or table.ndim != 2 or not table.is_floating_point():
             got = tuple(table.shape) if isinstance(table, Tensor) else type(table).__name__
@@ -140,6 +161,8 @@ class CategoryEncoder:
         self.mapping: dict[object, int] | None = None
 
     def fit(self, values: Iterable[object]) -> CategoryEncoder:
+        if isinstance(values, (str, bytes)):
+            raise TypeError("pass a column of values (a list or Series), not a single string")
         uniques = pd.Series(list(values)).dropna().unique()
         try:
             uniques = np.sort(uniques)
@@ -157,6 +180,8 @@ class CategoryEncoder:
 
     def transform(self, values: Iterable[object]) -> np.ndarray:
         self._check_fitted()
+        if isinstance(values, (str, bytes)):
+            raise TypeError("pass a column of values (a list or Series), not a single string")
         series = pd.Series(list(values) if not isinstance(values, pd.Series) else values)
         return series.map(self.mapping).fillna(OOV).to_numpy(dtype=np.int64)
 

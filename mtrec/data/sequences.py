@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_ids, check_int, check_nonempty
+from mtrec.data.schema import require_columns
 from mtrec.data.splits import Split
 
 __all__ = ["SequenceData", "build_sequences", "left_pad"]
@@ -19,6 +21,7 @@ __all__ = ["SequenceData", "build_sequences", "left_pad"]
 
 def left_pad(sequences: list[np.ndarray], length: int) -> Tensor:
     """Keep the last ``length`` ids of each sequence, left-padded with 0 → (U, length) int64."""
+    length = check_int(length, "length", min=1)
     out = np.zeros((len(sequences), length), dtype=np.int64)
     for row, seq in enumerate(sequences):  # data preparation, not a forward pass
         tail = seq[-length:]
@@ -68,9 +71,16 @@ def build_sequences(
 
     Item ids must be integers >= 1 (0 is padding); ML-100k's 1..1682 are used as they are.
     """
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    if not isinstance(split, Split):
+        raise TypeError(f"split must be a Split (from leave_last_out), got {type(split).__name__}")
+    max_len = check_int(max_len, "max_len", min=1)
+    for part, frame in (("train", split.train), ("valid", split.valid), ("test", split.test)):
+        require_columns(frame, [user_col, item_col], what=f"split.{part}")
+    check_nonempty(split.test, "split.test", fix="pass a leave_last_out split with users in it")
     items = np.concatenate([p[item_col].to_numpy() for p in (split.train, split.valid, split.test)])
+    items = check_ids(items, f"column {item_col!r}").numpy()
+    if num_items is not None:
+        num_items = check_int(num_items, "num_items", min=1)
     if items.min() < 1:
         raise ValueError(f"item ids must be >= 1 (0 is padding), got min {items.min()}")
     num_items = int(items.max()) if num_items is None else num_items

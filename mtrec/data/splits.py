@@ -10,7 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mtrec.checks import check_float, check_int
 from mtrec.data.schema import require_columns
+
+
+def _check_frame(frame: object, name: str) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+    return frame
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,12 @@ def random_split(
     frame: pd.DataFrame, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), *, seed: int = 0
 ) -> Split:
     """Random row split (for click-like tasks): a seeded permutation cut at the fractions."""
+    _check_frame(frame, "frame")
+    if isinstance(fractions, (str, bytes)) or not hasattr(fractions, "__len__"):
+        raise TypeError(f"fractions must be three numbers (train, valid, test), got {fractions!r}")
+    fractions = tuple(fractions)
+    for i, value in enumerate(fractions):
+        check_float(value, f"fractions[{i}]")
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
         raise ValueError(f"fractions must be three non-negatives summing to 1, got {fractions}")
     order = np.random.default_rng(seed).permutation(len(frame))
@@ -54,7 +67,9 @@ def leave_last_out(
     with fewer than ``min_interactions`` interactions are dropped. Ranking is then done against all
     items the user has not interacted with before the target.
     """
-    require_columns(ratings, [user_col, item_col, time_col], what="ratings")
+    require_columns(_check_frame(ratings, "ratings"), [user_col, item_col, time_col],
+                    what="ratings")  # fmt: skip
+    min_interactions = check_int(min_interactions, "min_interactions", min=2)
     ordered = ratings.sort_values([user_col, time_col, item_col], kind="stable")
     counts = ordered.groupby(user_col)[item_col].transform("size")
     ordered = ordered[counts >= min_interactions]
@@ -81,7 +96,9 @@ def per_user_split(
     model selection. Every user appears in train and test; items seen in train are removed from
     that user's candidate list at evaluation time.
     """
-    require_columns(ratings, [user_col], what="ratings")
+    require_columns(_check_frame(ratings, "ratings"), [user_col], what="ratings")
+    check_float(test_fraction, "test_fraction")
+    check_float(valid_fraction, "valid_fraction")
     if not 0 < test_fraction < 1 or not 0 <= valid_fraction < 1:
         raise ValueError("need 0 < test_fraction < 1 and 0 <= valid_fraction < 1")
     rng = np.random.default_rng(seed)
@@ -120,7 +137,9 @@ def cold_item_split(
     items (``valid_fraction`` of them to validation). Only content-based and hybrid models can
     score them.
     """
-    require_columns(ratings, [item_col], what="ratings")
+    require_columns(_check_frame(ratings, "ratings"), [item_col], what="ratings")
+    check_float(item_fraction, "item_fraction", min=0.0, max=1.0)
+    check_float(valid_fraction, "valid_fraction", min=0.0, max=1.0)
     items = np.sort(ratings[item_col].unique())
     rng = np.random.default_rng(seed)
     held = rng.permutation(items)[: int(round(item_fraction * len(items)))]

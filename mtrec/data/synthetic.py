@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_int
 from mtrec.data.schema import DenseFeature, SparseFeature
 
 
@@ -28,6 +29,10 @@ def random_batch(
     seed: int = 0,
 ) -> dict[str, Tensor]:
     """A random batch for ``features`` (ids within vocab), 0/1 "labels" and "scenario_ids"."""
+    batch_size = check_int(batch_size, "batch_size", min=0)
+    check_int(num_tasks, "num_tasks", min=1)
+    check_int(num_scenarios, "num_scenarios", min=1)
+    check_int(seed, "seed")
     g = torch.Generator().manual_seed(seed)
     batch: dict[str, Tensor] = {}
     for f in features:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from mtrec.checks import check_float, check_int
 from mtrec.data import Batch
 from mtrec.distill import losses
 from mtrec.nn.losses import masked_bce
@@ -56,6 +57,11 @@ class DistillConfig:
                 f"soft_loss {self.soft_loss!r} does not fit mode {self.mode!r}; "
                 f"use one of {allowed[self.mode]}"
             )
+        for name in ("alpha", "temperature", "position_decay", "feature_weight"):
+            check_float(getattr(self, name), name)
+        check_int(self.top_k, "top_k")
+        if self.num_candidates is not None:
+            check_int(self.num_candidates, "num_candidates")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.temperature <= 0 or self.position_decay <= 0 or self.top_k < 1:

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_choice, check_finite, check_float, check_int, check_tensor
+
 RESPONSE_LOSSES = ("bce", "kl")
 RANKING_LOSSES = ("listwise", "ranking_aware")
 
@@ -31,7 +33,54 @@ RANKING_LOSSES = ("listwise", "ranking_aware")
 # --------------------------------------------------------------------------------------------
 # response distillation (binary soft targets)
 # --------------------------------------------------------------------------------------------
+def _check_temperature(temperature: float) -> float:
+    temperature = check_float(temperature, "temperature")
+    if temperature <= 0:
+        raise ValueError(
+            f"temperature must be > 0, got {temperature}; T = 1 leaves the logits as they are, "
+            "larger T softens them (2 to 4 is usual)"
+        )
+    return temperature
+
+
+def _check_excluded(student: Tensor, teacher: Tensor, what: str, *, need: int = 1) -> None:
+    """Ranking losses: -inf marks an excluded teacher candidate; +inf and empty rows are errors."""
+    if bool((teacher == float("inf")).any()):
+        raise ValueError(f"{what}: teacher scores contain +inf; use -inf to exclude an item")
+    valid = torch.isfinite(teacher)
+    counts = valid.sum(dim=-1)
+    if bool((counts < need).any()):
+        raise ValueError(
+            f"{what}: a row has only {int(counts.min())} candidates with a finite teacher "
+            f"score, {need} needed; exclude fewer items (-inf) or lower top_k"
+        )
+    if bool((valid & ~torch.isfinite(student)).any()):
+        raise ValueError(
+            f"{what}: student scores are infinite where the teacher scores a candidate; check "
+            "the student's outputs"
+        )
+
+
 def _check_pair(student: Tensor, teacher: Tensor, what: str) -> None:
+    check_tensor(student, f"{what}: student outputs")
+    check_tensor(teacher, f"{what}: teacher outputs")
+    if student.ndim == 0:
+        raise ValueError(f"{what}: outputs must have a batch dimension, got a 0-D scalar")
+    if student.numel() == 0 or teacher.numel() == 0:
+        raise ValueError(
+            f"{what}: empty outputs {tuple(student.shape)} and {tuple(teacher.shape)}; a batch "
+            "needs at least one row (the mean over no rows is undefined)"
+        )
+    for role, value in (("student", student), ("teacher", teacher)):
+        if not value.is_floating_point():
+            raise TypeError(
+                f"{what}: {role} outputs must be float logits/scores, got {value.dtype}"
+            )
+        if bool(torch.isnan(value).any()):
+            raise ValueError(
+                f"{what}: {role} outputs contain NaN; check that model's inputs and weights "
+                "(use -inf, not NaN, to exclude an item)"
+            )
     if student.shape != teacher.shape:
         raise ValueError(
             f"{what}: student outputs {tuple(student.shape)} and teacher outputs "
@@ -64,9 +113,11 @@ def response_distillation_loss(
     """
     if kind not in RESPONSE_LOSSES:
         raise ValueError(f"kind must be one of {RESPONSE_LOSSES}, got {kind!r}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    temperature = _check_temperature(temperature)
     _check_pair(student_logits, teacher_logits, "response distillation")
+    for role, value in (("student", student_logits), ("teacher", teacher_logits)):
+        if bool(torch.isinf(value).any()):
+            raise ValueError(f"response distillation: {role} logits contain infinite values")
     s = student_logits.float() / temperature
     t = teacher_logits.detach().float() / temperature
     p = torch.sigmoid(t)
@@ -78,6 +129,7 @@ def response_distillation_loss(
 
 def mix(hard: Tensor, soft: Tensor, *, alpha: float) -> Tensor:
     """``alpha * hard + (1 - alpha) * soft``: ``alpha = 1`` is training on labels only."""
+    alpha = check_float(alpha, "alpha")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     return alpha * hard + (1.0 - alpha) * soft
@@ -108,9 +160,13 @@ def listwise_kl_loss(
     Returns:
         A scalar.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    temperature = _check_temperature(temperature)
     _check_pair(student_scores, teacher_scores, "listwise distillation")
+    _check_excluded(student_scores, teacher_scores, "listwise distillation")
+    if mask is not None:
+        check_tensor(mask, "mask", shape=tuple(student_scores.shape))
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a bool tensor (True = counts), got {mask.dtype}")
     valid = (
         torch.isfinite(teacher_scores) if mask is None else mask & torch.isfinite(teacher_scores)
     )
@@ -140,6 +196,15 @@ def ranking_aware_weights(
     Returns:
         (top (B, K) candidate column indices, weights (B, K)); no gradient flows through either.
     """
+    _check_pair(student_scores, teacher_scores, "ranking-aware weights")
+    top_k = check_int(top_k, "top_k")
+    check_float(position_decay, "position_decay")
+    if isinstance(gammas, (str, bytes)) or len(gammas) != 3:
+        raise ValueError(
+            f"gammas must be three weights (position, confidence, consistency), got {gammas!r}"
+        )
+    for i, g in enumerate(gammas):
+        check_float(g, f"gammas[{i}]")
     if top_k < 1 or top_k > teacher_scores.shape[-1]:
         raise ValueError(f"top_k must be in [1, {teacher_scores.shape[-1]}], got {top_k}")
     if position_decay <= 0 or min(gammas) < 0 or sum(gammas) <= 0:
@@ -184,6 +249,9 @@ def ranking_aware_loss(
         A scalar.
     """
     _check_pair(student_scores, teacher_scores, "ranking-aware distillation")
+    temperature = _check_temperature(temperature)
+    _check_excluded(student_scores, teacher_scores, "ranking-aware distillation",
+                    need=check_int(top_k, "top_k"))  # fmt: skip
     top, weights = ranking_aware_weights(
         student_scores, teacher_scores, top_k=top_k, position_decay=position_decay, gammas=gammas
     )
@@ -201,6 +269,8 @@ class FeatureProjection(nn.Module):
 
     def __init__(self, student_dim: int, teacher_dim: int) -> None:
         super().__init__()
+        check_int(student_dim, "student_dim")
+        check_int(teacher_dim, "teacher_dim")
         if student_dim < 1 or teacher_dim < 1:
             raise ValueError(f"widths must be >= 1, got {student_dim} → {teacher_dim}")
         self.linear = nn.Linear(student_dim, teacher_dim)
@@ -218,7 +288,10 @@ def feature_distillation_loss(
     Returns:
         A scalar (mean over rows, and over dimensions for MSE).
     """
+    check_choice(kind, "feature loss kind", ("mse", "cosine"))
     _check_pair(projected_student, teacher_hidden, "feature distillation")
+    check_finite(projected_student.detach(), "feature distillation: student hidden vectors")
+    check_finite(teacher_hidden.detach(), "feature distillation: teacher hidden vectors")
     t = teacher_hidden.detach().float()
     if kind == "mse":
         return F.mse_loss(projected_student.float(), t)

@@ -17,9 +17,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_nonempty
 from mtrec.data.batching import Batch
 from mtrec.eval.metrics import CLICK_METRICS, breakdown
-from mtrec.train import _to
+from mtrec.train import _non_finite_inputs, _to
 
 
 @torch.no_grad()
@@ -27,8 +28,11 @@ def predict(
     model: nn.Module, batches: Iterable[Batch], *, device: torch.device | None = None
 ) -> Tensor:
     """Concatenate ``model.predict(batch)`` over batches (on CPU)."""
+    batches = check_nonempty(list(batches), "batches", fix="pass at least one batch of rows")
     model.eval()
-    device = device or next(model.parameters()).device
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
     return torch.cat([model.predict(_to(b, device)).float().cpu() for b in batches])
 
 
@@ -46,11 +50,38 @@ def evaluate(
 
     ``model.predict(batch)`` must return (B, T) probabilities with T = ``len(task_names)``;
     ``batch[labels_key]`` holds (B, T) labels (NaN = unlabelled, left out of that task).
+
+    Raises:
+        ValueError: no batch, predictions that are NaN/inf (naming the inputs that hold NaN/inf),
+            shapes that do not match ``task_names``, labels outside {0, 1} (from the metrics).
+        KeyError: a batch without ``labels_key``.
     """
-    batches = list(batches)
+    if not hasattr(model, "predict"):
+        raise TypeError(f"{type(model).__name__} has no predict(batch) method; evaluate needs one")
+    batches = check_nonempty(
+        list(batches), "batches", fix="pass at least one batch of evaluation rows"
+    )
+    missing = [i for i, b in enumerate(batches) if labels_key not in b]
+    if missing:
+        raise KeyError(
+            f"batch {missing[0]} has no {labels_key!r} key (keys {sorted(batches[missing[0]])}); "
+            f"evaluate reads the (B, T) labels from batch[{labels_key!r}]: set labels_key"
+        )
     probs = predict(model, batches)
+    if not bool(torch.isfinite(probs).all()):
+        bad = sorted({k for b in batches for k in _non_finite_inputs(b) if k != labels_key})
+        where = (
+            f"the inputs {bad} hold NaN/inf: clean or impute them (e.g. fillna) before evaluating"
+            if bad
+            else "the inputs are finite, so the model's weights are NaN/inf (training diverged: "
+            "lower lr)"
+        )
+        raise ValueError(
+            f"model.predict returned {int(torch.isnan(probs).sum())} NaN and "
+            f"{int(torch.isinf(probs).sum())} infinite values; {where}"
+        )
     labels = torch.cat([b[labels_key].float().cpu() for b in batches])
-    if probs.shape != labels.shape or probs.shape[1] != len(task_names):
+    if probs.ndim != 2 or probs.shape != labels.shape or probs.shape[1] != len(task_names):
         raise ValueError(
             f"predictions {tuple(probs.shape)} and labels {tuple(labels.shape)} must both be "
             f"(N, {len(task_names)}) for tasks {list(task_names)}"

@@ -12,15 +12,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, check_tensor
+
 
 def coverage_at_k(top_items: Tensor, num_candidates: int) -> float:
     """Share of ``num_candidates`` items present in any row of the (U, K) top-K columns."""
+    check_tensor(top_items, "top_items")
+    num_candidates = check_int(num_candidates, "num_candidates", min=1)
     if top_items.ndim != 2 or num_candidates < 1:
         raise ValueError(
             f"expected (U, K) top items and num_candidates >= 1, got {tuple(top_items.shape)}, "
             f"{num_candidates}"
         )
-    return len(torch.unique(top_items)) / num_candidates
+    check_nonempty(top_items, "top_items", fix="pass the (U, K) top-K lists of at least one user")
+    check_ids(top_items, "top_items")
+    distinct = len(torch.unique(top_items))
+    if distinct > num_candidates:
+        raise ValueError(
+            f"the lists hold {distinct} distinct items but num_candidates={num_candidates}; "
+            "pass the number of items the lists were drawn from"
+        )
+    return distinct / num_candidates
 
 
 def intra_list_diversity(top_items: Tensor, item_features: Tensor) -> float:
@@ -30,8 +42,13 @@ def intra_list_diversity(top_items: Tensor, item_features: Tensor) -> float:
         top_items: (U, K) item columns, K >= 2.
         item_features: (I, F) item vectors (e.g. multi-hot genres); zero rows count as distance 1.
     """
+    check_tensor(top_items, "top_items")
+    check_tensor(item_features, "item_features", ndim=2)
     if top_items.ndim != 2 or top_items.shape[1] < 2:
         raise ValueError(f"expected (U, K) top items with K >= 2, got {tuple(top_items.shape)}")
+    check_nonempty(top_items, "top_items", fix="pass the (U, K) top-K lists of at least one user")
+    top_items = check_ids(top_items, "top_items", vocab_size=item_features.shape[0])
+    check_finite(item_features.float(), "item_features")
     vectors = F.normalize(item_features.float(), dim=-1)[top_items]  # (U, K, F)
     cos = vectors @ vectors.transpose(1, 2)  # (U, K, K)
     k = top_items.shape[1]

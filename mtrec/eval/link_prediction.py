@@ -18,6 +18,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_ids, check_int, check_nonempty, check_tensor
+
 
 class LinkScorer(Protocol):
     def score_tails(self, heads: Tensor, relations: Tensor) -> Tensor: ...
@@ -45,16 +47,43 @@ def _filter_index(known: Tensor, num_relations: int, query: int, answer: int):
     return keys[order], known[order, answer]
 
 
+def _check_link_scores(scores: Tensor, rows: int, max_entity: int) -> None:
+    check_tensor(scores, "model scores", ndim=2)
+    if scores.shape[0] != rows or scores.shape[1] <= max_entity:
+        raise ValueError(
+            f"the model returned scores of shape {tuple(scores.shape)} for {rows} queries, but "
+            f"the test or known triples hold entity id {max_entity}; score_tails/score_heads must give "
+            "(B, num_entities) with every test entity among the columns"
+        )
+    if bool(torch.isnan(scores).any()):
+        raise ValueError(
+            "the model returned NaN scores; a NaN true entity would rank first. Check the "
+            "model's weights (training diverged?) and inputs"
+        )
+
+
 def filtered_ranks(
     model: LinkScorer, test: Tensor, *, known: Tensor, batch_size: int = 512
 ) -> Tensor:
     """(2M,) filtered ranks of the true tails, then the true heads, of (M, 3) test triples."""
+    check_tensor(test, "test")
+    check_tensor(known, "known")
+    batch_size = check_int(batch_size, "batch_size", min=1)
     if test.ndim != 2 or test.shape[1] != 3 or known.ndim != 2 or known.shape[1] != 3:
         raise ValueError(
             f"test and known must be (M, 3) (head, relation, tail); got {tuple(test.shape)}, "
             f"{tuple(known.shape)}"
         )
+    check_nonempty(test, "test", fix="pass at least one held-out (head, relation, tail) triple")
+    test, known = check_ids(test, "test triples"), check_ids(known, "known triples")
     num_relations = int(torch.cat([test[:, 1], known[:, 1]]).max()) + 1
+    entities = torch.cat([test[:, 0], test[:, 2], known[:, 0], known[:, 2]])
+    if bool((entities < 0).any()) or bool((torch.cat([test[:, 1], known[:, 1]]) < 0).any()):
+        raise ValueError(
+            "test and known triples must hold ids >= 0, got negative ids; encode the triples "
+            "with KnowledgeGraph.encode_triples"
+        )
+    max_entity = int(entities.max())
     ranks = []
     for query, answer in ((0, 2), (2, 0)):  # predict tails from heads, then heads from tails
         sorted_keys, sorted_answers = _filter_index(known, num_relations, query, answer)
@@ -66,6 +95,7 @@ def filtered_ranks(
                     scores = model.score_tails(q, r).float().clone()  # (b, N)
                 else:
                     scores = model.score_heads(r, q).float().clone()  # (b, N)
+            _check_link_scores(scores, len(chunk), max_entity)
             target = scores.gather(1, a[:, None])  # (b, 1)
             key = q * num_relations + r
             lo = torch.searchsorted(sorted_keys, key)
@@ -96,6 +126,7 @@ def evaluate_link_prediction(
         test: (M, 3) held-out triples.
         known: (K, 3) every true triple to filter (train + valid + test).
     """
+    ks = [check_int(k, "ks[...]", min=1) for k in ks]
     ranks = filtered_ranks(model, test, known=known, batch_size=batch_size).float()
     out = {"mrr": float((1 / ranks).mean())}
     out.update({f"hits@{k}": float((ranks <= k).float().mean()) for k in ks})

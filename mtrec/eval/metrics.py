@@ -10,31 +10,76 @@ Conventions
   continuous scores. Users without any relevant item are left out of the mean.
 * Every function accepts NumPy arrays or torch tensors and returns a Python float (``reduce=True``)
   or a per-user NumPy array (``reduce=False``).
+
+Bad inputs raise ``ValueError``/``TypeError`` naming the argument: NaN scores (exclude items with
+``-inf`` instead), labels outside {0, 1} for AUC/GAUC/LogLoss (binarise ratings first), empty
+inputs, k < 1. One value is *undefined* rather than wrong: the AUC of rows holding one class only
+(and GAUC when no group holds both). It is returned as NaN together with an
+:class:`UndefinedMetricWarning`, so a per-scenario table can show it; :func:`mtrec.train.fit`
+refuses such a NaN as a validation score.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from mtrec.checks import check_binary_labels, check_ids, check_int
+
 ArrayLike = np.ndarray | torch.Tensor | Sequence[float] | pd.Series
 
 
-def _np(x: ArrayLike, dtype: type = np.float64) -> np.ndarray:
+class UndefinedMetricWarning(UserWarning):
+    """A metric is undefined for these rows (e.g. AUC with one class) and was returned as NaN."""
+
+
+def _np(x: ArrayLike, dtype: type = np.float64, name: str = "input") -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=dtype)
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+    try:
+        return np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be numbers (a NumPy array, tensor or list), got "
+            f"{type(x).__name__} {str(x)[:60]}; convert it, e.g. np.asarray(values, dtype=float)"
+        ) from None
 
 
-def _check_1d(labels: np.ndarray, scores: np.ndarray) -> None:
+def _check_no_nan(values: np.ndarray, name: str, fix: str) -> None:
+    if np.isnan(values).any():
+        raise ValueError(f"{name} contains {int(np.isnan(values).sum())} NaN values; {fix}")
+
+
+_SCORE_FIX = "check the model's inputs for NaN (a NaN feature gives a NaN score)"
+
+
+def _check_1d(labels: np.ndarray, scores: np.ndarray, *, binary: bool = True) -> None:
     if labels.ndim != 1 or scores.shape != labels.shape:
         raise ValueError(
             f"labels and scores must be 1-D of the same length, got {labels.shape} and "
             f"{scores.shape}; flatten per-task columns before calling"
         )
+    if labels.size == 0:
+        raise ValueError("labels and scores are empty; pass at least one row")
+    _check_no_nan(scores, "scores", _SCORE_FIX)
+    if binary:
+        check_binary_labels(torch.from_numpy(labels), "labels", allow_nan=False)
+
+
+def _undefined(what: str) -> float:
+    """NaN with an :class:`UndefinedMetricWarning` saying why (never a silent NaN)."""
+    warnings.warn(
+        f"{what}; returning NaN. Evaluate on rows that hold both classes (a larger or "
+        "stratified split)",
+        UndefinedMetricWarning,
+        stacklevel=3,
+    )
+    return float("nan")
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,14 +88,15 @@ def _check_1d(labels: np.ndarray, scores: np.ndarray) -> None:
 def auc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve (Mann–Whitney U with average ranks for ties).
 
-    Returns NaN when only one class is present (AUC is undefined there).
+    ``labels`` must be 0/1 and ``scores`` free of NaN (``ValueError`` otherwise). Returns NaN with
+    an :class:`UndefinedMetricWarning` when only one class is present (AUC is undefined there).
     """
-    y, s = _np(labels), _np(scores)
+    y, s = _np(labels, name="labels"), _np(scores, name="scores")
     _check_1d(y, s)
     n_pos = float(y.sum())
     n_neg = float(len(y) - n_pos)
     if n_pos == 0 or n_neg == 0:
-        return float("nan")
+        return _undefined(f"AUC is undefined: all {len(y)} labels are {int(n_pos > 0)}")
     ranks = pd.Series(s).rank(method="average").to_numpy()
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
@@ -58,26 +104,31 @@ def auc(labels: ArrayLike, scores: ArrayLike) -> float:
 def gauc(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike) -> float:
     """Group AUC: per-group AUC averaged with weights = group size (Zhou et al., KDD 2018).
 
-    Groups (usually users) with only one class are skipped. NaN if no group has both classes.
+    Groups (usually users) with only one class are skipped. NaN (with an
+    :class:`UndefinedMetricWarning`) if no group has both classes.
     """
-    y, s = _np(labels), _np(scores)
+    y, s = _np(labels, name="labels"), _np(scores, name="scores")
     _check_1d(y, s)
     g = np.asarray(groups.detach().cpu() if isinstance(groups, torch.Tensor) else groups)
+    if g.shape != y.shape:
+        raise ValueError(f"groups must be 1-D like labels {y.shape}, got shape {g.shape}")
+    if g.dtype.kind == "f" and np.isnan(g).any():
+        raise ValueError("groups contains NaN; give every row a group (e.g. its user id)")
     frame = pd.DataFrame({"g": g, "y": y, "s": s})
     frame["r"] = frame.groupby("g")["s"].rank(method="average")
     stats = frame.groupby("g").agg(n=("y", "size"), pos=("y", "sum"))
     stats["rank_pos"] = frame[frame.y == 1].groupby("g")["r"].sum()
     stats = stats[(stats.pos > 0) & (stats.pos < stats.n)]
     if stats.empty:
-        return float("nan")
+        return _undefined("GAUC is undefined: no group holds both classes")
     neg = stats.n - stats.pos
     per_group = (stats.rank_pos - stats.pos * (stats.pos + 1) / 2) / (stats.pos * neg)
     return float((per_group * stats.n).sum() / stats.n.sum())
 
 
 def logloss(labels: ArrayLike, probs: ArrayLike, *, eps: float = 1e-15) -> float:
-    """Mean binary cross-entropy of probabilities (clipped to [eps, 1 - eps])."""
-    y, p = _np(labels), _np(probs)
+    """Mean binary cross-entropy of probabilities (clipped to [eps, 1 - eps]); labels 0/1."""
+    y, p = _np(labels, name="labels"), _np(probs, name="probs")
     _check_1d(y, p)
     if np.any((p < 0) | (p > 1)):
         raise ValueError("logloss takes probabilities in [0, 1]; apply torch.sigmoid to logits")
@@ -87,8 +138,11 @@ def logloss(labels: ArrayLike, probs: ArrayLike, *, eps: float = 1e-15) -> float
 
 def rmse(targets: ArrayLike, predictions: ArrayLike) -> float:
     """Root mean squared error."""
-    t, p = _np(targets), _np(predictions)
-    _check_1d(t, p)
+    t, p = _np(targets, name="targets"), _np(predictions, name="predictions")
+    _check_1d(t, p, binary=False)
+    _check_no_nan(t, "targets", "drop rows without a target first")
+    if not (np.isfinite(t).all() and np.isfinite(p).all()):
+        raise ValueError("targets and predictions must be finite; got infinite values")
     return float(np.sqrt(np.mean((t - p) ** 2)))
 
 
@@ -96,14 +150,21 @@ def rmse(targets: ArrayLike, predictions: ArrayLike) -> float:
 # top-K ranking metrics
 # --------------------------------------------------------------------------------------------
 def _topk(scores: ArrayLike, relevance: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
-    s, r = _np(scores), _np(relevance)
+    s, r = _np(scores, name="scores"), _np(relevance, name="relevance")
     if s.ndim != 2 or s.shape != r.shape:
         raise ValueError(
             f"scores and relevance must be (U, N) matrices of the same shape, got {s.shape} and "
             f"{r.shape}; use target_rank() for one target item per user"
         )
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    k = check_int(k, "k", min=1)
+    if s.size == 0:
+        raise ValueError(
+            f"scores and relevance are empty, shape {s.shape}; pass at least one user and item"
+        )
+    _check_no_nan(s, "scores", "exclude items with score -inf, not NaN; " + _SCORE_FIX)
+    _check_no_nan(r, "relevance", "use 0 for items that are not relevant")
+    if (r < 0).any() or np.isinf(r).any():
+        raise ValueError("relevance must be finite and >= 0 (0 = not relevant)")
     k = min(k, s.shape[1])
     order = np.argsort(-s, axis=1, kind="stable")[:, :k]  # (U, k)
     return np.take_along_axis(r, order, axis=1), r
@@ -113,7 +174,11 @@ def _reduce(per_user: np.ndarray, has_relevant: np.ndarray, reduce: bool) -> flo
     per_user = np.where(has_relevant, per_user, np.nan)
     if not reduce:
         return per_user
-    return float(np.nanmean(per_user)) if has_relevant.any() else float("nan")
+    if not has_relevant.any():
+        return _undefined(
+            f"no user of {len(per_user)} has a relevant item, so the mean is undefined"
+        )
+    return float(np.nanmean(per_user))
 
 
 def ndcg_at_k(
@@ -167,8 +232,8 @@ def map_at_k(
 
 def mrr(scores: ArrayLike, relevance: ArrayLike, *, reduce: bool = True) -> float | np.ndarray:
     """Mean reciprocal rank of the first relevant item over the full ranking."""
-    s = _np(scores)
-    top, r = _topk(s, relevance, s.shape[1])
+    s = _np(scores, name="scores")
+    top, r = _topk(s, relevance, max(s.shape[-1], 1) if s.ndim else 1)
     has = (top > 0).any(axis=1)
     first = np.argmax(top > 0, axis=1)
     return _reduce(np.where(has, 1.0 / (first + 1), 0.0), (r > 0).any(axis=1), reduce)
@@ -184,10 +249,18 @@ def target_rank(
         targets: (U,) column index of each user's target item.
     """
     s = torch.as_tensor(scores)
-    t = torch.as_tensor(targets, dtype=torch.long, device=s.device)
-    if s.ndim != 2 or t.shape != (s.shape[0],):
+    if s.ndim != 2:
+        raise ValueError(f"scores must be (U, N), got shape {tuple(s.shape)}")
+    t = check_ids(targets, "targets (column of each user's target)", vocab_size=s.shape[1])
+    t = t.to(s.device)
+    if t.shape != (s.shape[0],):
         raise ValueError(
             f"expected scores (U, N) and targets (U,), got {tuple(s.shape)}, {tuple(t.shape)}"
+        )
+    if s.is_floating_point() and bool(torch.isnan(s).any()):
+        raise ValueError(
+            f"scores contain {int(torch.isnan(s).sum())} NaN values; a NaN target would rank "
+            "first. Exclude items with -inf, not NaN; " + _SCORE_FIX
         )
     target_scores = s.gather(1, t[:, None])  # (U, 1)
     return (s > target_scores).sum(dim=1).cpu().numpy()
@@ -195,7 +268,12 @@ def target_rank(
 
 def hit_ndcg_from_rank(ranks: np.ndarray, k: int) -> tuple[float, float]:
     """HR@k and NDCG@k for one relevant item per user, from 0-based ranks."""
-    ranks = np.asarray(ranks)
+    ranks = _np(ranks, name="ranks")
+    k = check_int(k, "k", min=1)
+    if ranks.ndim != 1 or ranks.size == 0:
+        raise ValueError(f"ranks must be a non-empty 1-D array (one per user), got {ranks.shape}")
+    if not np.isfinite(ranks).all() or (ranks < 0).any():
+        raise ValueError("ranks must be finite and >= 0 (0-based ranks from target_rank)")
     hit = ranks < k
     return float(hit.mean()), float(np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
 
@@ -220,14 +298,31 @@ def breakdown(
     """Per-scenario × per-task metrics as a tidy frame (scenario, task, metric, value, n).
 
     Rows with a NaN label are left out of that task. The scenario ``"all"`` pools every row.
+    Scenario ids must lie in ``0..len(scenario_names)-1`` (``ValueError`` naming the others: a
+    row is never dropped silently). A scenario whose rows hold one class gets AUC NaN (with an
+    :class:`UndefinedMetricWarning`).
     """
-    sid = _np(scenario_ids, np.int64)
+    sid = check_ids(_np(scenario_ids, name="scenario_ids"), "scenario_ids").numpy()
+    if sid.ndim != 1:
+        raise ValueError(f"scenario_ids must be 1-D (one per row), got shape {sid.shape}")
     records = []
     names = scenario_names or [str(i) for i in range(int(sid.max()) + 1 if sid.size else 0)]
+    unknown = np.unique(sid[(sid < 0) | (sid >= len(names))])
+    if unknown.size:
+        raise ValueError(
+            f"scenario_ids {unknown[:5].tolist()} are not among the {len(names)} scenarios "
+            f"{list(names)[:8]} (ids 0..{len(names) - 1}); map them to a known scenario or "
+            "pass scenario_names covering every id"
+        )
     for task, task_labels in labels.items():
         if task not in probs:
             raise ValueError(f"no predictions for task {task!r}; got tasks {sorted(probs)}")
-        y, p = _np(task_labels), _np(probs[task])
+        y, p = _np(task_labels, name=f"labels[{task!r}]"), _np(probs[task], name="probs")
+        if y.shape != sid.shape or p.shape != sid.shape:
+            raise ValueError(
+                f"task {task!r}: labels {y.shape}, probs {p.shape} and scenario_ids "
+                f"{sid.shape} must have one value per row"
+            )
         keep = ~np.isnan(y)
         groups = [("all", keep)] + [(names[i], keep & (sid == i)) for i in range(len(names))]
         for scenario, mask in groups:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_int, check_tensor
 from mtrec.eval.metrics import hit_ndcg_from_rank, target_rank
 
 __all__ = ["evaluate_next_item"]
@@ -54,6 +55,21 @@ def evaluate_next_item(
         ``{"hr@k", "ndcg@k"}`` for each cut-off, in the order given.
     """
     scores_of = score_fn.scores if hasattr(score_fn, "scores") else score_fn
+    if not callable(scores_of):
+        raise TypeError(
+            f"score_fn must be a sequential model (with .scores) or a function, got "
+            f"{type(score_fn).__name__}"
+        )
+    batch_size = check_int(batch_size, "batch_size", min=1)
+    cutoffs = [check_int(c, "k", min=1) for c in ((k,) if isinstance(k, int) else k)]
+    if not cutoffs:
+        raise ValueError("k is empty; pass one cut-off (e.g. 10) or several (e.g. (5, 10))")
+    check_tensor(target, "target", ndim=1)
+    check_tensor(seen, "seen", ndim=2)
+    if seen.dtype != torch.bool:
+        raise TypeError(f"seen must be a bool tensor (True = excluded), got {seen.dtype}")
+    if len(target) == 0:
+        raise ValueError("no users to evaluate: history, target and seen are empty")
     if len(history) != len(target) or tuple(seen.shape[:1]) != (len(target),):
         raise ValueError(
             f"history, target and seen must cover the same U users, got {len(history)}, "
@@ -62,7 +78,7 @@ def evaluate_next_item(
     ranks = []
     for start in range(0, len(history), batch_size):
         part = slice(start, start + batch_size)
-        scores = scores_of(history[part]).float().cpu()
+        scores = check_tensor(scores_of(history[part]), "score_fn output").float().cpu()
         if scores.shape != seen[part].shape:
             raise ValueError(
                 f"score_fn must return (B, N+1) = {tuple(seen[part].shape)}, got {tuple(scores.shape)}"
@@ -70,6 +86,6 @@ def evaluate_next_item(
         ranks.append(target_rank(scores.masked_fill(seen[part], float("-inf")), target[part]))
     ranks = np.concatenate(ranks)
     results = {}
-    for cutoff in (k,) if isinstance(k, int) else k:
+    for cutoff in cutoffs:
         results[f"hr@{cutoff}"], results[f"ndcg@{cutoff}"] = hit_ndcg_from_rank(ranks, cutoff)
     return results

@@ -17,6 +17,7 @@ metric), so "significant" holds for the table as a whole, not just one cell.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mtrec.eval.metrics import ArrayLike, _np, auc
+from mtrec.checks import check_int
+from mtrec.eval.metrics import ArrayLike, UndefinedMetricWarning, _np, auc
 
 HIGHER_IS_BETTER = {"auc": True, "gauc": True, "logloss": False, "rmse": False}
 
@@ -80,11 +82,16 @@ def paired_bootstrap(
     if not (y.shape == sa.shape == sb.shape) or y.ndim != 1:
         raise ValueError(f"labels and both scores must be 1-D of one length, got {y.shape}, "
                          f"{sa.shape}, {sb.shape}")  # fmt: skip
+    num_resamples = check_int(num_resamples, "num_resamples", min=2)
+    if len(y) == 0:
+        raise ValueError("labels and scores are empty; pass the test rows of both models")
     rng = np.random.default_rng(seed)
     diffs = []
-    for _ in range(num_resamples):
-        rows = rng.integers(0, len(y), len(y))
-        diffs.append(metric(y[rows], sa[rows]) - metric(y[rows], sb[rows]))
+    with warnings.catch_warnings():  # undefined resamples are dropped below, as documented
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        for _ in range(num_resamples):
+            rows = rng.integers(0, len(y), len(y))
+            diffs.append(metric(y[rows], sa[rows]) - metric(y[rows], sb[rows]))
     diffs = np.asarray(diffs)
     diffs = diffs[np.isfinite(diffs)]
     if diffs.size == 0:
@@ -131,6 +138,8 @@ def compare_to_baseline(
         p_value, p_holm, seeds, better (in the metric's direction), significant (p < alpha),
         significant_holm (p_holm < alpha).
     """
+    if not isinstance(per_seed, pd.DataFrame):
+        raise TypeError(f"per_seed must be a tidy DataFrame, got {type(per_seed).__name__}")
     need = {"model", "seed", "value", *table, *cell}
     missing = sorted(need - set(per_seed.columns))
     if missing:

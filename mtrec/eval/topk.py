@@ -16,19 +16,53 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_int, check_tensor
 from mtrec.eval.metrics import map_at_k, ndcg_at_k, precision_at_k, recall_at_k
+
+
+def _check_scores(scores: Tensor, name: str = "scores") -> Tensor:
+    check_tensor(scores, name, ndim=2)
+    if not scores.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor, got {scores.dtype}; use scores.float()")
+    if bool(torch.isnan(scores).any()):
+        raise ValueError(
+            f"{name} contain {int(torch.isnan(scores).sum())} NaN values; they cannot be ranked. "
+            "Check the model's inputs for NaN; exclude items with -inf, not NaN"
+        )
+    return scores
 
 
 def mask_seen(scores: Tensor, seen: Tensor) -> Tensor:
     """Scores with seen items (``seen > 0``) set to ``-inf``; both (U, I)."""
+    check_tensor(scores, "scores")
+    check_tensor(seen, "seen")
     if scores.shape != seen.shape:
         raise ValueError(f"scores {tuple(scores.shape)} and seen {tuple(seen.shape)} must match")
     return scores.masked_fill(seen > 0, float("-inf"))
 
 
 def top_k_items(scores: Tensor, seen: Tensor, k: int = 10) -> Tensor:
-    """(U, k) column indices of the k best unseen items per user."""
-    return mask_seen(scores, seen).topk(k, dim=1).indices
+    """(U, k) column indices of the k best unseen items per user.
+
+    Raises ``ValueError`` when a user has fewer than ``k`` unseen items scored above ``-inf``
+    (the list would be padded with seen or excluded items) or when scores hold NaN.
+    """
+    k = check_int(k, "k", min=1)
+    masked = mask_seen(_check_scores(scores), seen)
+    if k > scores.shape[1]:
+        raise ValueError(
+            f"k={k} but there are only {scores.shape[1]} items; lower k to at most "
+            f"{scores.shape[1]}"
+        )
+    if masked.numel():
+        left = (masked > float("-inf")).sum(dim=1)  # (U,) unseen, not excluded (-inf) items
+        if int(left.min()) < k:
+            user = int(left.argmin())
+            raise ValueError(
+                f"k={k} but user row {user} has only {int(left[user])} unseen items of "
+                f"{scores.shape[1]}; lower k to at most {int(left.min())} or add items"
+            )
+    return masked.topk(k, dim=1).indices
 
 
 def evaluate_topk(
@@ -52,6 +86,10 @@ def evaluate_topk(
         ``{"ndcg@k", "precision@k", "recall@k", "map@k", "users"}``; users without a test item
         are left out of the means.
     """
+    k = check_int(k, "k", min=1)
+    for name, value in (("scores", scores), ("train", train), ("test", test)):
+        check_tensor(value, name, ndim=2)
+    _check_scores(scores.float())
     if not scores.shape == train.shape == test.shape:
         raise ValueError(
             f"scores, train and test must all be (U, I); got {tuple(scores.shape)}, "
@@ -60,10 +98,20 @@ def evaluate_topk(
     s = mask_seen(scores.float(), train)
     rel = (test > 0).float()
     if candidates is not None:
+        check_tensor(candidates, "candidates", ndim=1)
+        if candidates.dtype != torch.bool or len(candidates) != scores.shape[1]:
+            raise ValueError(
+                f"candidates must be a ({scores.shape[1]},) bool mask over the items, got "
+                f"{candidates.dtype} of shape {tuple(candidates.shape)}"
+            )
         s, rel = s[:, candidates], rel[:, candidates]
     keep = rel.sum(dim=1) > 0
     s, rel = s[keep], rel[keep]
-    s = torch.nan_to_num(s, nan=float("-inf"))
+    if not bool(keep.any()):
+        raise ValueError(
+            "no user has a test item among the candidates, so the metrics are undefined; pass "
+            "test interactions (test > 0) for at least one user"
+        )
     top_s, top_rel = _reduce_to_topk(s, rel, k)
     return {
         f"ndcg@{k}": ndcg_at_k(top_s, top_rel, k),

@@ -24,7 +24,8 @@ def test_auc_limits():
     assert m.auc(y, [0.1, 0.2, 0.8, 0.9]) == 1.0
     assert m.auc(y, [0.9, 0.8, 0.2, 0.1]) == 0.0
     assert m.auc(y, [0.5, 0.5, 0.5, 0.5]) == 0.5
-    assert np.isnan(m.auc([1, 1, 1], [0.1, 0.2, 0.3]))  # one class only: undefined
+    with pytest.warns(m.UndefinedMetricWarning, match="one|all 3 labels"):
+        assert np.isnan(m.auc([1, 1, 1], [0.1, 0.2, 0.3]))  # one class only: undefined
 
 
 def test_auc_accepts_tensors():
@@ -51,7 +52,8 @@ def test_gauc_skips_one_class_groups():
     s = np.array([0.9, 0.1, 0.2, 0.8])
     g = np.array([0, 0, 1, 1])  # group 0 has one class only
     assert m.gauc(y, s, g) == 1.0
-    assert np.isnan(m.gauc([1, 1], [0.2, 0.3], [0, 1]))
+    with pytest.warns(m.UndefinedMetricWarning, match="no group"):
+        assert np.isnan(m.gauc([1, 1], [0.2, 0.3], [0, 1]))
 
 
 def test_logloss_and_rmse_match_sklearn():
