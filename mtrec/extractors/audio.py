@@ -6,6 +6,8 @@ Hochreiter & Schmidhuber, "Long Short-Term Memory", Neural Computation 1997), an
 mean-pooled over real frames. Audio is read with ``soundfile`` (torchaudio's own loader needs
 TorchCodec/FFmpeg), mixed to mono and resampled to the encoder's rate. Clips whose RMS is below
 ``silence_rms`` are flagged silent and encode to the zero vector (never NaN); empty clips raise.
+Clips shorter than half an FFT window (a few samples) are zero-padded to it; clips too loud for
+float32 power spectra (amplitudes near 1e18 and above) raise and say to scale them to [-1, 1].
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from mtrec.checks import check_int, check_nonempty
 from mtrec.utils import get_device
 
 log = logging.getLogger(__name__)
@@ -31,7 +35,17 @@ def load_audio(path: str | os.PathLike[str]) -> tuple[Tensor, int]:
     """Read a sound file with soundfile: (T,) float32 mono in [-1, 1] and its sample rate."""
     import soundfile
 
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (T, C)
+    file = Path(path).expanduser()
+    if not file.is_file():
+        kind = "is a folder, not a sound file" if file.is_dir() else "does not exist"
+        raise FileNotFoundError(f"audio file {file} {kind}; check the path (a .wav file)")
+    try:
+        data, rate = soundfile.read(str(file), dtype="float32", always_2d=True)  # (T, C)
+    except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
+        raise ValueError(
+            f"{file} is not a sound file soundfile can read ({error}); pass a WAV/FLAC/OGG file "
+            "or the waveform as an array"
+        ) from error
     return torch.from_numpy(data.mean(axis=1)), int(rate)
 
 
@@ -87,6 +101,7 @@ class AudioEncoder(nn.Module):
         self.sample_rate = sample_rate
         self.frontend = frontend
         self.hop_length = hop_length
+        self.min_samples = n_fft // 2 + 1  # the spectrogram's reflect padding needs this many
         self.max_samples = int(round(max_seconds * sample_rate))
         self.silence_rms = silence_rms
         mel_kwargs = {"n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels}
@@ -119,6 +134,9 @@ class AudioEncoder(nn.Module):
 
         if isinstance(clips, (np.ndarray, Tensor)) and np.ndim(clips) == 1:
             raise TypeError("pass a sequence of clips; wrap one clip as [clip]")
+        if isinstance(clips, (str, os.PathLike)):
+            raise TypeError("pass a sequence of clips; wrap one file path as [path]")
+        check_nonempty(clips, "clips", fix="pass at least one waveform or sound-file path")
         rates = (
             [sample_rates] * len(clips)
             if sample_rates is None or isinstance(sample_rates, int)
@@ -131,11 +149,18 @@ class AudioEncoder(nn.Module):
             if isinstance(clip, (str, os.PathLike)):
                 wave, rate = load_audio(clip)
             else:
-                wave = torch.as_tensor(np.asarray(clip) if not isinstance(clip, Tensor) else clip)
-                wave = wave.float()
+                try:
+                    wave = torch.as_tensor(
+                        np.asarray(clip) if not isinstance(clip, Tensor) else clip
+                    ).float()
+                except (TypeError, ValueError, RuntimeError) as error:
+                    raise TypeError(
+                        f"clip {position} must be a waveform (a 1-D/2-D array of numbers) or a "
+                        f"file path, got {type(clip).__name__} ({error})"
+                    ) from error
                 if wave.ndim == 2:  # (T, C) or (C, T): average the smaller axis
                     wave = wave.mean(dim=int(wave.shape[0] > wave.shape[1]))
-            rate = self.sample_rate if rate is None else int(rate)
+            rate = self.sample_rate if rate is None else check_int(rate, "sample rate", min=1)
             if wave.ndim != 1 or wave.numel() == 0:
                 raise ValueError(
                     f"clip {position} is empty or not 1-D/2-D audio (shape {tuple(wave.shape)}); "
@@ -165,13 +190,22 @@ class AudioEncoder(nn.Module):
         waves = self._waves(clips, sample_rates)
         samples = torch.tensor([len(w) for w in waves])
         rms = torch.stack([w.pow(2).mean().sqrt() for w in waves])  # (N,)
-        padded = torch.zeros(len(waves), int(samples.max()))
+        # clips shorter than half a window are zero-padded (reflect padding needs that length)
+        padded = torch.zeros(len(waves), max(int(samples.max()), self.min_samples))
         for row, wave in enumerate(waves):
             padded[row, : len(wave)] = wave
         with torch.no_grad():
             frames = self.spectrogram(padded.to(self.device)).cpu()  # (N, F, L)
         if self.frontend == "mel":
             frames = torch.log(frames + 1e-6)
+        loud = (~torch.isfinite(frames).flatten(1).all(dim=1) | ~torch.isfinite(rms)).nonzero()
+        if len(loud):
+            rows = loud.flatten().tolist()
+            peak = max(float(waves[r].abs().max()) for r in rows)
+            raise ValueError(
+                f"clips {rows[:5]} are too loud for float32 spectra (peak amplitude {peak:.3g}); "
+                "scale each clip to [-1, 1], e.g. clip / abs(clip).max()"
+            )
         frames = frames.transpose(1, 2)  # (N, L, F)
         lengths = (samples // self.hop_length + 1).clamp(max=frames.shape[1])  # center=True
         mask = torch.arange(frames.shape[1])[None, :] < lengths[:, None]  # (N, L)
@@ -218,6 +252,7 @@ class AudioEncoder(nn.Module):
         Silent clips get the zero vector (and a warning); ``return_silent=True`` also returns the
         (N,) bool flags.
         """
+        check_int(batch_size, "batch_size", min=1)
         batch = clips if isinstance(clips, dict) else self.prepare(clips, sample_rates=sample_rates)
         was_training = self.training
         self.eval()

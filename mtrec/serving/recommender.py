@@ -15,13 +15,19 @@
    re-ranking and per-item explanations from attention over the user's history
    (:mod:`mtrec.serving.rerank`).
 
-Saved as ``config.json`` (the :class:`RecommenderConfig` and the fitted sizes, titles and fusion
-weights) + ``tensors.safetensors`` (no pickle anywhere).
+Saved as ``config.json`` (the :class:`RecommenderConfig`, the fitted sizes, titles and fusion
+weights, and the sha256 of the tensors file) + ``tensors.safetensors`` (no pickle anywhere).
+:meth:`Recommender.load` checks the whole config (every key, known and present) and the sha256
+before building anything: a damaged file raises ``ValueError`` naming it and the fix. Saves made
+before the checksum existed load with a logged note (their tensors cannot be verified).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import numbers
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +40,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from mtrec.checks import check_float, check_int
 from mtrec.data.batching import TensorBatcher
 from mtrec.models.multitask.mmoe import MMoE
 from mtrec.routing import RuleTaskMapper, ScenarioClassifier
@@ -52,7 +59,18 @@ from mtrec.serving.rerank import attention_weights, explain, mmr
 from mtrec.train import fit as fit_model
 from mtrec.utils import get_device, set_seed
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 2  # of config.json; 1 (mtrec 0.2.0) had MovieLens scenarios and tasks built in
+# config.json's keys besides "version": required (with their JSON type) and optional ones
+REQUIRED_META = {"titles": list, "fusion": dict, "router_classes": list, "num_users": int,
+                 "num_items": int, "occupations": int}  # fmt: skip
+OPTIONAL_META = {"seed", "epochs", "device", "encoder", "tensors_sha256"}
+FORMAT_KEYS = {1: {"task_table", "text_dim"}, 2: {"recommender"}}  # per format version
+FUSION_KEYS = ("query", "scenario", "pool", "trade_off", "tau")
+REQUIRED_TENSORS = ("item_ids", "item_scenarios", "item_embeddings", "item_text",
+                    "history_users", "history_indptr", "history_rows", "user_gender",
+                    "user_occupation", "user_age")  # fmt: skip
 
 
 @dataclass
@@ -129,8 +147,21 @@ class Recommender:
         self.mapper = RuleTaskMapper(
             config.task_table, scenarios=config.scenarios, tasks=config.tasks
         )
+        for name, tensor in state.items():  # NaN weights would give NaN scores: refuse them here
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(
+                    f"the recommender's tensor {name!r} holds NaN or infinite values (training "
+                    "diverged, or a saved file was damaged); re-fit the recommender, or load an "
+                    "intact save"
+                )
         self.model = _mmoe(meta, config).to(self.device).eval()
-        self.model.load_state_dict(_unprefixed("model.", state))
+        try:
+            self.model.load_state_dict(_unprefixed("model.", state))
+        except RuntimeError as error:
+            raise ValueError(
+                f"the saved MMoE weights do not fit the sizes in its config ({error}); the "
+                "config and tensors come from different fits: save them together again"
+            ) from error
         self.router = ScenarioClassifier("lm", encoder=encoder, device="cpu").load_state_dict(
             _unprefixed("router.", state), classes=meta["router_classes"]
         )
@@ -196,8 +227,10 @@ class Recommender:
         directory.mkdir(parents=True, exist_ok=True)
         state = {**self.items, **_prefixed("model.", self.model.state_dict()),
                  **_prefixed("router.", self.router.state_dict())}  # fmt: skip
-        save_file({k: v.contiguous() for k, v in state.items()}, directory / "tensors.safetensors")
-        saved = {"version": FORMAT_VERSION, "recommender": self.config.to_dict(), **self.meta}
+        tensors = directory / "tensors.safetensors"
+        save_file({k: v.contiguous() for k, v in state.items()}, tensors)
+        saved = {"version": FORMAT_VERSION, "recommender": self.config.to_dict(), **self.meta,
+                 "tensors_sha256": _sha256(tensors)}  # fmt: skip
         (directory / "config.json").write_text(json.dumps(saved, indent=1))
         return directory
 
@@ -210,28 +243,69 @@ class Recommender:
         """
         directory = Path(directory)
         files = [directory / "config.json", directory / "tensors.safetensors"]
-        if not all(f.exists() for f in files):
+        if not all(f.is_file() for f in files):
             raise FileNotFoundError(
                 f"{directory} does not hold a saved pipeline: expected config.json and "
-                f"tensors.safetensors, missing {[f.name for f in files if not f.exists()]}; "
+                f"tensors.safetensors, missing {[f.name for f in files if not f.is_file()]}; "
                 "write one with Recommender.save(directory)"
             )
-        meta = json.loads(files[0].read_text())
+        meta = _read_meta(files[0])
         version = meta.pop("version", None)
-        if version == 1:
-            config = replace(RecommenderConfig.movielens(), task_table=meta.pop("task_table"),
-                             text_dim=meta.pop("text_dim"))  # fmt: skip
-        elif version == FORMAT_VERSION:
-            config = RecommenderConfig.from_dict(meta.pop("recommender"))
-        else:
+        try:
+            if version == 1:
+                config = replace(RecommenderConfig.movielens(), task_table=meta.pop("task_table"),
+                                 text_dim=meta.pop("text_dim"))  # fmt: skip
+            else:
+                config = RecommenderConfig.from_dict(meta.pop("recommender"))
+        except (TypeError, ValueError, AttributeError) as error:
             raise ValueError(
-                f"{directory}/config.json has pipeline format version {version!r}, expected 1 or "
-                f"{FORMAT_VERSION}; re-fit and save with this version of mtrec"
+                f"{files[0]} holds an invalid recommender config ({error}); expected the keys "
+                "scenarios, tasks, task_table and text_dim of RecommenderConfig.to_dict(); save "
+                "the recommender again"
+            ) from error
+        if not set(config.scenarios) <= set(map(str, meta["router_classes"])):
+            raise ValueError(
+                f"{files[0]}: router_classes {meta['router_classes']} lack some of the config's "
+                f"scenarios {list(config.scenarios)}; save the recommender again"
             )
-        return cls(load_file(files[1]), meta, config=config, encoder=encoder)
+        expected = meta.pop("tensors_sha256", None)
+        if expected is None:
+            log.warning(
+                "%s has no tensors_sha256 (saved by an older mtrec): its tensors are loaded "
+                "unverified; save it again to add the checksum",
+                files[0],
+            )
+        elif _sha256(files[1]) != expected:
+            raise ValueError(
+                f"{files[1]} is corrupted: its sha256 does not match the one in config.json "
+                "(the file was damaged or changed after saving); save the recommender again, "
+                "or re-fit it"
+            )
+        try:
+            state = load_file(files[1])
+        except Exception as error:  # safetensors' own SafetensorError on a damaged header
+            raise ValueError(
+                f"{files[1]} is corrupted and cannot be read ({error}); save the recommender "
+                "again, or re-fit it"
+            ) from error
+        missing = [k for k in REQUIRED_TENSORS if k not in state]
+        if missing:
+            raise ValueError(
+                f"{files[1]} lacks the tensors {missing}; it was not written by "
+                "Recommender.save: save the recommender again, or re-fit it"
+            )
+        if len(meta["titles"]) != len(state["item_ids"]):
+            raise ValueError(
+                f"{files[0]} lists {len(meta['titles'])} titles but {files[1]} has "
+                f"{len(state['item_ids'])} items; the two files come from different saves: "
+                "save the recommender again"
+            )
+        return cls(state, meta, config=config, encoder=encoder)
 
     def user_history(self, user: int | Sequence[int]) -> tuple[int, Tensor]:
         """(the MMoE's user id, 0 for a new user; (L,) the history's item rows, oldest first)."""
+        if isinstance(user, (np.ndarray, Tensor)) and user.ndim == 1:
+            user = user.tolist()
         if isinstance(user, (int, np.integer)) and not isinstance(user, bool):
             if int(user) not in self.history:
                 raise ValueError(
@@ -246,6 +320,8 @@ class Recommender:
                 "the history is empty: expected at least one item id a new user liked, got []; "
                 "pass a few item ids, or a known user id"
             )
+        for position, item in enumerate(user):
+            check_int(item, f"history item {position}")  # 1.7 is refused, not truncated to 1
         unknown = [i for i in user if int(i) not in self.row_of]
         if unknown:
             raise ValueError(
@@ -318,9 +394,13 @@ class Recommender:
         lap("task mapping")
         relevance = self._relevance(user_id, tasks)
         lap("multi-task scoring")
+        _no_nan(relevance, "the MMoE's relevance scores")
+        _no_nan(probs, "the scenario probabilities")
         fused = _zscore(relevance) + fusion["scenario"] * probs.log()[self.items["item_scenarios"]]
         if query is not None:
+            _no_nan(query, "the query's text embedding")
             fused = fused + fusion["query"] * _zscore(self.embeddings @ query)
+        _no_nan(fused, "the fused scores")
         seen_title = torch.zeros(int(self.title_ids.max()) + 1, dtype=torch.bool)
         seen_title[self.title_ids[history]] = True
         fused[seen_title[self.title_ids]] = float("-inf")  # filter seen items (and their copies)
@@ -351,12 +431,15 @@ class Recommender:
             trade_off: MMR's relevance weight in [0, 1] (default ``fusion["trade_off"]``).
         """
         fusion = self.fusion
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= fusion["pool"]:
+        k = check_int(k, "k")
+        if not 1 <= k <= fusion["pool"]:
             raise ValueError(
                 f"k must be an int in 1..{fusion['pool']} (the candidate pool, at most the "
                 f"{len(self.titles)}-item catalogue), got {k!r}; ask for fewer items or raise "
                 "config['fusion']['pool']"
             )
+        if trade_off is not None:
+            trade_off = check_float(trade_off, "trade_off", min=0.0, max=1.0)
         trade_off = fusion["trade_off"] if trade_off is None else trade_off
         pool = self.candidate_pool(user, context)
         if len(pool.rows) < k:
@@ -391,6 +474,80 @@ class Recommender:
     def attention_weights(self, item_rows: Tensor, history: Tensor) -> Tensor:
         """(K, L) attention of each recommended item over the recent history (softmax(cos / τ))."""
         return attention_weights(self.embeddings, item_rows, history, tau=self.fusion["tau"])
+
+
+def _no_nan(scores: Tensor, name: str) -> None:
+    """Raise a clear error when ``scores`` hold NaN (they would silently empty every list)."""
+    nan = int(torch.isnan(scores).sum())
+    if nan:
+        raise ValueError(
+            f"{name} contain {nan} NaN values of {scores.numel()}, so no item can be ranked; "
+            "the recommender's weights are damaged or training diverged: re-fit it (or load an "
+            "intact save)"
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_meta(file: Path) -> dict[str, Any]:
+    """``config.json`` of a saved recommender, every key checked (raises ``ValueError``)."""
+    fix = "save the recommender again with Recommender.save (or restore the file)"
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{file} is not valid JSON ({error}); {fix}") from error
+    if not isinstance(meta, dict):
+        raise ValueError(
+            f"{file} must hold a JSON object of settings, got a {type(meta).__name__}; {fix}"
+        )
+    version = meta.get("version")
+    if isinstance(version, bool) or version not in tuple(FORMAT_KEYS):
+        raise ValueError(
+            f"{file} has pipeline format version {version!r}, expected 1 or "
+            f"{FORMAT_VERSION}; re-fit and save with this version of mtrec"
+        )
+    required = {**REQUIRED_META, **{k: object for k in FORMAT_KEYS[version]}}
+    known = {"version", *required, *OPTIONAL_META}
+    missing = sorted(set(required) - set(meta))
+    unknown = sorted(set(meta) - known)
+    if missing or unknown:
+        raise ValueError(
+            f"{file} (format {version}) is missing the keys {missing} and has unknown keys "
+            f"{unknown}; expected {sorted(required)} (optional: {sorted(OPTIONAL_META)}); a "
+            f"renamed key must get its name back, or {fix}"
+        )
+    for key, kind in REQUIRED_META.items():
+        value = meta[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(
+                f"{file}: {key!r} must be a JSON {kind.__name__}, got {_shown(value)}; {fix}"
+            )
+    fusion = meta["fusion"]
+    missing = sorted(set(FUSION_KEYS) - set(fusion))
+    unknown = sorted(set(fusion) - set(FUSION_KEYS))
+    bad = [k for k in FUSION_KEYS if k in fusion and (isinstance(fusion[k], bool) or
+           not isinstance(fusion[k], numbers.Real) or not np.isfinite(fusion[k]))]  # fmt: skip
+    if missing or unknown or bad:
+        raise ValueError(
+            f"{file}: 'fusion' must have the numbers {list(FUSION_KEYS)}; missing {missing}, "
+            f"unknown {unknown}, not finite numbers {bad}; {fix}"
+        )
+    if not isinstance(fusion["pool"], int) or fusion["pool"] < 1:
+        raise ValueError(f"{file}: fusion 'pool' must be an int >= 1, got {fusion['pool']!r}")
+    if not all(isinstance(t, str) for t in meta["titles"]):
+        raise ValueError(f"{file}: 'titles' must be a list of strings; {fix}")
+    return meta
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _mmoe(meta: Mapping[str, Any], config: RecommenderConfig) -> MMoE:

@@ -12,6 +12,7 @@ import math
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_finite
 from mtrec.nn.attention import scaled_dot_product_attention
 
 RECENT = 50  # explanations attend over the user's last RECENT history items
@@ -68,6 +69,8 @@ def explain(
     if len(history) == 0:
         return ["popular in this context (no history yet)"] * len(item_rows)
     weights = attention_weights(embeddings, item_rows, history, tau=tau)  # (K, L)
+    check_finite(weights, "explanation attention weights", fix="the item embeddings hold NaN or "
+                 "inf (a damaged save?): re-encode the items or re-fit the recommender")  # fmt: skip
     recent = history[-RECENT:]
     top_w, top_i = weights.topk(min(2, weights.shape[1]), dim=1)
     return [

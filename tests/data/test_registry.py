@@ -112,6 +112,7 @@ def test_fetch_without_network_fails_cleanly_and_leaves_cache_unchanged(tmp_path
     env = {
         **os.environ,
         "MTREC_DATA": str(cache),
+        "MTREC_OFFLINE": "0",  # offline mode would refuse before pip runs (tested elsewhere)
         "PIP_CONFIG_FILE": os.devnull,
         "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
         "PIP_FIND_LINKS": "",
