@@ -188,3 +188,12 @@ def check_nonempty(value: Any, name: str, *, fix: str = "") -> Any:
     if size == 0:
         raise ValueError(f"{name} is empty; {fix or 'pass at least one element'}")
     return value
+
+
+def is_tracing() -> bool:
+    """True while ``torch.export``/``torch.compile``/``torch.jit.trace`` records a graph.
+
+    Value checks (``int(ids.max())``, ``bool(isfinite.all())``) read data, which a graph being
+    traced does not have: callers skip them then (the eager call checked the same inputs).
+    """
+    return bool(torch.compiler.is_compiling() or torch.jit.is_tracing())

@@ -16,6 +16,11 @@ One interface per family, so a learner who knows one model of a family knows the
   :func:`mtrec.train.fit` for the neural ones), then ``scores(histories) -> (U, N+1)`` for
   left-padded (U, L) histories (column 0 is padding); evaluate with
   :func:`mtrec.eval.next_item.evaluate_next_item`.
+* **One top-k rule** (:mod:`~mtrec.models.ranking`): ``recommend`` (``SASRec``, ``Popularity``)
+  and ``NextItems.generate`` never return a seen item, the padding id 0 or a repeat; a row with
+  fewer than ``k`` unseen items left raises ``ValueError`` saying how many are left, and NaN
+  scores are refused (``top_k_unseen``). Top-K models check their (U, I) matrices with
+  ``check_interactions`` (2-D, non-empty, finite).
 * **Generative models** (``generative/``): text in, text out; ``P5.score_items`` ranks every
   item for a batch of prompts.
 * **Knowledge-graph models** (``kg/``): embeddings of (head, relation, tail) triples. A batch
@@ -66,6 +71,7 @@ _FAMILIES = {
     "kg.paths": ("KGExplainer", "PathExplanation"),
     "generative.p5": ("P5", "P5Config"),
     "student": ("StudentMLP", "StudentConfig"),
+    "ranking": ("top_k_unseen", "check_interactions"),
 }
 _EXPORTS = {name: module for module, names in _FAMILIES.items() for name in names}
 __all__ = sorted(_EXPORTS)

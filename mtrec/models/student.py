@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_probability, check_widths
 from mtrec.data.batching import Batch
 from mtrec.data.schema import Feature, SparseFeature
 from mtrec.nn.layers import MLP, FeatureEmbedding
-from mtrec.nn.losses import masked_bce
+from mtrec.nn.losses import check_labels, masked_bce
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class StudentConfig:
     dropout: float = 0.0  # dropout after each hidden activation
 
     def __post_init__(self) -> None:
+        check_widths(self.hidden, "StudentConfig.hidden")
+        check_probability(self.dropout, "StudentConfig.dropout")
         if not self.features:
             raise ValueError("StudentConfig.features is empty; declare at least one feature")
         if not self.task_names:
@@ -81,7 +84,7 @@ class StudentMLP(nn.Module):
 
     def loss(self, batch: Batch) -> Tensor:
         """Per-task mean BCE over labelled rows, (T,); ``batch["labels"]`` is (B, T)."""
-        return masked_bce(self(batch), batch["labels"])
+        return masked_bce(self(batch), check_labels(batch, self.config.num_tasks))
 
     @torch.no_grad()
     def predict(self, batch: Batch) -> Tensor:

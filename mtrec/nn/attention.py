@@ -9,17 +9,61 @@ Mask convention (everywhere in mtrec): a **boolean** mask with ``True = may atte
 to (B, H, Lq, Lk). Padding masks are the exception, as in torch: ``key_padding_mask`` (B, Lk) has
 ``True = padding``. A query row whose keys are all masked returns zeros (never NaN), on both the
 teaching path and the fast path, and passes zero gradient.
+
+Value checks: a NaN or infinite query, key or value raises ``ValueError`` at the first block a
+caller hands it to (:func:`check_block_input`), so a NaN never comes out silently. Inside
+:func:`trusted_values` (the models wrap their stacks in it: their inputs are embeddings of ids
+they have checked) and while ``torch.export``/``torch.compile`` traces, the check is skipped,
+so a stack of layers reads its data once, not once per layer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MultiHeadAttention", "causal_mask", "scaled_dot_product_attention"]
+from mtrec.checks import check_finite, check_int, check_probability, check_tensor, is_tracing
+
+__all__ = [
+    "MultiHeadAttention",
+    "causal_mask",
+    "check_block_input",
+    "scaled_dot_product_attention",
+    "trusted_values",
+]
+
+
+class _Trust(threading.local):
+    depth = 0  # > 0 inside trusted_values() on this thread
+
+
+_TRUST = _Trust()
+
+
+@contextlib.contextmanager
+def trusted_values() -> Iterator[None]:
+    """Inside this block, attention and Transformer blocks skip their NaN / inf input checks.
+
+    For callers that checked their data once already (a stack of layers, a model whose inputs
+    are embeddings of checked ids); shapes, dtypes and masks are still checked.
+    """
+    _TRUST.depth += 1
+    try:
+        yield
+    finally:
+        _TRUST.depth -= 1
+
+
+def check_block_input(x: Tensor, name: str) -> None:
+    """Raise ValueError when float input ``x`` holds NaN / inf (unless trusted or tracing)."""
+    if _TRUST.depth == 0 and not is_tracing():
+        check_finite(x, name, fix="find where the NaN / inf first appears in the inputs")
 
 
 def causal_mask(len_q: int, len_k: int | None = None, *, device: torch.device | None = None):
@@ -96,6 +140,9 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
+        check_int(d_model, "d_model", min=1)
+        check_int(num_heads, "num_heads", min=1)
+        check_probability(dropout, "dropout")
         if d_model <= 0 or num_heads <= 0 or d_model % num_heads:
             raise ValueError(
                 f"d_model must be a positive multiple of num_heads, got d_model={d_model}, "
@@ -104,6 +151,7 @@ class MultiHeadAttention(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.d_model, self.num_heads, self.dropout = d_model, num_heads, dropout
+        self.head_dim = d_model // num_heads  # D/H
         self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model)) if bias else None
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -114,20 +162,21 @@ class MultiHeadAttention(nn.Module):
     def _split(self, x: Tensor) -> Tensor:
         """(B, L, D) → (B, H, L, D/H), a view."""
         b, length, _ = x.shape
-        return x.view(b, length, self.num_heads, -1).transpose(1, 2)
+        return x.view(b, length, self.num_heads, self.head_dim).transpose(1, 2)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         w, bias, d = self.in_proj_weight, self.in_proj_bias, self.d_model
         b_q, b_k, b_v = (None, None, None) if bias is None else bias.split(d)
         if query is key and key is value:  # self-attention: one (B, L, 3D) matmul
             b, length, _ = query.shape
-            qkv = F.linear(query, w, bias).view(b, length, 3, self.num_heads, -1)
+            qkv = F.linear(query, w, bias).view(b, length, 3, self.num_heads, self.head_dim)
             return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, H, L, D/H)
         q = self._split(F.linear(query, w[:d], b_q))
         if key is value:  # cross-attention over one memory: one (B, Lk, 2D) matmul
             b, length, _ = key.shape
             kv = F.linear(key, w[d:], None if bias is None else bias[d:])
-            k, v = kv.view(b, length, 2, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+            kv = kv.view(b, length, 2, self.num_heads, self.head_dim)  # B or L may be 0
+            k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
             return q, k, v
         return (
             q,
@@ -138,7 +187,7 @@ class MultiHeadAttention(nn.Module):
     def _validate(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         d = self.d_model
         for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.ndim != 3 or x.shape[-1] != d:
+            if check_tensor(x, name).ndim != 3 or x.shape[-1] != d:
                 raise ValueError(
                     f"{name} must be batch-first (B, L, d_model={d}), got shape {tuple(x.shape)}"
                 )
@@ -168,6 +217,7 @@ class MultiHeadAttention(nn.Module):
         target = (batch, self.num_heads, len_q, len_k)
         mask = None
         if key_padding_mask is not None:
+            check_tensor(key_padding_mask, "key_padding_mask")
             if key_padding_mask.dtype != torch.bool or key_padding_mask.shape != (batch, len_k):
                 raise ValueError(
                     f"key_padding_mask must be bool (B, Lk) = {(batch, len_k)} with True = padding, "
@@ -175,7 +225,7 @@ class MultiHeadAttention(nn.Module):
                 )
             mask = ~key_padding_mask[:, None, None, :]  # (B, 1, 1, Lk)
         if attn_mask is not None:
-            _check_mask(attn_mask, target, "attn_mask")
+            _check_mask(check_tensor(attn_mask, "attn_mask"), target, "attn_mask")
             mask = attn_mask if mask is None else mask & attn_mask
         if is_causal:
             causal = causal_mask(len_q, len_k, device=device)
@@ -208,6 +258,11 @@ class MultiHeadAttention(nn.Module):
             (B, Lq, D) output and the weights (or None).
         """
         self._validate(query, key, value)
+        check_block_input(query, "query")
+        if key is not query:
+            check_block_input(key, "key")
+        if value is not key and value is not query:
+            check_block_input(value, "value")
         b, len_q, len_k = query.shape[0], query.shape[1], key.shape[1]
         only_causal = is_causal and key_padding_mask is None and attn_mask is None
         mask = self.combined_mask(

@@ -10,6 +10,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import (
+    check_finite,
+    check_ids,
+    check_int,
+    check_probability,
+    check_tensor,
+    check_widths,
+    is_tracing,
+)
 from mtrec.data.schema import (
     DenseFeature,
     Feature,
@@ -42,6 +51,11 @@ class MLP(nn.Module):
         activation: type[nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
+        check_int(in_dim, "in_dim", min=1)
+        hidden = check_widths(hidden, "hidden")
+        if out_dim is not None:
+            check_int(out_dim, "out_dim", min=1)
+        check_probability(dropout, "dropout")
         layers: list[nn.Module] = []
         width = in_dim
         for h in hidden:
@@ -100,34 +114,96 @@ class FeatureEmbedding(nn.Module):
         self.out_dim = out_dim
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        """batch[name]: (B,) ids, (B, L) id sequences, (B,) or (B, dim) floats → (B, out_dim)."""
+        """batch[name]: (B,) ids, (B, L) id sequences, (B,) or (B, dim) floats → (B, out_dim).
+
+        Every input is checked here, at the edge, so every model built on this module gets the
+        same errors: ids outside ``0..vocab_size-1`` and fractional float ids
+        (:func:`mtrec.checks.check_ids`), NaN or infinite dense values
+        (:func:`mtrec.checks.check_finite`), wrong ranks or widths, and tensors whose batch
+        sizes differ. The value checks of all features are reduced to one flag and read once
+        (one device sync per batch); they are skipped while ``torch.export`` or
+        ``torch.compile`` traces the model (no data there). An empty batch (B = 0) gives a
+        (0, out_dim) output.
+        """
         missing = [f.name for f in self.features if f.name not in batch]
         if missing:
             raise KeyError(f"batch lacks feature keys {missing}; it has {sorted(batch)}")
+        inputs = self._checked_inputs(batch)  # every value checked before any lookup
         parts = []
-        for f in self.features:
-            x = batch[f.name]
-            if isinstance(f, SparseFeature):
-                parts.append(self.tables[f.name](x.long()))  # (B, D_f)
-            elif isinstance(f, PretrainedFeature):
-                ids = x.long()  # (B,)
-                if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= f.vocab_size):
-                    raise ValueError(
-                        f"{f.name}: ids must lie in [0, {f.vocab_size}) (0 = OOV), got "
-                        f"[{int(ids.min())}, {int(ids.max())}]; map unknown ids to 0 first"
-                    )
-                parts.append(self.tables[f.name](ids))  # (B, D_f)
+        for f, x in zip(self.features, inputs):
+            if isinstance(f, (SparseFeature, PretrainedFeature)):
+                parts.append(self.tables[f.name](x))  # (B, D_f)
             elif isinstance(f, SequenceFeature):
-                ids = x.long()  # (B, L)
-                vectors = self.tables[f.name](ids)  # (B, L, D_f)
+                vectors = self.tables[f.name](x)  # (B, L, D_f)
                 pooled = vectors.sum(dim=1)  # (B, D_f)
                 if f.pooling == "mean":
-                    pooled = pooled / (ids != 0).sum(dim=1, keepdim=True).clamp_min(1)
+                    pooled = pooled / (x != 0).sum(dim=1, keepdim=True).clamp_min(1)
                 parts.append(pooled)
             else:
-                x = x.float()
                 parts.append(x.unsqueeze(-1) if x.ndim == 1 else x)  # (B, dim)
         return torch.cat(parts, dim=-1)
+
+    def _checked_inputs(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        """Each feature's input as long ids or float values, in declaration order, checked."""
+        checking = not is_tracing()
+        inputs, flags = [], []  # flags: 0-d bool tensors, True = a bad value somewhere
+        for f in self.features:
+            x, name = batch[f.name], f"feature {f.name!r}"
+            if isinstance(f, (SparseFeature, PretrainedFeature, SequenceFeature)):
+                ids, flag = self._ids(x, name, f.vocab_size, checking)
+                want = 2 if isinstance(f, SequenceFeature) else 1
+                if ids.ndim != want:
+                    shape = "(B, L) id sequences padded with 0" if want == 2 else "(B,) ids"
+                    hint = "" if want == 2 else "; declare a SequenceFeature for several ids a row"
+                    raise ValueError(f"{name} must be {shape}, got shape {tuple(ids.shape)}{hint}")
+                inputs.append(ids)
+            else:
+                x = check_tensor(x, name).float()
+                if not (x.ndim == 2 and x.shape[1] == f.dim) and not (x.ndim == 1 and f.dim == 1):
+                    want_text = "(B,) or (B, 1)" if f.dim == 1 else f"(B, {f.dim})"
+                    raise ValueError(
+                        f"{name} must be {want_text} floats (declared dim={f.dim}), got shape "
+                        f"{tuple(x.shape)}"
+                    )
+                flag = ~torch.isfinite(x).all() if checking else None
+                inputs.append(x)
+            if flag is not None:
+                flags.append(flag.to(flags[0].device) if flags else flag)
+        if flags and bool(torch.stack(flags).any()):  # the one read of the value checks
+            for f, x in zip(self.features, inputs):  # find the first bad feature, say why
+                name = f"feature {f.name!r}"
+                if isinstance(f, (DenseFeature, TextFeature)):
+                    check_finite(x, name, fix="impute or drop those rows (e.g. fillna) first")
+                else:
+                    check_ids(x, name, f.vocab_size)
+        sizes = {f.name: len(x) for f, x in zip(self.features, inputs)} if checking else {}
+        for key in ("scenario_ids", "labels") if checking else ():  # the other (B, ...) keys
+            if isinstance(batch.get(key), Tensor) and batch[key].ndim:
+                sizes[key] = len(batch[key])
+        if len(set(sizes.values())) > 1:
+            raise ValueError(
+                f"every tensor of a batch needs the same batch size B, got {sizes}; slice all "
+                "tensors of a batch with the same rows"
+            )
+        return inputs
+
+    @staticmethod
+    def _ids(x: Tensor, name: str, vocab_size: int, checking: bool) -> tuple[Tensor, Tensor | None]:
+        """``x`` as long ids and a 0-d "out of range" flag (None when not checking).
+
+        Integer tensors are range-checked lazily (the flag is read once for the whole batch);
+        anything else (float columns, lists) goes through :func:`mtrec.checks.check_ids` now.
+        """
+        if not checking:
+            return x.long(), None
+        if (
+            isinstance(x, Tensor)
+            and x.dtype != torch.bool
+            and not (x.is_floating_point() or x.is_complex())
+        ):
+            ids = check_tensor(x, name).long()
+            return ids, ((ids < 0) | (ids >= vocab_size)).any()
+        return check_ids(x, name, vocab_size), None
 
 
 class BatchedMLP(nn.Module):
@@ -154,6 +230,12 @@ class BatchedMLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        check_int(num, "num", min=1)
+        check_int(in_dim, "in_dim", min=1)
+        hidden = check_widths(hidden, "hidden")
+        if out_dim is not None:
+            check_int(out_dim, "out_dim", min=1)
+        check_probability(dropout, "dropout")
         if num < 1 or in_dim < 1:
             raise ValueError(f"BatchedMLP needs num >= 1 and in_dim >= 1, got {num}, {in_dim}")
         widths = [in_dim, *hidden] + ([out_dim] if out_dim is not None else [])
@@ -171,7 +253,11 @@ class BatchedMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, D_in) or (B, E, D_in) → (B, E, out_dim)."""
-        if x.shape[-1] != self.in_dim or x.ndim not in (2, 3):
+        if (
+            x.ndim not in (2, 3)
+            or x.shape[-1] != self.in_dim
+            or (x.ndim == 3 and x.shape[1] != self.num)
+        ):
             raise ValueError(
                 f"BatchedMLP expects (B, {self.in_dim}) or (B, {self.num}, {self.in_dim}), "
                 f"got {tuple(x.shape)}"
@@ -182,7 +268,7 @@ class BatchedMLP(nn.Module):
         if x.ndim == 2:  # one shared input: a single (B, D_in) @ (D_in, E·D_out) matmul
             w, b = self.weights[0], self.biases[0]
             h = torch.addmm(b.reshape(1, -1), x, w.transpose(0, 1).reshape(x.shape[1], -1))
-            h = h.view(batch, num, -1).transpose(0, 1)  # (E, B, D_out)
+            h = h.view(batch, num, w.shape[2]).transpose(0, 1)  # (E, B, D_out); B may be 0
             start = 1
         else:
             h, start = x.transpose(0, 1), 0  # (E, B, D_in)
@@ -206,3 +292,31 @@ class BatchedMLP(nn.Module):
             if i < self.num_hidden:
                 layers.append(nn.ReLU())
         return nn.Sequential(*layers)
+
+
+class SmallBatchNorm1d(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` that also trains on a batch of one row (or none).
+
+    Batch statistics need at least two rows: torch refuses a one-row training batch ("Expected
+    more than 1 value per channel"), which happens whenever the number of training rows leaves
+    a remainder of 1 after the last full batch. For such a batch (B <= 1) this module
+    normalises with the running statistics, as in eval mode, and leaves them unchanged (one row
+    says nothing about the variance). Batches of two rows or more are computed exactly as by
+    ``nn.BatchNorm1d``; parameters and buffers have the same names, so state dicts load either
+    way.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, D) → (B, D)."""
+        if self.training and x.shape[0] <= 1 and self.running_mean is not None:
+            return F.batch_norm(
+                x,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                training=False,
+                momentum=0.0,
+                eps=self.eps,
+            )
+        return super().forward(x)

@@ -10,12 +10,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_binary_labels, check_nonempty, check_tensor
+
 
 def check_labels(batch: dict[str, Tensor], num_tasks: int) -> Tensor:
-    """batch["labels"] as float (B, T); raise a teaching error when absent or mis-shaped."""
+    """batch["labels"] as float (B, T); raise a teaching error when absent or mis-shaped.
+
+    Also refused: an empty batch (B = 0: a mean loss over no row is undefined) and labels other
+    than 0, 1 or NaN (= unlabelled), e.g. raw ratings (:func:`mtrec.checks.check_binary_labels`).
+    """
     if "labels" not in batch:
         raise KeyError(f"batch needs 'labels' of shape (B, {num_tasks}); it has {sorted(batch)}")
-    labels = batch["labels"].float()
+    labels = check_tensor(batch["labels"], "batch['labels']").float()
     if labels.ndim == 1 and num_tasks == 1:
         labels = labels.unsqueeze(1)
     if labels.ndim != 2 or labels.shape[1] != num_tasks:
@@ -23,6 +29,11 @@ def check_labels(batch: dict[str, Tensor], num_tasks: int) -> Tensor:
             f"labels must be (B, {num_tasks}) (one column per task, NaN = unlabelled), got "
             f"{tuple(labels.shape)}; select the task columns in the batch"
         )
+    check_nonempty(
+        labels, "batch['labels']", fix="a loss needs at least one row (a mean over none is NaN)"
+    )
+    if bool(((labels != 0) & (labels != 1) & ~torch.isnan(labels)).any()):
+        check_binary_labels(labels, "labels")  # raises, naming the offending values
     return labels
 
 

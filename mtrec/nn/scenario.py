@@ -26,21 +26,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_ids, is_tracing
 from mtrec.nn.layers import BatchedMLP
 
 
 def check_scenario_ids(scenario_ids: Tensor, num_scenarios: int) -> Tensor:
-    """Return ``scenario_ids`` as long (B,); raise ValueError when any id is outside 0..S-1."""
-    ids = scenario_ids.long()
+    """Return ``scenario_ids`` as long (B,); raise ValueError when any id is outside 0..S-1.
+
+    Float ids are accepted only when whole numbers (:func:`mtrec.checks.check_ids`).
+    """
+    if is_tracing():  # torch.export / compile: no data to check; the eager call checked it
+        return scenario_ids.long()
+    ids = check_ids(scenario_ids, "scenario_ids")
     if ids.ndim != 1:
         raise ValueError(f"scenario_ids must be (B,), got shape {tuple(ids.shape)}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_scenarios):
-        bad = ids[(ids < 0) | (ids >= num_scenarios)].unique()[:5].tolist()
-        raise ValueError(
-            f"scenario ids {bad} are outside the trained range 0..{num_scenarios - 1}; map new "
-            "scenarios onto a known id (e.g. with a ScenarioClassifier), add one with the "
-            f"model's add_scenario (mtrec.transfer), or retrain with num_scenarios > {max(bad)}"
-        )
+    if ids.numel():
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= num_scenarios:
+            bad = ids[(ids < 0) | (ids >= num_scenarios)].unique()[:5].tolist()
+            if low < 0:
+                fix = (
+                    "scenario ids start at 0; map unknown or missing scenarios (e.g. -1) onto a "
+                    "known id (e.g. with a ScenarioClassifier) or drop those rows"
+                )
+            else:
+                fix = (
+                    "map new scenarios onto a known id (e.g. with a ScenarioClassifier), add one "
+                    "with the model's add_scenario (mtrec.transfer), or retrain with "
+                    f"num_scenarios > {high}"
+                )
+            raise ValueError(
+                f"scenario ids {bad} are outside the trained range 0..{num_scenarios - 1}; {fix}"
+            )
     return ids
 
 
@@ -119,8 +136,10 @@ def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]
             ``index_select``, whose backward is a cheap ``index_add``).
 
     Returns:
-        (B, D_out).
+        (B, D_out); (0, D_out) for an empty batch.
     """
+    if ids.numel() == 0:  # no row, no scenario present: an empty result of the right width
+        return x.new_zeros(0, weight_of(ids).shape[-1])
     present, group, counts = torch.unique(ids, return_inverse=True, return_counts=True)
     order = torch.argsort(group, stable=True)  # rows sorted by group
     starts = torch.cumsum(counts, 0) - counts  # (S',) first sorted position of each group

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.nn.attention import MultiHeadAttention
+from mtrec.checks import check_int
+from mtrec.nn.attention import MultiHeadAttention, check_block_input, trusted_values
 
 __all__ = [
     "Decoder",
@@ -43,6 +44,8 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512) -> None:
         super().__init__()
+        check_int(d_model, "d_model", min=1)
+        check_int(max_len, "max_len", min=1)
         position = torch.arange(max_len, dtype=torch.float32)[:, None]  # (L, 1)
         freq = torch.exp(
             torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(1e4) / d_model)
@@ -55,7 +58,10 @@ class SinusoidalPositionalEncoding(nn.Module):
     def encoding(self, length: int) -> Tensor:
         """(L, D) encodings of positions 0..L-1."""
         if length > self.pe.shape[0]:
-            raise ValueError(f"sequence length {length} exceeds max_len {self.pe.shape[0]}")
+            raise ValueError(
+                f"sequence length {length} exceeds max_len {self.pe.shape[0]}; keep the last "
+                f"{self.pe.shape[0]} positions or build the model with a larger max_len"
+            )
         return self.pe[:length]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,6 +74,8 @@ class LearnedPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512) -> None:
         super().__init__()
+        check_int(d_model, "d_model", min=1)
+        check_int(max_len, "max_len", min=1)
         self.table = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.table.weight, std=0.02)
 
@@ -75,7 +83,8 @@ class LearnedPositionalEncoding(nn.Module):
         """(L, D) encodings of positions 0..L-1."""
         if length > self.table.num_embeddings:
             raise ValueError(
-                f"sequence length {length} exceeds max_len {self.table.num_embeddings}"
+                f"sequence length {length} exceeds max_len {self.table.num_embeddings}; keep the "
+                "last max_len positions or build the model with a larger max_len"
             )
         return self.table.weight[:length]
 
@@ -105,6 +114,7 @@ class EncoderLayer(nn.Module):
         layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        check_int(d_ff, "d_ff", min=1)
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.norm1 = nn.LayerNorm(d_model, eps=layer_norm_eps)
@@ -130,11 +140,13 @@ class EncoderLayer(nn.Module):
         is_causal: bool = False,
     ) -> Tensor:
         """(B, L, D) → (B, L, D); padding_mask (B, L) True = pad; attn_mask True = attend."""
-        if self.norm_first:
-            x = x + self._sa(self.norm1(x), padding_mask, attn_mask, is_causal)
-            return x + self._ff(self.norm2(x))
-        x = self.norm1(x + self._sa(x, padding_mask, attn_mask, is_causal))
-        return self.norm2(x + self._ff(x))
+        check_block_input(x, "x")
+        with trusted_values():  # checked once here, not again inside the sublayers
+            if self.norm_first:
+                x = x + self._sa(self.norm1(x), padding_mask, attn_mask, is_causal)
+                return x + self._ff(self.norm2(x))
+            x = self.norm1(x + self._sa(x, padding_mask, attn_mask, is_causal))
+            return self.norm2(x + self._ff(x))
 
 
 class DecoderLayer(nn.Module):
@@ -152,6 +164,7 @@ class DecoderLayer(nn.Module):
         layer_norm_eps: float = 1e-5,
     ) -> None:
         super().__init__()
+        check_int(d_ff, "d_ff", min=1)
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.linear1, self.linear2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
@@ -184,13 +197,16 @@ class DecoderLayer(nn.Module):
         is_causal: bool = True,
     ) -> Tensor:
         """y (B, Lt, D), memory (B, Ls, D) → (B, Lt, D); masks (B, L) with True = pad."""
-        if self.norm_first:
-            y = y + self._sa(self.norm1(y), padding_mask, is_causal)
-            y = y + self._ca(self.norm2(y), memory, memory_padding_mask)
-            return y + self._ff(self.norm3(y))
-        y = self.norm1(y + self._sa(y, padding_mask, is_causal))
-        y = self.norm2(y + self._ca(y, memory, memory_padding_mask))
-        return self.norm3(y + self._ff(y))
+        check_block_input(y, "y")
+        check_block_input(memory, "memory")
+        with trusted_values():  # checked once here, not again inside the sublayers
+            if self.norm_first:
+                y = y + self._sa(self.norm1(y), padding_mask, is_causal)
+                y = y + self._ca(self.norm2(y), memory, memory_padding_mask)
+                return y + self._ff(self.norm3(y))
+            y = self.norm1(y + self._sa(y, padding_mask, is_causal))
+            y = self.norm2(y + self._ca(y, memory, memory_padding_mask))
+            return self.norm3(y + self._ff(y))
 
 
 class Encoder(nn.Module):
@@ -198,6 +214,7 @@ class Encoder(nn.Module):
 
     def __init__(self, num_layers: int, d_model: int, num_heads: int, **layer_kwargs) -> None:
         super().__init__()
+        check_int(num_layers, "num_layers", min=0)
         self.layers = nn.ModuleList(
             EncoderLayer(d_model, num_heads, **layer_kwargs) for _ in range(num_layers)
         )
@@ -208,8 +225,10 @@ class Encoder(nn.Module):
         self, x: Tensor, *, padding_mask: Tensor | None = None, is_causal: bool = False
     ) -> Tensor:
         """(B, L, D) → (B, L, D)."""
-        for layer in self.layers:
-            x = layer(x, padding_mask=padding_mask, is_causal=is_causal)
+        check_block_input(x, "x")
+        with trusted_values():  # checked once here, not once per layer
+            for layer in self.layers:
+                x = layer(x, padding_mask=padding_mask, is_causal=is_causal)
         return self.norm(x)
 
 
@@ -218,6 +237,7 @@ class Decoder(nn.Module):
 
     def __init__(self, num_layers: int, d_model: int, num_heads: int, **layer_kwargs) -> None:
         super().__init__()
+        check_int(num_layers, "num_layers", min=0)
         self.layers = nn.ModuleList(
             DecoderLayer(d_model, num_heads, **layer_kwargs) for _ in range(num_layers)
         )
@@ -233,8 +253,13 @@ class Decoder(nn.Module):
         memory_padding_mask: Tensor | None = None,
     ) -> Tensor:
         """y (B, Lt, D), memory (B, Ls, D) → (B, Lt, D), causal over y."""
-        for layer in self.layers:
-            y = layer(y, memory, padding_mask=padding_mask, memory_padding_mask=memory_padding_mask)
+        check_block_input(y, "y")
+        check_block_input(memory, "memory")
+        with trusted_values():  # checked once here, not once per layer
+            for layer in self.layers:
+                y = layer(
+                    y, memory, padding_mask=padding_mask, memory_padding_mask=memory_padding_mask
+                )
         return self.norm(y)
 
 

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_ids, check_int, check_nonempty
+from mtrec.models.ranking import check_interactions
+
 
 @dataclass(frozen=True)
 class BPRConfig:
@@ -25,6 +28,10 @@ class BPRConfig:
     init_std: float = 0.1  # std of the normal initialisation
 
     def __post_init__(self) -> None:
+        for name in ("num_users", "num_items", "d_model"):
+            check_int(getattr(self, name), f"BPRConfig.{name}", min=1)
+        check_float(self.l2, "BPRConfig.l2")
+        check_float(self.init_std, "BPRConfig.init_std")
         if min(self.num_users, self.num_items, self.d_model) < 1:
             raise ValueError(
                 f"num_users, num_items and d_model must be >= 1, got {self.num_users}, "
@@ -48,7 +55,7 @@ def bpr_loss(model: nn.Module, batch: dict[str, Tensor], *, l2: float) -> Tensor
     for key in ("user_ids", "pos_item_ids", "neg_item_ids"):
         if key not in batch:
             raise KeyError(f"BPR batches need key {key!r}; got {sorted(batch)}")
-    users = batch["user_ids"]
+    users = check_nonempty(batch["user_ids"], "batch['user_ids']", fix="pass at least one triple")
     diff = model(users, batch["pos_item_ids"]) - model(users, batch["neg_item_ids"])
     reg = (
         model.user_embedding(users).pow(2).sum(-1)
@@ -77,6 +84,8 @@ class BPRMF(nn.Module):
 
     def forward(self, user_ids: Tensor, item_ids: Tensor) -> Tensor:
         """(B,) logits for (B,) user and (B,) item indices."""
+        user_ids = check_ids(user_ids, "user_ids", self.config.num_users)
+        item_ids = check_ids(item_ids, "item_ids", self.config.num_items)
         p, q = self.user_embedding(user_ids), self.item_embedding(item_ids)  # (B, D)
         return (p * q).sum(dim=-1) + self.item_bias(item_ids).squeeze(-1)
 
@@ -101,7 +110,8 @@ class BPRSampler:
     """
 
     def __init__(self, interactions: Tensor, batch_size: int = 1024, *, seed: int = 0) -> None:
-        self.seen = interactions > 0  # (U, I)
+        self.seen = check_interactions(interactions) > 0  # (U, I)
+        check_int(batch_size, "batch_size", min=1)
         self.users, self.items = self.seen.nonzero(as_tuple=True)
         if len(self.users) == 0:
             raise ValueError("BPRSampler needs at least one positive interaction")

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor
 
+from mtrec.checks import check_finite, check_nonempty, check_tensor
+from mtrec.models.ranking import check_interactions
+
 
 @dataclass(frozen=True)
 class ContentConfig:
@@ -33,8 +36,10 @@ class ContentRecommender:
     """
 
     def __init__(self, item_vectors: Tensor, config: ContentConfig = ContentConfig()) -> None:
-        if item_vectors.ndim != 2:
+        if check_tensor(item_vectors, "item_vectors").ndim != 2:
             raise ValueError(f"item_vectors must be (I, D), got {tuple(item_vectors.shape)}")
+        check_nonempty(item_vectors, "item_vectors", fix="pass one vector per item")
+        check_finite(item_vectors, "item_vectors", fix="encode every item (no NaN rows)")
         self.config = config
         vectors = item_vectors.float()
         if config.center:
@@ -47,6 +52,7 @@ class ContentRecommender:
 
     def profiles(self, interactions: Tensor) -> Tensor:
         """(U, D) unit user profiles from (U, I) interactions (zero rows stay zero)."""
+        check_interactions(interactions)
         if interactions.shape[1] != self.item_vectors.shape[0]:
             raise ValueError(
                 f"interactions have {interactions.shape[1]} item columns but there are "

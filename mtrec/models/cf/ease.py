@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_float
+from mtrec.models.ranking import check_interactions
+
 
 @dataclass(frozen=True)
 class EASEConfig:
@@ -18,6 +21,7 @@ class EASEConfig:
     l2: float = 500.0  # ridge penalty λ on the item-item weights (Steck: a few hundred for ML)
 
     def __post_init__(self) -> None:
+        check_float(self.l2, "EASEConfig.l2")
         if self.l2 <= 0:
             raise ValueError(
                 f"l2 must be > 0 (the Gram matrix needs it to be invertible), got {self.l2}"
@@ -39,7 +43,8 @@ class EASE:
         self.weights: Tensor | None = None  # (I, I)
 
     def fit(self, interactions: Tensor) -> EASE:
-        x = interactions.double()  # (U, I); float64 for a stable inverse
+        """Solve for B on (U, I) training interactions."""
+        x = check_interactions(interactions).double()  # (U, I); float64 for a stable inverse
         gram = x.T @ x  # (I, I)
         gram.diagonal().add_(self.config.l2)
         precision = torch.linalg.inv(gram)  # (I, I)
@@ -52,6 +57,7 @@ class EASE:
         """(U, I) scores for users described by their (U, I) interaction rows."""
         if self.weights is None:
             raise RuntimeError("call fit(interactions) before scores()")
+        check_interactions(interactions)
         if interactions.shape[1] != self.weights.shape[0]:
             raise ValueError(
                 f"interactions have {interactions.shape[1]} item columns, the model was fitted "

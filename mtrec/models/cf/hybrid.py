@@ -15,11 +15,14 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_finite, check_float, check_nonempty, check_tensor
 from mtrec.models.cf.bpr import BPRMF, BPRConfig
 
 
 def standardise(scores: Tensor) -> Tensor:
     """Per-user z-scores of a (U, I) score matrix, so components on different scales blend."""
+    if scores.numel() == 0:  # no user (or no item): nothing to standardise
+        return scores.clone()
     mean = scores.mean(dim=1, keepdim=True)
     std = scores.std(dim=1, keepdim=True).clamp(min=1e-8)
     return (scores - mean) / std
@@ -38,6 +41,23 @@ def weight_grid(names: list[str], step: float = 0.1) -> list[dict[str, float]]:
     return grid
 
 
+def check_components(components: Mapping[str, Tensor]) -> None:
+    """Raise unless every component is a finite (U, I) score matrix of one shape."""
+    check_nonempty(components, "components", fix="pass {name: (U, I) scores}")
+    shapes = {}
+    for name, scores in components.items():
+        check_tensor(scores, f"components[{name!r}]", ndim=2)
+        check_finite(scores, f"components[{name!r}]", fix="blend raw scores, before masking seen")
+        shapes[name] = tuple(scores.shape)
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"every component must score the same (U, I) pairs, got shapes {shapes}")
+    if next(iter(shapes.values()))[1] < 2:
+        raise ValueError(
+            f"per-user z-scores need at least 2 items (a spread), got shapes {shapes}; blend "
+            "scores over the whole catalogue"
+        )
+
+
 class WeightedHybrid:
     """score = Σ_c w_c · standardise(score_c); weights picked by a validation metric.
 
@@ -46,8 +66,10 @@ class WeightedHybrid:
     """
 
     def __init__(self, weights: Mapping[str, float]) -> None:
-        if not weights or min(weights.values()) < 0:
+        if not isinstance(weights, Mapping) or not weights:
             raise ValueError(f"weights must be a non-empty mapping of non-negatives, got {weights}")
+        for name, weight in weights.items():
+            check_float(weight, f"weights[{name!r}]", min=0.0)
         self.weights = dict(weights)
 
     def scores(self, components: Mapping[str, Tensor]) -> Tensor:
@@ -55,6 +77,7 @@ class WeightedHybrid:
         missing = sorted(set(self.weights) - set(components))
         if missing:
             raise ValueError(f"missing component scores {missing}; got {sorted(components)}")
+        check_components(components)
         return sum(w * standardise(components[n]) for n, w in self.weights.items() if w > 0)
 
     @classmethod
@@ -70,6 +93,7 @@ class WeightedHybrid:
         Returns:
             The best hybrid and every (weights, validation score) tried.
         """
+        check_components(components)
         z = {name: standardise(s) for name, s in components.items()}
         tried = []
         for weights in weight_grid(list(components), step):

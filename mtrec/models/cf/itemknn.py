@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mtrec.checks import check_float, check_int
+from mtrec.models.ranking import check_interactions
+
 
 @dataclass(frozen=True)
 class KNNConfig:
@@ -21,6 +24,8 @@ class KNNConfig:
     shrink: float = 0.0  # similarity shrinkage: cos · n / (n + shrink), n = co-count (0 = off)
 
     def __post_init__(self) -> None:
+        check_int(self.neighbours, "KNNConfig.neighbours", min=1)
+        check_float(self.shrink, "KNNConfig.shrink")
         if self.neighbours < 1:
             raise ValueError(f"neighbours must be >= 1, got {self.neighbours}")
         if self.shrink < 0:
@@ -60,12 +65,14 @@ class ItemKNN:
         self.similarity: Tensor | None = None  # (I, I), row j = neighbours of item j
 
     def fit(self, interactions: Tensor) -> ItemKNN:
+        check_interactions(interactions)
         self.similarity = topk_cosine(interactions.T, self.config)  # (I, I)
         return self
 
     def scores(self, interactions: Tensor) -> Tensor:
         if self.similarity is None:
             raise RuntimeError("call fit(interactions) before scores()")
+        check_interactions(interactions)
         if interactions.shape[1] != self.similarity.shape[0]:
             raise ValueError(
                 f"interactions have {interactions.shape[1]} item columns, the model was fitted "

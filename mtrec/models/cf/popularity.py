@@ -30,6 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_finite, check_ids, check_int, check_tensor
+from mtrec.models.ranking import top_k_unseen
+
 __all__ = ["Popularity", "popularity_scores"]
 
 
@@ -42,8 +45,8 @@ class Popularity:
     """
 
     def __init__(self, num_items: int | None = None) -> None:
-        if num_items is not None and num_items < 1:
-            raise ValueError(f"num_items must be >= 1, got {num_items}")
+        if num_items is not None:
+            num_items = check_int(num_items, "num_items", min=1)
         self.num_items = num_items
         self.counts: Tensor | None = None  # (N+1,) with index 0 at -inf, or (I,)
 
@@ -69,10 +72,8 @@ class Popularity:
     def _count_ids(self, item_ids: np.ndarray | Tensor) -> Tensor:
         if self.num_items is None:
             raise ValueError("fitting on item ids needs num_items: use Popularity(num_items)")
-        if isinstance(item_ids, Tensor):
-            ids = item_ids.detach().cpu().to(torch.int64)  # (n,)
-        else:
-            ids = torch.tensor(np.asarray(item_ids), dtype=torch.int64)  # (n,) a copy
+        raw = item_ids.detach().cpu() if isinstance(item_ids, Tensor) else np.asarray(item_ids)
+        ids = check_ids(raw, "item ids")  # (n,) long; 1.7 is refused, not truncated
         if ids.numel() and (ids.min() < 0 or ids.max() > self.num_items):
             raise ValueError(
                 f"item ids must be in 0..{self.num_items}, got range {ids.min()}..{ids.max()}"
@@ -82,6 +83,7 @@ class Popularity:
         return counts
 
     def _count_matrix(self, interactions: Tensor) -> Tensor:
+        check_finite(check_tensor(interactions, "interactions"), "interactions")
         if self.num_items is not None and interactions.shape[1] != self.num_items:
             raise ValueError(
                 f"the (U, I) matrix must have I = num_items = {self.num_items} columns, got "
@@ -93,7 +95,12 @@ class Popularity:
         """(U, ...) histories or interactions (only U is used) → (U, I) or (U, N+1) scores."""
         if self.counts is None:
             raise RuntimeError("Popularity is not fitted; call fit(train) first")
-        return self.counts.expand(inputs.shape[0], -1).clone()
+        if np.ndim(inputs) == 0:
+            raise ValueError(
+                f"inputs must be (U, ...) histories or interactions (one row per user), got "
+                f"{type(inputs).__name__} {inputs!r}"
+            )
+        return self.counts.expand(np.shape(inputs)[0], -1).clone()
 
     def score(self, history: Tensor) -> Tensor:
         """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
@@ -105,11 +112,13 @@ class Popularity:
         return self.scores(history)
 
     def recommend(self, history: Tensor, k: int = 10, *, exclude_seen: bool = True) -> Tensor:
-        """(U, L) histories of item ids → (U, k) most popular item ids, minus each history."""
+        """(U, L) histories of item ids → (U, k) most popular item ids, minus each history.
+
+        Never returns padding (0) or a seen item: a row with fewer than ``k`` unseen items
+        left raises ValueError (:func:`mtrec.models.ranking.top_k_unseen`).
+        """
         scores = self.scores(history)
-        if exclude_seen:
-            scores.scatter_(1, history, float("-inf"))
-        return scores.topk(k, dim=1).indices
+        return top_k_unseen(scores, history, k, exclude_seen=exclude_seen, what="Popularity")
 
 
 def popularity_scores(train: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from mtrec.models.cf.itemknn import KNNConfig, topk_cosine
+from mtrec.models.ranking import check_interactions
 
 
 class UserKNN:
@@ -23,7 +24,7 @@ class UserKNN:
         self.interactions: Tensor | None = None  # (U, I)
 
     def fit(self, interactions: Tensor) -> UserKNN:
-        self.interactions = interactions.float()
+        self.interactions = check_interactions(interactions).float()
         self.similarity = topk_cosine(self.interactions, self.config)  # (U, U)
         return self
 
@@ -31,7 +32,10 @@ class UserKNN:
         """(U, I) scores for the fitted users (``interactions``, if given, must be theirs)."""
         if self.similarity is None or self.interactions is None:
             raise RuntimeError("call fit(interactions) before scores()")
-        if interactions is not None and interactions.shape != self.interactions.shape:
+        if (
+            interactions is not None
+            and check_interactions(interactions).shape != self.interactions.shape
+        ):
             raise ValueError(
                 f"UserKNN scores the users it was fitted on: expected {tuple(self.interactions.shape)}"
                 f", got {tuple(interactions.shape)}; refit on the new users' rows"

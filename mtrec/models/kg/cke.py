@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_ids, check_int
 from mtrec.models.cf.bpr import BPRSampler, bpr_loss
+from mtrec.models.ranking import check_interactions
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class CKEConfig:
     ] = ()  # (name, width D_s) of each side source; () = BPR-MF
 
     def __post_init__(self) -> None:
+        for name in ("num_users", "num_items", "d_model"):
+            check_int(getattr(self, name), f"CKEConfig.{name}", min=1)
+        check_float(self.l2, "CKEConfig.l2")
+        check_float(self.init_std, "CKEConfig.init_std")
         if min(self.num_users, self.num_items, self.d_model) < 1:
             raise ValueError(
                 f"num_users, num_items and d_model must be >= 1, got {self.num_users}, "
@@ -99,7 +105,7 @@ class CKE(nn.Module):
         ids = (
             torch.arange(self.config.num_items, device=self.warm.device)
             if item_ids is None
-            else item_ids
+            else check_ids(item_ids, "item_ids", self.config.num_items)
         )
         keep = self.warm[ids].float()[:, None]  # (B, 1)
         out = torch.cat([self.item_embedding(ids), self.item_bias(ids)], dim=-1) * keep  # (B, D+1)
@@ -109,6 +115,7 @@ class CKE(nn.Module):
 
     def forward(self, user_ids: Tensor, item_ids: Tensor) -> Tensor:
         """(B,) logits for (B,) user and (B,) item indices."""
+        user_ids = check_ids(user_ids, "user_ids", self.config.num_users)
         q, b = self.item_vectors(item_ids)
         return (self.user_embedding(user_ids) * q).sum(dim=-1) + b
 
@@ -132,7 +139,7 @@ class WarmItemSampler:
     """
 
     def __init__(self, interactions: Tensor, batch_size: int = 1024, *, seed: int = 0) -> None:
-        self.warm = (interactions > 0).any(dim=0)  # (I,)
+        self.warm = (check_interactions(interactions) > 0).any(dim=0)  # (I,)
         self.columns = self.warm.nonzero().squeeze(1)  # (I_warm,)
         self.inner = BPRSampler(interactions[:, self.columns], batch_size, seed=seed)
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_ids, check_int, check_nonempty
 from mtrec.data.kg import check_triples, corrupt
 
 
@@ -30,6 +31,11 @@ class DistMultConfig:
     init_std: float = 0.1  # std of the normal initialisation
 
     def __post_init__(self) -> None:
+        for name in ("num_entities", "num_relations", "d_model", "num_negatives"):
+            check_int(getattr(self, name), f"DistMultConfig.{name}", min=1)
+        check_float(self.adversarial_temperature, "DistMultConfig.adversarial_temperature")
+        check_float(self.l2, "DistMultConfig.l2")
+        check_float(self.init_std, "DistMultConfig.init_std")
         if self.num_entities < 2 or self.num_relations < 1 or self.d_model < 1:
             raise ValueError(
                 f"need num_entities >= 2, num_relations >= 1, d_model >= 1; got "
@@ -62,8 +68,15 @@ class DistMult(nn.Module):
         nn.init.normal_(self.entity_embedding.weight, std=config.init_std)
         nn.init.normal_(self.relation_embedding.weight, mean=1.0, std=config.init_std)
 
+    def _check(self, **ids: Tensor) -> list[Tensor]:
+        """Each of ``heads``/``tails`` (entity ids) and ``relations`` as long, in range."""
+        sizes = {"heads": self.config.num_entities, "tails": self.config.num_entities}
+        sizes["relations"] = self.config.num_relations
+        return [check_ids(x, name, sizes[name]) for name, x in ids.items()]
+
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
         """Scores of broadcastable (B, ...) id tensors → the broadcast shape."""
+        heads, relations, tails = self._check(heads=heads, relations=relations, tails=tails)
         h, r, t = (
             self.entity_embedding(heads),
             self.relation_embedding(relations),
@@ -75,6 +88,7 @@ class DistMult(nn.Module):
         """−log σ(s⁺) − Σ_k p_k log σ(−s⁻_k), p = softmax(α s⁻) without gradient; + L2."""
         cfg = self.config
         check_triples(batch, cfg.num_entities, cfg.num_relations)
+        check_nonempty(batch["heads"], "batch['heads']", fix="a loss needs at least one triple")
         heads, relations, tails = batch["heads"], batch["relations"], batch["tails"]
         neg_heads, neg_tails = corrupt(
             heads, tails, num_negatives=cfg.num_negatives, num_entities=cfg.num_entities
@@ -93,12 +107,14 @@ class DistMult(nn.Module):
     @torch.no_grad()
     def score_tails(self, heads: Tensor, relations: Tensor) -> Tensor:
         """(B, N) scores of every entity as the tail of (B,) (head, relation) queries."""
+        heads, relations = self._check(heads=heads, relations=relations)
         query = self.entity_embedding(heads) * self.relation_embedding(relations)  # (B, D)
         return query @ self.entity_embedding.weight.T
 
     @torch.no_grad()
     def score_heads(self, relations: Tensor, tails: Tensor) -> Tensor:
         """(B, N) scores of every entity as the head of (B,) (relation, tail) queries."""
+        relations, tails = self._check(relations=relations, tails=tails)
         query = self.entity_embedding(tails) * self.relation_embedding(relations)  # (B, D)
         return query @ self.entity_embedding.weight.T
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_ids, check_int, check_nonempty
 from mtrec.data.kg import check_triples, corrupt
 
 
@@ -28,6 +29,9 @@ class TransEConfig:
     p_norm: int = 1  # 1 (L1, the paper's choice on Freebase) or 2
 
     def __post_init__(self) -> None:
+        for name in ("num_entities", "num_relations", "d_model", "num_negatives", "p_norm"):
+            check_int(getattr(self, name), f"TransEConfig.{name}", min=1)
+        check_float(self.margin, "TransEConfig.margin")
         if self.num_entities < 2 or self.num_relations < 1 or self.d_model < 1:
             raise ValueError(
                 f"need num_entities >= 2, num_relations >= 1, d_model >= 1; got "
@@ -68,8 +72,15 @@ class TransE(nn.Module):
     def _entities(self, ids: Tensor) -> Tensor:
         return F.normalize(self.entity_embedding(ids), dim=-1)  # (..., D)
 
+    def _check(self, **ids: Tensor) -> list[Tensor]:
+        """Each of ``heads``/``tails`` (entity ids) and ``relations`` as long, in range."""
+        sizes = {"heads": self.config.num_entities, "tails": self.config.num_entities}
+        sizes["relations"] = self.config.num_relations
+        return [check_ids(x, name, sizes[name]) for name, x in ids.items()]
+
     def score(self, heads: Tensor, relations: Tensor, tails: Tensor) -> Tensor:
         """Scores of broadcastable (B, ...) id tensors → the broadcast shape."""
+        heads, relations, tails = self._check(heads=heads, relations=relations, tails=tails)
         h, r, t = self._entities(heads), self.relation_embedding(relations), self._entities(tails)
         return -(h + r - t).norm(p=self.config.p_norm, dim=-1)
 
@@ -77,6 +88,7 @@ class TransE(nn.Module):
         """Margin ranking: mean over B·K of max(0, γ − s(h, r, t) + s(h', r, t'))."""
         cfg = self.config
         check_triples(batch, cfg.num_entities, cfg.num_relations)
+        check_nonempty(batch["heads"], "batch['heads']", fix="a loss needs at least one triple")
         heads, relations, tails = batch["heads"], batch["relations"], batch["tails"]
         neg_heads, neg_tails = corrupt(
             heads, tails, num_negatives=cfg.num_negatives, num_entities=cfg.num_entities
@@ -88,12 +100,14 @@ class TransE(nn.Module):
     @torch.no_grad()
     def score_tails(self, heads: Tensor, relations: Tensor) -> Tensor:
         """(B, N) scores of every entity as the tail of (B,) (head, relation) queries."""
+        heads, relations = self._check(heads=heads, relations=relations)
         query = self._entities(heads) + self.relation_embedding(relations)  # (B, D)
         return -torch.cdist(query, self._entities_all(), p=self.config.p_norm)
 
     @torch.no_grad()
     def score_heads(self, relations: Tensor, tails: Tensor) -> Tensor:
         """(B, N) scores of every entity as the head of (B,) (relation, tail) queries."""
+        relations, tails = self._check(relations=relations, tails=tails)
         query = self._entities(tails) - self.relation_embedding(relations)  # (B, D)
         return -torch.cdist(query, self._entities_all(), p=self.config.p_norm)
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import BatchedMLP, FeatureEmbedding
@@ -32,6 +33,7 @@ class ESMMConfig:
     tower_hidden: tuple[int, ...] = (64, 32)  # hidden widths of the CTR and the CVR tower
 
     def __post_init__(self) -> None:
+        check_widths(self.tower_hidden, "ESMMConfig.tower_hidden", allow_empty=False)
         if not self.features or not self.tower_hidden:
             raise ValueError("ESMMConfig needs features and at least one tower_hidden width")
 

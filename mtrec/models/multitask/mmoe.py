@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_probability, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import BatchedMLP, FeatureEmbedding
@@ -33,6 +34,11 @@ class MMoEConfig:
     dropout: float = 0.0  # dropout inside the experts
 
     def __post_init__(self) -> None:
+        for name in ("num_tasks", "num_experts"):
+            check_int(getattr(self, name), f"MMoEConfig.{name}", min=1)
+        check_widths(self.expert_hidden, "MMoEConfig.expert_hidden", allow_empty=False)
+        check_widths(self.tower_hidden, "MMoEConfig.tower_hidden")
+        check_probability(self.dropout, "MMoEConfig.dropout")
         if not self.features or self.num_tasks < 1 or self.num_experts < 1:
             raise ValueError(
                 f"MMoEConfig needs features, num_tasks >= 1 and num_experts >= 1, got "

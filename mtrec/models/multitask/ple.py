@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import BatchedMLP, FeatureEmbedding
@@ -37,6 +38,12 @@ class PLEConfig:
     tower_hidden: tuple[int, ...] = (32,)  # hidden widths of each task tower
 
     def __post_init__(self) -> None:
+        for name in ("num_tasks", "num_levels"):
+            check_int(getattr(self, name), f"PLEConfig.{name}", min=1)
+        for name in ("num_specific", "num_shared"):
+            check_int(getattr(self, name), f"PLEConfig.{name}", min=0)
+        check_widths(self.expert_hidden, "PLEConfig.expert_hidden", allow_empty=False)
+        check_widths(self.tower_hidden, "PLEConfig.tower_hidden")
         if not self.features or self.num_tasks < 1 or self.num_levels < 1:
             raise ValueError("PLEConfig needs features, num_tasks >= 1 and num_levels >= 1")
         if self.num_specific < 0 or self.num_shared < 0 or self.num_specific + self.num_shared < 1:

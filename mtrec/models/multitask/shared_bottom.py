@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_probability, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, BatchedMLP, FeatureEmbedding
@@ -43,6 +44,12 @@ class SharedBottomConfig:
     dropout: float = 0.0  # dropout in the bottom MLP
 
     def __post_init__(self) -> None:
+        for name in ("num_tasks", "scenario_embed_dim"):
+            check_int(getattr(self, name), f"SharedBottomConfig.{name}", min=1)
+        check_int(self.num_scenarios, "SharedBottomConfig.num_scenarios", min=0)
+        check_widths(self.bottom_hidden, "SharedBottomConfig.bottom_hidden", allow_empty=False)
+        check_widths(self.tower_hidden, "SharedBottomConfig.tower_hidden")
+        check_probability(self.dropout, "SharedBottomConfig.dropout")
         if not self.features or self.num_tasks < 1 or not self.bottom_hidden:
             raise ValueError("SharedBottomConfig needs features, num_tasks >= 1, bottom_hidden")
         if self.num_scenarios < 0 or (self.scenario_towers and self.num_scenarios < 1):

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import FeatureEmbedding
@@ -51,6 +52,12 @@ class AdaSparseConfig:
     epsilon: float = 1e-2  # fusion: factors below ε are set to 0 (pruned)
 
     def __post_init__(self) -> None:
+        for name in ("num_scenarios", "num_tasks", "scenario_embed_dim"):
+            check_int(getattr(self, name), f"AdaSparseConfig.{name}", min=1)
+        check_widths(self.hidden, "AdaSparseConfig.hidden", allow_empty=False)
+        check_float(self.alpha, "AdaSparseConfig.alpha")
+        check_float(self.beta, "AdaSparseConfig.beta")
+        check_float(self.epsilon, "AdaSparseConfig.epsilon")
         if not self.features or min(self.num_scenarios, self.num_tasks) < 1 or not self.hidden:
             raise ValueError(
                 "AdaSparseConfig needs features, num_scenarios >= 1, num_tasks >= 1, hidden"

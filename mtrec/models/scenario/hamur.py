@@ -12,7 +12,8 @@ Xiaopeng Li et al., "HAMUR: Hyper Adapter for Multi-Domain Recommendation", CIKM
 * a per-scenario output layer (routed like the backbone).
 
 The adapter's normalisation uses BatchNorm statistics (running ones at eval time) where the
-reference code normalises each batch with its own statistics.
+reference code normalises each batch with its own statistics; a one-row training batch,
+which has no variance, uses the running ones (:class:`mtrec.nn.layers.SmallBatchNorm1d`).
 
 Batch keys: the declared feature names, "scenario_ids" (B,) long, "labels" (B, T) float with
 NaN = unlabelled. Ids outside 0..S-1 raise ValueError.
@@ -26,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
-from mtrec.nn.layers import MLP, FeatureEmbedding
+from mtrec.nn.layers import MLP, FeatureEmbedding, SmallBatchNorm1d
 from mtrec.nn.losses import check_labels, masked_bce
 from mtrec.nn.scenario import ScenarioRouter, check_scenario_ids
 
@@ -47,6 +49,10 @@ class HAMURConfig:
     scenario_embed_dim: int = 8  # width of the scenario embedding read by the hyper-network
 
     def __post_init__(self) -> None:
+        for name in ("num_scenarios", "num_tasks", "adapter_dim", "rank", "scenario_embed_dim"):
+            check_int(getattr(self, name), f"HAMURConfig.{name}", min=1)
+        check_widths(self.hidden, "HAMURConfig.hidden", allow_empty=False)
+        check_widths(self.hyper_hidden, "HAMURConfig.hyper_hidden")
         if not self.features or min(self.num_scenarios, self.num_tasks) < 1 or not self.hidden:
             raise ValueError(
                 "HAMURConfig needs features, num_scenarios >= 1, num_tasks >= 1 and hidden"
@@ -81,7 +87,7 @@ class HAMUR(nn.Module):
         for p in (self.down_u, self.down_v, self.up_u, self.up_v):
             nn.init.xavier_uniform_(p)
         self.down_b, self.up_b = nn.Parameter(torch.zeros(r)), nn.Parameter(torch.zeros(d))
-        self.norm = nn.BatchNorm1d(d)
+        self.norm = SmallBatchNorm1d(d)  # a one-row training batch uses running statistics
         self.out = ScenarioRouter(s, d, (), config.num_tasks)
 
     @staticmethod

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import BatchedMLP, FeatureEmbedding
@@ -51,6 +52,17 @@ class M2MConfig:
     negative_slope: float = 0.1  # LeakyReLU slope of the meta layers (as the paper)
 
     def __post_init__(self) -> None:
+        for name in (
+            "num_scenarios",
+            "num_tasks",
+            "num_experts",
+            "expert_dim",
+            "scenario_embed_dim",
+        ):
+            check_int(getattr(self, name), f"M2MConfig.{name}", min=1)
+        check_int(self.meta_layers, "M2MConfig.meta_layers", min=0)
+        check_widths(self.out_hidden, "M2MConfig.out_hidden")
+        check_float(self.negative_slope, "M2MConfig.negative_slope")
         if not self.features or min(self.num_scenarios, self.num_tasks, self.num_experts) < 1:
             raise ValueError(
                 "M2MConfig needs features and num_scenarios, num_tasks, num_experts >= 1"
@@ -120,16 +132,16 @@ class M2M(nn.Module):
             experts.reshape(-1, d),  # (B·E, D)
             ids.repeat_interleave(experts.shape[1]),
             lambda present: att.weight(table.index_select(0, present))[:, :d],  # (S', D, 2D)
-        ).view(n, 1, -1, 2 * d)  # (B, 1, E, 2D)
+        ).view(n, 1, experts.shape[1], 2 * d)  # (B, 1, E, 2D)
         bottom = torch.einsum("td,sdk->stk", self.task_embedding, att.weight(table)[:, d:])
         bottom = (bottom + att.to_bias(table).unsqueeze(1)).index_select(0, ids)  # (B, T, 2D)
         hidden = top + bottom.unsqueeze(2)  # (B, T, E, 2D)
         scores = self._leaky(hidden) @ self.attention_v  # (B, T, E)
         mixed = torch.einsum("bte,bed->btd", torch.softmax(scores, -1), experts)  # (B, T, D)
-        h, row_ids = mixed.reshape(n * t, -1), ids.repeat_interleave(t)  # (B·T, D), (B·T,)
+        h, row_ids = mixed.reshape(n * t, d), ids.repeat_interleave(t)  # (B·T, D), (B·T,)
         for layer in self.tower:
             h = self._leaky(layer(h, row_ids, table) + h)  # (B·T, D)
-        return self.out(h.view(n, t, -1)).squeeze(-1)  # task t's MLP on row (b, t): (B, T)
+        return self.out(h.view(n, t, d)).squeeze(-1)  # task t's MLP on row (b, t): (B, T)
 
     # Same as mtrec.models.scenario.scenario_moe.ScenarioMoE.loss / predict (one file per model).
     def loss(self, batch: dict[str, Tensor]) -> Tensor:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_float, check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, BatchedMLP, FeatureEmbedding
@@ -47,6 +48,10 @@ class PEPNetConfig:
     scenario_embed_dim: int = 8  # width of the scenario embedding (the domain-side prior)
 
     def __post_init__(self) -> None:
+        for name in ("num_scenarios", "num_tasks", "gate_hidden", "scenario_embed_dim"):
+            check_int(getattr(self, name), f"PEPNetConfig.{name}", min=1)
+        check_widths(self.tower_hidden, "PEPNetConfig.tower_hidden")
+        check_float(self.gamma, "PEPNetConfig.gamma")
         if not self.features or min(self.num_scenarios, self.num_tasks, self.gate_hidden) < 1:
             raise ValueError(
                 "PEPNetConfig needs features and num_scenarios, num_tasks, gate_hidden >= 1"
@@ -91,7 +96,9 @@ class PEPNet(nn.Module):
         t, last = self.config.num_tasks, len(self.towers.weights) - 1
         h = x.unsqueeze(0).expand(t, -1, -1)  # (T, B, D_in): every tower reads x
         for i, (w, b, net) in enumerate(zip(self.towers.weights, self.towers.biases, self.ppnet)):
-            delta = self.gate(net, prior).view(len(x), t, -1).transpose(0, 1)  # (T, B, D_i)
+            delta = (
+                self.gate(net, prior).view(len(x), t, h.shape[-1]).transpose(0, 1)
+            )  # (T, B, D_i)
             h = torch.baddbmm(b.unsqueeze(1), h * delta, w)  # (T, B, D_{i+1})
             if i < last:
                 h = F.relu(h)

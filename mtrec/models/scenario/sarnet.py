@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import BatchedMLP, FeatureEmbedding
@@ -48,6 +49,16 @@ class SARNetConfig:
     scenario_embed_dim: int = 8  # width of the scenario embedding (gate and debias net)
 
     def __post_init__(self) -> None:
+        for name in (
+            "num_scenarios",
+            "num_tasks",
+            "expert_dim",
+            "scenario_embed_dim",
+            "num_specific_experts",
+        ):
+            check_int(getattr(self, name), f"SARNetConfig.{name}", min=1)
+        check_int(self.num_shared_experts, "SARNetConfig.num_shared_experts", min=0)
+        check_widths(self.tower_hidden, "SARNetConfig.tower_hidden")
         if not self.features or min(self.num_scenarios, self.num_tasks, self.expert_dim) < 1:
             raise ValueError(
                 "SARNetConfig needs features and num_scenarios, num_tasks, expert_dim >= 1"
@@ -96,7 +107,8 @@ class SARNet(nn.Module):
         x = self.transform(self.embedding(batch), ids)  # (B, D_in)
         s = self.scenario_embedding(ids)  # (B, D_s)
         n, t = len(ids), self.config.num_tasks
-        own = F.relu(self.specific(x, ids)).view(n, self.config.num_specific_experts, -1)
+        k, d = self.config.num_specific_experts, self.config.expert_dim
+        own = F.relu(self.specific(x, ids)).view(n, k, d)  # (B, K, D)
         experts = own if not self.config.num_shared_experts else torch.cat([self.shared(x), own], 1)
         gates = torch.softmax(self.gate(torch.cat([x, s], -1)).view(n, t, self.num_gated), -1)
         mixed = torch.einsum("bte,bed->btd", gates, experts)  # (B, T, D), experts (B, E + K, D)

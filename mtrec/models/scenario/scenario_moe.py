@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, BatchedMLP, FeatureEmbedding
@@ -39,6 +40,10 @@ class ScenarioMoEConfig:
     epnet: bool = True  # scale the input embedding per scenario (PEPNet's EPNet)
 
     def __post_init__(self) -> None:
+        for name in ("num_scenarios", "num_tasks", "num_experts", "scenario_embed_dim"):
+            check_int(getattr(self, name), f"ScenarioMoEConfig.{name}", min=1)
+        check_widths(self.expert_hidden, "ScenarioMoEConfig.expert_hidden", allow_empty=False)
+        check_widths(self.tower_hidden, "ScenarioMoEConfig.tower_hidden")
         if not self.features or min(self.num_scenarios, self.num_tasks, self.num_experts) < 1:
             raise ValueError(
                 "ScenarioMoEConfig needs features and num_scenarios, num_tasks, num_experts >= 1"

@@ -5,7 +5,8 @@ Adaptive Recommender for Multi-Domain CTR Prediction", CIKM 2021. Three pieces:
 
 * star-topology FC: scenario p's layer is W ⊙ W_p with bias b + b_p (shared and specific);
 * partitioned normalisation (PN): batch statistics shared, scale and shift γ·γ_p, β + β_p per
-  scenario (here applied to the input embedding; running statistics at eval time);
+  scenario (here applied to the input embedding; running statistics at eval time and for a
+  one-row training batch, which has no variance: :class:`mtrec.nn.layers.SmallBatchNorm1d`);
 * an auxiliary network on the scenario embedding and the input whose logit is added to STAR's.
 
 Rows are grouped by scenario and W ⊙ W_p is formed once per scenario present in the batch,
@@ -27,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
-from mtrec.nn.layers import MLP, FeatureEmbedding
+from mtrec.nn.layers import MLP, FeatureEmbedding, SmallBatchNorm1d
 from mtrec.nn.losses import check_labels, masked_bce
 from mtrec.nn.scenario import (
     StarLinear,
@@ -52,6 +54,10 @@ class STARConfig:
     scenario_embed_dim: int = 8  # scenario embedding fed to the auxiliary network
 
     def __post_init__(self) -> None:
+        for name in ("num_scenarios", "num_tasks", "scenario_embed_dim"):
+            check_int(getattr(self, name), f"STARConfig.{name}", min=1)
+        check_widths(self.hidden, "STARConfig.hidden")
+        check_widths(self.aux_hidden, "STARConfig.aux_hidden")
         if not self.features or self.num_scenarios < 1 or self.num_tasks < 1:
             raise ValueError("STARConfig needs features, num_scenarios >= 1 and num_tasks >= 1")
 
@@ -67,7 +73,7 @@ class PartitionedNorm(nn.Module):
 
     def __init__(self, num_scenarios: int, dim: int) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm1d(dim, affine=False)
+        self.norm = SmallBatchNorm1d(dim, affine=False)  # one-row batches: running stats
         self.gamma, self.beta = nn.Parameter(torch.ones(dim)), nn.Parameter(torch.zeros(dim))
         self.gamma_p = nn.Parameter(torch.ones(num_scenarios, dim))
         self.beta_p = nn.Parameter(torch.zeros(num_scenarios, dim))

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_float, check_ids, check_int, check_nonempty
+
 __all__ = ["CoOccurrence"]
 
 
@@ -44,6 +46,9 @@ class CoOccurrence:
         """Args: num_items N; window: steps ahead that count as co-occurring; recent: how many of
         the user's last items vote; decay: weight of the item ``a`` steps back is ``decay**a``;
         symmetric: count j-before-i too (plain co-occurrence instead of "followed by")."""
+        for name, value in (("num_items", num_items), ("window", window), ("recent", recent)):
+            check_int(value, name)  # a whole number; the range is checked below
+        check_float(decay, "decay")
         if num_items < 1 or window < 1 or recent < 1 or not 0.0 < decay <= 1.0:
             raise ValueError(
                 f"need num_items, window, recent >= 1 and 0 < decay <= 1, got num_items="
@@ -57,8 +62,10 @@ class CoOccurrence:
     def fit(self, sequences: list[np.ndarray]) -> CoOccurrence:
         """Count pairs in time-ordered sequences of item ids 1..N (one array per user)."""
         n = self.num_items + 1
-        flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences])
-        owner = np.repeat(np.arange(len(sequences)), [len(s) for s in sequences])
+        check_nonempty(sequences, "sequences", fix="pass one array of item ids per user")
+        arrays = [np.asarray(s).reshape(-1) for s in sequences]
+        flat = check_ids(np.concatenate(arrays), "sequences").numpy()  # 1.7 refused, not cut
+        owner = np.repeat(np.arange(len(arrays)), [a.size for a in arrays])
         if flat.size and (flat.min() < 1 or flat.max() >= n):
             raise ValueError(
                 f"item ids must be in 1..{self.num_items}, got {flat.min()}..{flat.max()}"
@@ -101,6 +108,11 @@ class CoOccurrence:
         """(B, L) left-padded histories (0 = pad) → (B, N+1) scores; column 0 is -inf."""
         if self.matrix is None:
             raise RuntimeError("CoOccurrence is not fitted; call fit(train_sequences) first")
+        histories = check_ids(histories, "histories", self.num_items + 1)  # 0 = pad, 1..N
+        if histories.ndim != 2:
+            raise ValueError(
+                f"histories must be (B, L) left-padded item ids, got shape {tuple(histories.shape)}"
+            )
         last = histories[:, -self.recent :].cpu()  # (B, r), most recent last
         ages = torch.arange(last.shape[1] - 1, -1, -1, dtype=torch.float32)
         weights = (self.decay**ages) * (last > 0)  # (B, r), padding votes 0

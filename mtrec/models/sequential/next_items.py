@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_ids, check_int, check_probability, check_tensor
 from mtrec.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 
 __all__ = ["NextItems", "NextItemsConfig", "NextItemsSampler"]
@@ -45,6 +46,18 @@ class NextItemsConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
+        for name in (
+            "num_items",
+            "history_len",
+            "k",
+            "d_model",
+            "num_heads",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "d_ff",
+        ):
+            check_int(getattr(self, name), f"NextItemsConfig.{name}", min=1)
+        check_probability(self.dropout, "NextItemsConfig.dropout")
         if self.num_items < 1 or self.history_len < 1 or self.k < 1:
             raise ValueError(
                 f"need num_items, history_len, k >= 1, got {self.num_items}, "
@@ -84,17 +97,24 @@ class NextItems(nn.Module):
 
     def _check(self, history: Tensor) -> None:
         c = self.config
+        check_tensor(history, "history")
         if history.ndim != 2 or history.dtype != torch.long or history.shape[1] > c.history_len:
             raise ValueError(
                 f"history must be (B, L <= {c.history_len}) int64, got {history.dtype} "
                 f"{tuple(history.shape)}"
             )
-        if history.numel() and (history.min() < 0 or history.max() > c.num_items):
-            raise ValueError(f"item ids must be in 0..{c.num_items}, got max {int(history.max())}")
+        check_ids(history, "history", c.num_items + 1)  # 0 = pad, 1..N
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Teacher-forced cross-entropy over the k target positions (0 = no target, skipped)."""
+        """Teacher-forced cross-entropy over the k target positions (0 = no target, skipped).
+
+        A batch without any target item raises ValueError (its mean loss would be NaN).
+        """
+        for key in ("history", "next_items"):
+            if key not in batch:
+                raise KeyError(f"NextItems batches need {key!r}; got keys {sorted(batch)}")
         self._check(batch["history"])
+        check_ids(batch["next_items"], "next_items", self.config.num_items + 1)
         return self.net.loss({"src": batch["history"], "tgt": batch["next_items"]})
 
     @torch.no_grad()
@@ -126,15 +146,36 @@ class NextItems(nn.Module):
         beam_size: int = 1,
         exclude_seen: bool = True,
     ) -> Tensor:
-        """(B, L) histories → (B, k) distinct item ids (greedy, or the best beam)."""
+        """(B, L) histories → (B, k) distinct item ids (greedy, or the best beam).
+
+        Never emits padding, the start token, a repeat or (with ``exclude_seen``) a seen item:
+        a row with fewer than ``k`` such items left raises ValueError, the rule of
+        :func:`mtrec.models.ranking.top_k_unseen`.
+        """
         self._check(history)
         k = self.config.k if k is None else k
+        longest = self.net.config.max_len
+        if check_int(k, "k", min=1) > longest:
+            raise ValueError(
+                f"k={k} exceeds the {longest} output positions this decoder was built with "
+                "(max(history_len, k) of NextItemsConfig); ask for fewer items or build the "
+                "model with a larger NextItemsConfig.k"
+            )
+        check_int(beam_size, "beam_size", min=1)
         self.eval()
         allowed = torch.ones(len(history), self.config.num_items + 2, dtype=torch.bool)
         allowed = allowed.to(history.device)
         allowed[:, self.config.num_items + 1] = False  # never the start token
         if exclude_seen:
             allowed.scatter_(1, history, False)
+        left = allowed[:, 1:].sum(dim=1)  # (B,) items that may still be emitted
+        if len(left) and int(left.min()) < k:
+            row = int(left.argmin())
+            raise ValueError(
+                f"k={k} but row {row} has only {int(left[row])} unseen items left to recommend "
+                f"(the catalogue minus that row's history); ask for k <= {int(left[row])}"
+                + (", or pass exclude_seen=False to allow seen items" if exclude_seen else "")
+            )
         if beam_size == 1:
             return self.net.greedy_decode(history, k, allowed=allowed, no_repeat=True)
         seqs, _ = self.net.beam_search(

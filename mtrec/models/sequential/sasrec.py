@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtrec.checks import check_ids, check_int, check_probability, check_tensor
+from mtrec.models.ranking import top_k_unseen
+from mtrec.nn.attention import trusted_values
 from mtrec.nn.transformer import Encoder, LearnedPositionalEncoding
 
 __all__ = ["SASRec", "SASRecConfig"]
@@ -44,8 +47,9 @@ class SASRecConfig:
     loss: str = "ce"  # "ce" full softmax or "bce" with one sampled negative (the paper)
 
     def __post_init__(self) -> None:
-        if self.num_items < 1 or self.max_len < 1:
-            raise ValueError(f"need num_items, max_len >= 1, got {self.num_items}, {self.max_len}")
+        for name in ("num_items", "max_len", "d_model", "num_heads", "num_layers", "d_ff"):
+            check_int(getattr(self, name), f"SASRecConfig.{name}", min=1)
+        check_probability(self.dropout, "SASRecConfig.dropout")
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}"
@@ -77,6 +81,7 @@ class SASRec(nn.Module):
         )
 
     def _check(self, item_ids: Tensor) -> None:
+        check_tensor(item_ids, "item_ids")
         if item_ids.ndim != 2 or item_ids.dtype != torch.long:
             raise ValueError(
                 f"item_ids must be (B, L) int64, got {item_ids.dtype} {tuple(item_ids.shape)}"
@@ -86,11 +91,7 @@ class SASRec(nn.Module):
                 f"history length {item_ids.shape[1]} exceeds max_len {self.config.max_len}; keep "
                 f"the last {self.config.max_len} items (mtrec.data.sequences.left_pad)"
             )
-        if item_ids.numel() and (item_ids.min() < 0 or item_ids.max() > self.config.num_items):
-            raise ValueError(
-                f"item ids must be in 0..{self.config.num_items}, got "
-                f"{int(item_ids.min())}..{int(item_ids.max())}"
-            )
+        check_ids(item_ids, "item_ids", self.config.num_items + 1)  # 0 = pad, 1..N
 
     def forward(self, item_ids: Tensor) -> Tensor:
         """(B, L) left-padded item ids → (B, L, D) hidden states (h_t summarises items ≤ t)."""
@@ -98,10 +99,18 @@ class SASRec(nn.Module):
         pad = item_ids == 0
         x = self.item_embed(item_ids) * math.sqrt(self.config.d_model)
         x = self.drop(self.position(x)) * (~pad)[..., None]  # (B, L, D), pads stay 0
-        return self.encoder(x, padding_mask=pad, is_causal=True)
+        with trusted_values():  # embeddings of checked ids: no NaN check per layer
+            return self.encoder(x, padding_mask=pad, is_causal=True)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Mean next-item loss over positions with a target (``config.loss``)."""
+        """Mean next-item loss over positions with a target (``config.loss``).
+
+        A batch without any target (every position 0, or B = 0) raises ValueError: its mean
+        loss would be NaN.
+        """
+        for key in ("item_ids", "targets"):
+            if key not in batch:
+                raise KeyError(f"SASRec batches need {key!r} (B, L); got keys {sorted(batch)}")
         hidden = self(batch["item_ids"])  # (B, L, D)
         targets = batch["targets"]
         if targets.shape != batch["item_ids"].shape:
@@ -109,7 +118,13 @@ class SASRec(nn.Module):
                 f"targets must match item_ids {tuple(batch['item_ids'].shape)}, got "
                 f"{tuple(targets.shape)}"
             )
+        targets = check_ids(targets, "targets", self.config.num_items + 1)  # 0 = no target
         keep = targets > 0
+        if not bool(keep.any()):
+            raise ValueError(
+                "this batch has no target (every 'targets' entry is 0 = no target): the mean "
+                "loss over no position is undefined; drop empty sequences from the batch"
+            )
         h, t = hidden[keep], targets[keep]  # (P, D), (P,)
         table = self.item_embed.weight  # (N+1, D)
         if self.config.loss == "ce":
@@ -125,6 +140,11 @@ class SASRec(nn.Module):
     @torch.no_grad()
     def scores(self, histories: Tensor) -> Tensor:
         """(B, L) left-padded histories → (B, N+1) next-item logits; column 0 (padding) is -inf."""
+        if check_tensor(histories, "histories").ndim == 2 and histories.shape[1] == 0:
+            raise ValueError(
+                "histories have length L = 0: the next item is scored from the last position; "
+                "left-pad every history to L >= 1 with 0 (an all-padding row is fine)"
+            )
         was_training = self.training
         self.eval()
         last = self(histories)[:, -1]  # (B, D): left padding puts the newest item last
@@ -141,8 +161,10 @@ class SASRec(nn.Module):
         return self.scores(history)
 
     def recommend(self, history: Tensor, k: int = 10, *, exclude_seen: bool = True) -> Tensor:
-        """(B, L) histories → (B, k) top item ids, minus items already in the history."""
+        """(B, L) histories → (B, k) top item ids, minus items already in the history.
+
+        Never returns padding (0) or a seen item: a row with fewer than ``k`` unseen items
+        left raises ValueError (:func:`mtrec.models.ranking.top_k_unseen`).
+        """
         scores = self.scores(history)
-        if exclude_seen:
-            scores.scatter_(1, history, float("-inf"))
-        return scores.topk(k, dim=1).indices
+        return top_k_unseen(scores, history, k, exclude_seen=exclude_seen, what="SASRec")
