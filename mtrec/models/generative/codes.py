@@ -15,15 +15,24 @@ from collections.abc import Sequence
 import numpy as np
 from transformers import PreTrainedTokenizerFast
 
-__all__ = ["SPECIAL", "ItemCodebook", "PrefixTrie", "build_tokenizer"]
+__all__ = ["SPECIAL", "ItemCodebook", "PrefixTrie", "UnknownItemError", "build_tokenizer"]
 
 SPECIAL = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2: pad (also decoder start), end, unknown
+
+
+class UnknownItemError(KeyError, ValueError):
+    """An item id the codebook has no code for (a KeyError that prints its whole message)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class ItemCodebook:
     """Random item → code-token mapping (a seeded permutation, so codes carry no item order).
 
     ``code_length`` 1: one token ``item_<r>`` per item; 2: two tokens ``a_<r // C> b_<r % C>``.
+    Other naming schemes (sequential, collaborative, semantic codes of any length) are built by
+    :mod:`mtrec.models.generative.ids` through :meth:`from_codes`.
     """
 
     def __init__(self, item_ids: Sequence[int], *, code_length: int = 1, seed: int = 0) -> None:
@@ -39,7 +48,40 @@ class ItemCodebook:
             )
         self.items = {code: item for item, code in self.codes.items()}
 
+    @classmethod
+    def from_codes(cls, codes: dict[int, tuple[str, ...]]) -> ItemCodebook:
+        """A codebook from given code tuples (item id → tokens), all distinct, all one length."""
+        if not codes:
+            raise ValueError("codes is empty; pass at least one item → code tuple")
+        lengths = {len(c) for c in codes.values()}
+        if len(lengths) != 1 or 0 in lengths:
+            raise ValueError(
+                f"every code must have the same non-zero length, got {sorted(lengths)}"
+            )
+        if len(set(codes.values())) != len(codes):
+            raise ValueError("two items share a code; codes must be unique (resolve collisions)")
+        book = cls.__new__(cls)
+        book.codes = {int(i): tuple(c) for i, c in codes.items()}
+        book.items = {code: item for item, code in book.codes.items()}
+        return book
+
+    @property
+    def code_length(self) -> int:
+        return len(next(iter(self.codes.values())))
+
+    def check_known(self, items: Sequence[int], name: str = "item ids") -> None:
+        """Raise :class:`UnknownItemError` naming the ids that have no code."""
+        unknown = sorted({int(i) for i in items} - self.codes.keys())
+        if unknown:
+            raise UnknownItemError(
+                f"{name} {unknown[:5]} are not in the codebook ({len(self.codes)} items, ids "
+                f"{min(self.codes)}..{max(self.codes)}); pass ids of catalogue items, or rebuild "
+                "the codebook and model with these items"
+            )
+
     def text(self, item: int) -> str:
+        if item not in self.codes:
+            self.check_known([item], "item id")
         return " ".join(self.codes[item])
 
     def tokens(self) -> list[str]:

@@ -34,7 +34,8 @@ class P5Config:
     num_heads: int = 4  # attention heads (d_kv = d_model / num_heads)
     d_ff: int = 256  # feed-forward width
     dropout: float = 0.1  # T5 dropout rate
-    code_length: int = 1  # tokens per item code (2 = a two-level random code, a real trie)
+    code_length: int = 1  # tokens per item code (2 = a two-level random code, a real trie;
+    # the schemes of mtrec.models.generative.ids use ids.CODE_LENGTH)
     max_source_len: int = 64  # encoder context in tokens; histories are cut from the oldest
     max_target_len: int = 24  # decoder length in tokens (item code, rating, or explanation)
     pretrained: str | None = None  # a seq2seq checkpoint name or path to start from (optional)
@@ -44,8 +45,11 @@ class P5Config:
             raise ValueError(
                 f"d_model {self.d_model} must be divisible by num_heads {self.num_heads}"
             )
-        if self.code_length not in (1, 2):
-            raise ValueError(f"code_length must be 1 or 2, got {self.code_length}")
+        if not 1 <= self.code_length <= 8:
+            raise ValueError(
+                f"code_length must be 1..8 tokens per item, got {self.code_length} (random codes: "
+                "1 or 2; other schemes: mtrec.models.generative.ids.CODE_LENGTH)"
+            )
         if self.max_source_len < 8 or self.max_target_len < self.code_length + 1:
             raise ValueError("max_source_len must be >= 8 and max_target_len > code_length")
 
@@ -65,6 +69,11 @@ class P5(nn.Module):
         self, config: P5Config, tokenizer: PreTrainedTokenizerFast, codebook: ItemCodebook
     ) -> None:
         super().__init__()
+        if codebook.code_length != config.code_length:
+            raise ValueError(
+                f"the codebook writes {codebook.code_length} tokens per item but P5Config."
+                f"code_length is {config.code_length}; build both with the same length"
+            )
         self.config, self.tokenizer, self.codebook = config, tokenizer, codebook
         special = {"pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
         if config.pretrained:
@@ -145,6 +154,15 @@ class P5(nn.Module):
             (B lists of k item ids in beam order, B lists of k decoded texts).
         """
         self.eval()
+        if len(prompts) != len(exclude) or (candidates and len(candidates) != len(prompts)):
+            raise ValueError(
+                f"prompts, exclude (and candidates) need one entry per prompt, got {len(prompts)} "
+                f"prompts, {len(exclude)} exclude lists"
+                + (f", {len(candidates)} candidate lists" if candidates else "")
+            )
+        if candidates:
+            for c in candidates:
+                self.codebook.check_known(c, "candidates")
         tries = (
             [PrefixTrie({i: self.code_ids[i] for i in c}) for c in candidates]
             if candidates
@@ -153,6 +171,16 @@ class P5(nn.Module):
         banned = [
             (tries[b] if tries else self.trie).banned_counts(e) for b, e in enumerate(exclude)
         ]
+        available = [  # per prompt: allowed items that are not excluded
+            len(set(tries[b].codes if tries else self.code_ids) - {int(i) for i in e})
+            for b, e in enumerate(exclude)
+        ]
+        if min(available, default=1) == 0:
+            empty = [b for b, a in enumerate(available) if a == 0][:5]
+            raise ValueError(
+                f"nothing can be decoded for prompts {empty}: every allowed item is excluded "
+                "(seen); pass fewer exclusions or more candidates"
+            )
         cache: dict[tuple[int, tuple[int, ...]], Tensor] = {}
         length = self.config.code_length
         everything = torch.arange(len(self.tokenizer))
@@ -171,6 +199,20 @@ class P5(nn.Module):
         out = self._generate(prompts, allowed, beams=k, max_new=max_new)  # (B, k, Lt)
         items = [[self._item(seq[1 : 1 + length]) for seq in row] for row in out.tolist()]
         texts = [self.tokenizer.batch_decode(row, skip_special_tokens=True) for row in out]
+        if any(a < k for a in available):  # fewer items than beams: drop repeats and non-items
+            short = sum(a < k for a in available)
+            log.warning(
+                "k=%d but %d prompt(s) have fewer allowed items; returning only the %s available",
+                k, short, "items",
+            )  # fmt: skip
+            for b, row in enumerate(items):
+                keep, seen = [], {int(i) for i in exclude[b]}
+                for j, item in enumerate(row):
+                    if item != -1 and item not in seen:
+                        keep.append(j)
+                        seen.add(item)
+                items[b] = [row[j] for j in keep]
+                texts[b] = [texts[b][j] for j in keep]
         return items, texts
 
     def _item(self, code: list[int]) -> int:
@@ -212,27 +254,70 @@ class P5(nn.Module):
 
         With one token per item, the constrained decoder's first step IS a distribution over
         items; reading it whole ranks all of them at the cost of one forward pass (beam search
-        returns only the top few). Excluded items, and ids that are not items, get -inf.
+        returns only the top few). With longer codes an item's score is the sum over its code
+        of log p(token | prompt, earlier tokens), each step normalised over that level's tokens
+        (the tokens the trie can allow there), see :meth:`_code_log_probs`. Excluded items, and
+        ids that are not items, get -inf.
 
         Returns:
             (B, N+1) scores indexed by item id (N = the largest item id).
         """
-        if self.config.code_length != 1:
-            raise ValueError("score_items needs P5Config.code_length=1 (one token per item)")
         self.eval()
         device = next(self.parameters()).device
         items, tokens = self.item_ids, self.item_tokens.to(device)
         enc = {k: v.to(device) for k, v in self.encode(prompts, self.config.max_source_len).items()}
-        start = torch.zeros(len(prompts), 1, dtype=torch.long, device=device)
-        logits = self.t5(**enc, decoder_input_ids=start).logits[:, 0, tokens]  # (B, I)
         scores = torch.full((len(prompts), int(items.max()) + 1), float("-inf"))
-        scores[:, items] = logits.log_softmax(dim=-1).float().cpu()
+        if self.config.code_length == 1:
+            start = torch.zeros(len(prompts), 1, dtype=torch.long, device=device)
+            logits = self.t5(**enc, decoder_input_ids=start).logits[:, 0, tokens]  # (B, I)
+            scores[:, items] = logits.log_softmax(dim=-1).float().cpu()
+        else:
+            scores[:, items] = self._code_log_probs(enc).float().cpu()
         known = [[int(i) for i in seen if int(i) in self.code_ids] for seen in exclude]
         rows = torch.repeat_interleave(torch.arange(len(known)), torch.tensor([*map(len, known)]))
         scores[
             rows, torch.tensor([i for seen in known for i in seen], dtype=torch.long)
         ] = -torch.inf
         return scores
+
+    def _code_log_probs(self, enc: dict[str, Tensor], users_per_chunk: int = 8) -> Tensor:
+        """(B, I) log-probability of every item's whole code (items in ``item_ids`` order).
+
+        The decoder runs once per distinct code prefix (not once per item): the hidden state at
+        step t depends only on the first t tokens, so the prefixes of length ``code_length - 1``
+        give every step's distribution for every item.
+        """
+
+        device = enc["input_ids"].device
+        length = self.config.code_length
+        codes = torch.tensor([self.code_ids[int(i)] for i in self.item_ids], device=device)
+        prefixes, inverse = torch.unique(codes[:, :-1], dim=0, return_inverse=True)  # (P, L-1)
+        decoder_in = torch.cat([torch.zeros_like(prefixes[:, :1]), prefixes], dim=1)  # (P, L)
+        levels = [torch.unique(codes[:, t]) for t in range(length)]  # tokens of each level
+        weight = self.t5.lm_head.weight  # (V, D)
+        tied = self.t5.config.tie_word_embeddings
+        hidden_all = self.t5.encoder(**enc).last_hidden_state  # (B, Ls, D)
+        out = []
+        for s in range(0, len(hidden_all), users_per_chunk):
+            hidden = hidden_all[s : s + users_per_chunk]
+            mask = enc["attention_mask"][s : s + users_per_chunk]
+            b, p = len(hidden), len(prefixes)
+            dec = self.t5.decoder(
+                input_ids=decoder_in.repeat(b, 1),
+                encoder_hidden_states=hidden.repeat_interleave(p, dim=0),
+                encoder_attention_mask=mask.repeat_interleave(p, dim=0),
+            ).last_hidden_state.view(b, p, length, -1)  # (b, P, L, D)
+            if tied:
+                dec = dec * (self.t5.model_dim**-0.5)
+            total = torch.zeros(b, len(codes), device=device)
+            for t in range(length):
+                logp = (dec[:, :, t] @ weight[levels[t]].T).log_softmax(dim=-1)  # (b, P, V_t)
+                column = torch.searchsorted(
+                    levels[t], codes[:, t].contiguous()
+                )  # (I,) index within level
+                total += logp[:, inverse, column]
+            out.append(total)
+        return torch.cat(out)
 
     @torch.no_grad()
     def predict_ratings(self, prompts: Sequence[str]) -> Tensor:

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.models.generative.codes import ItemCodebook
+from mtrec.checks import check_nonempty
+from mtrec.models.generative.codes import ItemCodebook, UnknownItemError
 from mtrec.models.generative.p5 import P5
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ def make_prompt(
     if task not in TEMPLATES:
         raise ValueError(f"unknown task {task!r}; expected one of {sorted(TEMPLATES)}")
     cb = model.codebook
+    if item is not None:
+        cb.check_known([item], "item")
+    cb.check_known(candidates, "candidates")
     fixed = TEMPLATES[task][template].format(
         history="", item=cb.text(item) if item is not None else "",
         candidates=" , ".join(cb.text(c) for c in candidates),
@@ -120,6 +124,12 @@ def make_prompt(
 
 
 def explanation(model: P5, item_text: ItemText, item: int) -> str:
+    model.codebook.check_known([item], "item id")
+    if item not in item_text.titles or item not in item_text.genres:
+        raise UnknownItemError(
+            f"item id {item} has a code but no title/genres in item_text; build ItemText from "
+            "the same item table as the codebook"
+        )
     return EXPLANATION.format(
         code=model.codebook.text(item), title=item_text.titles[item], genres=item_text.genres[item]
     )
@@ -192,8 +202,11 @@ def recommend_next(
 
     Returns:
         (per user k item ids, a frame with unknown / truncated / history counts and a
-        ``fallback`` flag per user — True where the popularity ranking was served).
+        ``fallback`` flag per user — True where the popularity ranking was served). A user with
+        fewer than k unseen items gets only those (with a warning): never a repeat, a seen item
+        or padding.
     """
+    check_nonempty(histories, "histories", fix="pass one item-id list per user")
     prompts, infos = zip(*(make_prompt(model, "next", h, template=template) for h in histories))
     info = pd.DataFrame(list(infos))
     info["fallback"] = info["history"] == 0
@@ -227,6 +240,7 @@ def score_next(
     Returns:
         ((B, N+1) scores, seen items -inf; the info frame of :func:`recommend_next`).
     """
+    check_nonempty(histories, "histories", fix="pass one item-id list per user")
     prompts, infos = zip(*(make_prompt(model, "next", h, template=template) for h in histories))
     info = pd.DataFrame(list(infos))
     info["fallback"] = info["history"] == 0

@@ -111,7 +111,7 @@ def test_bad_input_cold_unknown_and_truncation(caplog):
     with pytest.raises(ValueError, match="unknown task"):
         make_prompt(model, "review", [1])
     with pytest.raises(ValueError, match="code_length"):
-        P5Config(code_length=3)
+        P5Config(code_length=9)
     with pytest.raises(KeyError, match="labels"):
         model.loss({"input_ids": torch.zeros(1, 4, dtype=torch.long),
                     "attention_mask": torch.ones(1, 4)})  # fmt: skip
@@ -150,8 +150,12 @@ def test_score_items_is_a_full_ranking_that_agrees_with_greedy_decoding():
     torch.testing.assert_close(full[:2], scores)
     assert info.fallback.tolist() == [False, False, True]
     assert full[2].topk(3).indices.tolist() == [5, 6, 7]  # popularity for the cold user
-    with pytest.raises(ValueError, match="code_length=1"):
-        _model(2).score_items(prompts[:1], histories[:1])
+    two = _model(2)  # two tokens per item: the score sums both steps' log-probabilities
+    two_prompts = [make_prompt(two, "next", h)[0] for h in histories[:2]]
+    two_scores = two.score_items(two_prompts, histories[:2])
+    greedy_two, _ = two.generate_items(two_prompts, histories[:2], k=1)
+    assert torch.isfinite(two_scores[0, 4:]).all() and torch.isinf(two_scores[0, :4]).all()
+    assert two_scores.argmax(dim=1).tolist() == [g[0] for g in greedy_two]
 
 
 def test_item_embeddings_start_from_collaborative_vectors():

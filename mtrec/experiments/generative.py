@@ -1,0 +1,356 @@
+"""Generative recommendation in depth (notebook 08): item-ID schemes, and review titles.
+
+Part ``next`` — how items are named (protocol, also in notebook 08):
+
+* ML-100k, leave-last-out (``mtrec.data.leave_last_out``); test = each user's last item, ranked
+  against every item the user has not interacted with (full ranking, all 943 users);
+  HR@5/10 and NDCG@5/10 (``mtrec.eval.next_item.evaluate_next_item``).
+* One P5 model (:class:`mtrec.models.generative.p5.P5`, a tiny T5 trained here: d_model
+  :data:`D_MODEL`, 2+2 layers) per item-ID scheme of :mod:`mtrec.models.generative.ids`
+  (random, sequential, collaborative, semantic: three tokens per item), trained on next-item
+  prompts only (each user's last :data:`POSITIONS` training steps, two templates),
+  :data:`EPOCHS` epoch (short: the budget is a shared 2-core CPU), Adam lr 1e-2, batches of
+  128. Scores: the log-probability
+  of each unseen item's whole code (``P5.score_items``), so the ranking is full, as for SASRec.
+* ``sequential`` numbers items by first appearance in the users' *full* sequences (test items
+  included), as P5's released data did; ``random`` assigns the very same codes by a seeded
+  permutation: the control (same construction, order shuffled away). Collaborative codes: residual k-means over co-occurrence PPMI-SVD vectors
+  of the training sequences; semantic codes: residual k-means over the MiniLM embedding of
+  "title | genres" (notebook 07, cached); both (16, 16) + a collision level.
+* Beside them, popularity and SASRec (notebook 03's model, :data:`SASREC_EPOCHS` epochs) on the
+  same split.
+* Cold items: test targets with no training interaction (few in ML-100k); their HR@10 per
+  scheme is reported with the user count (``cold_hr@10``, ``cold_users``).
+* Seeds 0, 1, 2 (model initialisation, codes' permutation / k-means, prompt draw); mean ± std.
+
+Part ``titles`` — writing a review title (protocol):
+
+* Women's Clothing reviews with a non-empty title and a class; a seeded 80/10/10 split *by
+  review* (``mtrec.data.random_split``): no review's title is in two parts. The data has no user
+  ids, so the input is the item's attributes and the rating: "department <d> class <c> rating
+  <r>" (no "earlier titles of the user" exist).
+* Model: the same text-to-text T5 (:class:`TitleWriter`, word-level tokenizer of the training
+  words seen at least twice), trained on the training titles; greedy decoding.
+* Baselines: *retrieval* — the most frequent training title among the reviews whose input is
+  nearest by MiniLM embedding of the input text; *template* — "love this <class>" for ratings
+  4–5, "nice <class>" for 3, "disappointed" for 1–2.
+* Metrics on the test reviews: BLEU (sacrebleu, corpus) and ROUGE-L F1 (rouge-score, mean);
+  faithfulness by code: *sentiment agreement* — a bag-of-words logistic regression trained on
+  the training titles to predict rating > 3, applied to the written title, agreeing with the
+  true rating > 3 (:func:`sentiment_agreement`); *class consistency* — the share of titles that
+  name no clothing class other than the item's own (:func:`class_consistency`).
+
+Part ``rating`` — P5 (semantic codes) trained on rating prompts only (each user's last
+:data:`POSITIONS` training steps), predicting the expected star of each user's test film, beside
+the training mean and the user's mean rating; RMSE, seeds 0, 1, 2.
+
+The title writer trains 3 epochs (Adam lr 5e-3, batches of 128, d_model 64, 2+2 layers).
+
+Run ``MTREC_WRITE_RESULTS=1 python -m mtrec.experiments.generative`` to write the rows (one
+process, about 20 minutes of a 2-core CPU; or one process per seed with ``--seeds S
+--per-seed-dir DIR --threads 1``, then ``--merge DIR`` to record them)
+(models ``p5-<scheme>``, ``sasrec``, ``popularity``: task ``next_item_schemes``; models
+``title-<writer>``: task ``review_title``; ``p5-semantic-rating``, ``training-mean``,
+``user-mean``: task ``rating_leave_last_out``) into ``benchmarks/results/quality.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtrec.data import TensorBatcher, leave_last_out, load_movielens
+from mtrec.data.sequences import SequenceData, build_sequences
+from mtrec.eval.next_item import evaluate_next_item
+from mtrec.experiments.titles import TitleData, load_title_data, run_titles
+from mtrec.models.generative.codes import build_tokenizer
+from mtrec.models.generative.ids import SCHEMES, item_codebook
+from mtrec.models.generative.p5 import P5, P5Config
+from mtrec.models.generative.prompts import ItemText, score_next, training_examples, vocabulary
+from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
+from mtrec.train import fit
+from mtrec.utils import set_seed
+
+log = logging.getLogger(__name__)
+
+SEEDS = (0, 1, 2)
+D_MODEL = 32  # T5 width of every P5 here (notebook 08's)
+POSITIONS = 10  # next-item prompts per user (its last 10 training steps)
+EPOCHS = 1  # passes over the prompts (one: the budget is a shared 2-core CPU)
+SASREC_EPOCHS = 5  # SASRec passes over the training sequences
+LEVELS = (16, 16)  # residual k-means codebook sizes (then one collision level)
+SOURCE_LEN = 48  # prompt tokens: 16 history items of 3 tokens
+METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
+NEXT_TASK = "next_item_schemes"
+TITLE_TASK = "review_title"
+RATING_TASK = "rating_leave_last_out"
+
+
+@dataclass
+class NextItemData:
+    """ML-100k leave-last-out, with what every scheme needs to build its codes."""
+
+    items: pd.DataFrame  # item_id, title, genres
+    seq: SequenceData  # padded tensors and seen masks (build_sequences)
+    sequences: dict[int, list[tuple[int, int]]]  # user → training [(item, rating), ...]
+    histories: list[list[int]]  # test histories: training items + the validation item
+    full_sequences: list[list[int]]  # every user's whole sequence (train, valid, test)
+    test_ratings: dict[int, int]  # user → the rating of the test film
+    train_counts: dict[int, int]  # item → training interactions
+    collaborative: np.ndarray  # (I, D) co-occurrence vectors, rows in items.item_id order
+    semantic: np.ndarray  # (I, 384) MiniLM "title | genres", rows in items.item_id order
+
+
+def load_next_item_data(d_model: int = D_MODEL) -> NextItemData:
+    """The split, histories and the two kinds of item vectors (text vectors from the cache)."""
+    from mtrec.extractors.text import TextEncoder
+    from mtrec.models.sequential.cooccurrence import CoOccurrence
+
+    ml = load_movielens()
+    split = leave_last_out(ml.ratings)
+    num_items = int(ml.items.item_id.max())
+    seq = build_sequences(split, max_len=50, num_items=num_items)
+    sequences = {
+        int(u): list(zip(g.item_id.tolist(), g.rating.tolist()))
+        for u, g in split.train.groupby("user_id", sort=True)
+    }
+    valid = dict(zip(split.valid.user_id, split.valid.item_id))
+    histories = [
+        [*map(int, seq.train_sequences[r]), int(valid[u])] for r, u in enumerate(seq.users)
+    ]
+    everything = pd.concat([split.train, split.valid, split.test], ignore_index=True)
+    full = [g.item_id.tolist() for _, g in everything.groupby("user_id", sort=True)]
+    # leave_last_out keeps time order within each part; parts are concatenated train → test
+    train_seqs = [np.array(g.item_id) for _, g in split.train.groupby("user_id", sort=True)]
+    ids = torch.tensor(ml.items.item_id.to_numpy(copy=True))
+    cf = CoOccurrence(num_items, window=1).fit(train_seqs).item_vectors(d_model)[ids].numpy()
+    texts = [f"{t} | {g.replace('|', ', ')}" for t, g in zip(ml.items.title, ml.items.genres)]
+    semantic = TextEncoder().encode(texts, progress=False).float().numpy()
+    counts = split.train.item_id.value_counts().to_dict()
+    test_ratings = dict(zip(split.test.user_id.tolist(), split.test.rating.tolist()))
+    return NextItemData(ml.items, seq, sequences, histories, full, test_ratings, counts, cf,
+                        semantic)  # fmt: skip
+
+
+def scheme_codebook(data: NextItemData, scheme: str, seed: int):
+    """The :func:`~mtrec.models.generative.ids.item_codebook` of ``scheme`` on this data."""
+    vectors = {"collaborative": data.collaborative, "semantic": data.semantic}.get(scheme)
+    return item_codebook(scheme, data.items.item_id.tolist(), sequences=data.full_sequences,
+                         vectors=vectors, levels=LEVELS, seed=seed)  # fmt: skip
+
+
+def train_p5(
+    data: NextItemData, scheme: str, seed: int, *, epochs: int = EPOCHS,
+    positions: int = POSITIONS, d_model: int = D_MODEL, task_probs=(1.0, 0.0, 0.0, 0.0),
+) -> P5:  # fmt: skip
+    """A P5 over ``scheme``'s codes, trained on next-item prompts (see the module protocol);
+    ``task_probs`` (next, rating, choice, explain) selects other tasks instead."""
+    codebook = scheme_codebook(data, scheme, seed)
+    config = P5Config(d_model=d_model, d_ff=2 * d_model, num_heads=4, code_length=codebook.code_length,
+                      max_source_len=SOURCE_LEN, max_target_len=codebook.code_length + 1)  # fmt: skip
+    item_text = ItemText.from_movielens(data.items)
+    set_seed(seed)
+    model = P5(config, build_tokenizer(vocabulary(codebook, item_text)), codebook)
+    model.popularity = {int(i): float(c) for i, c in data.train_counts.items()}
+    examples = training_examples(model, data.sequences, item_text, positions_per_user=positions,
+                                 task_probs=task_probs, seed=seed)  # fmt: skip
+    tensors = {k: v for k, v in examples.items() if k != "task_ids"}
+    fit(model, TensorBatcher(tensors, 128, shuffle=True, seed=seed), epochs=epochs, lr=1e-2,
+        progress=False, seed=seed)  # fmt: skip
+    return model
+
+
+def next_item_metrics(scores_fn, history, data: NextItemData) -> dict[str, float]:
+    """HR/NDCG@5,10 on all users, plus HR@10 on users whose test item is cold (no training
+    interaction) and their count."""
+    seq = data.seq
+    result = evaluate_next_item(scores_fn, history, seq.test_target, seq.test_seen, k=(5, 10),
+                                batch_size=128)  # fmt: skip
+    cold = np.array([data.train_counts.get(int(t), 0) == 0 for t in seq.test_target])
+    result["cold_users"] = float(cold.sum())
+    if cold.any():
+        rows = np.flatnonzero(cold)
+        hist = [history[r] for r in rows] if isinstance(history, list) else history[rows]
+        cold_result = evaluate_next_item(scores_fn, hist, seq.test_target[rows],
+                                         seq.test_seen[rows], k=10)  # fmt: skip
+        result["cold_hr@10"] = cold_result["hr@10"]
+    return result
+
+
+def run_next_item(
+    data: NextItemData, seeds: Sequence[int] = SEEDS, schemes: Sequence[str] = SCHEMES, **train_kw
+) -> pd.DataFrame:
+    """Per seed and model (p5-<scheme>, sasrec, popularity): metrics and training seconds."""
+    from mtrec.models.cf.popularity import Popularity
+    from mtrec.models.sequential.sasrec import SASRec, SASRecConfig
+
+    rows = []
+    seq = data.seq
+    popularity = Popularity(seq.num_items).fit(np.concatenate(seq.train_sequences))
+    for seed in seeds:
+        rows.append({"model": "popularity", "seed": seed, "train_s": 0.0,
+                     **next_item_metrics(popularity.scores, seq.test_history, data)})  # fmt: skip
+        set_seed(seed)
+        start = time.perf_counter()
+        sasrec = SASRec(SASRecConfig(num_items=seq.num_items, max_len=50, d_model=64, dropout=0.2))
+        fit(sasrec, TensorBatcher(seq.train_batch(), 64, shuffle=True, seed=seed), epochs=SASREC_EPOCHS,
+            lr=3e-3, progress=False, seed=seed)  # fmt: skip
+        rows.append({"model": "sasrec", "seed": seed, "train_s": time.perf_counter() - start,
+                     **next_item_metrics(sasrec.scores, seq.test_history, data)})  # fmt: skip
+        for scheme in schemes:
+            start = time.perf_counter()
+            model = train_p5(data, scheme, seed, **train_kw)
+            train_s = time.perf_counter() - start
+            metrics = next_item_metrics(
+                lambda h, m=model: score_next(m, h)[0], data.histories, data
+            )
+            rows.append({"model": f"p5-{scheme}", "seed": seed, "train_s": train_s, **metrics})
+            log.info("seed %d %s hr@10 %.4f (%.0fs)", seed, scheme, metrics["hr@10"], train_s)
+    return pd.DataFrame(rows)
+
+
+def run_rating(data: NextItemData, seeds: Sequence[int] = SEEDS, **train_kw) -> pd.DataFrame:
+    """Rating of each user's test film: P5 (semantic codes) trained on rating prompts only,
+    predicting the expected star Σ r·p(r); beside the training-mean and user-mean predictors.
+
+    The rating prompt names the history's films but not the ratings the user gave them.
+    """
+    from mtrec.eval.metrics import rmse
+    from mtrec.models.generative.prompts import make_prompt
+
+    seq = data.seq
+    ratings = {int(u): dict(s) for u, s in data.sequences.items()}
+    truth = np.array([float(data.test_ratings[int(u)]) for u in seq.users])
+    train_all = np.array([r for s in data.sequences.values() for _, r in s], dtype=float)
+    user_mean = np.array([np.mean(list(ratings[int(u)].values())) for u in seq.users])
+    rows = []
+    for seed in seeds:
+        model = train_p5(data, "semantic", seed, task_probs=(0.0, 1.0, 0.0, 0.0), **train_kw)
+        prompts = [make_prompt(model, "rating", h, item=int(t))[0]
+                   for h, t in zip(data.histories, seq.test_target.tolist())]  # fmt: skip
+        predicted = torch.cat([model.predict_ratings(prompts[s : s + 256])
+                               for s in range(0, len(prompts), 256)]).numpy()  # fmt: skip
+        rows += [{"model": "p5-semantic-rating", "seed": seed, "rmse": rmse(truth, predicted)},
+                 {"model": "training-mean", "seed": seed,
+                  "rmse": rmse(truth, np.full_like(truth, train_all.mean()))},
+                 {"model": "user-mean", "seed": seed, "rmse": rmse(truth, user_mean)}]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def mean_std(results: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """ "mean ± std" (sample std over seeds) per model, models in first-seen order."""
+    order = list(dict.fromkeys(results.model))
+    grouped = results.groupby("model", sort=False)[list(columns)]
+    mean, std = grouped.mean().loc[order], grouped.std(ddof=1).loc[order].fillna(0.0)
+    return mean.round(4).astype(str) + " ± " + std.round(4).astype(str)
+
+
+def record(results: pd.DataFrame, task: str, metrics: Sequence[str], dataset: str) -> bool:
+    """Write one quality row per model and metric (mean and std over seeds)."""
+    rows = [
+        quality_rows(dataset=dataset, model=name, task=task,
+                     metrics={m: group[m].dropna().tolist() for m in metrics if group[m].notna().any()})
+        for name, group in results.groupby("model", sort=False)
+    ]  # fmt: skip
+    return record_quality(pd.concat(rows, ignore_index=True))
+
+
+def recorded(task: str = NEXT_TASK, path=QUALITY_CSV) -> pd.DataFrame:
+    """The recorded rows of ``task`` as a model × metric table of "mean ± std (seeds)"."""
+    frame = load_quality(path)
+    frame = frame[frame.task == task]
+    if frame.empty:
+        return pd.DataFrame()
+    text = frame.apply(lambda r: f"{r.value:.4f} ± {0.0 if pd.isna(r['std']) else r['std']:.4f}",
+                       axis=1)  # fmt: skip
+    table = frame.assign(text=text).pivot(index="model", columns="metric", values="text")
+    return table.loc[list(dict.fromkeys(frame.model))]
+
+
+__all__ = [
+    "NextItemData", "TitleData", "load_next_item_data", "load_title_data", "mean_std", "record",
+    "recorded", "run_next_item", "run_rating", "run_titles", "scheme_codebook", "train_p5",
+]  # fmt: skip
+
+
+RECORDED = {  # part → (metrics recorded, task, dataset)
+    "next": ([*METRICS, "cold_hr@10", "cold_users"], NEXT_TASK, "ml-100k"),
+    "rating": (["rmse"], RATING_TASK, "ml-100k"),
+    "titles": (["bleu", "rouge_l", "sentiment_agreement", "class_consistency", "class_mention",
+                "distinct_titles"], TITLE_TASK, "clothing"),
+}  # fmt: skip
+
+
+def merge(folder: str | Path) -> bool:
+    """Record the per-seed rows written by runs with ``--per-seed-dir`` (one run per seed)."""
+    written = False
+    for part, (metrics, task, dataset) in RECORDED.items():
+        files = sorted(Path(folder).glob(f"{part}_seeds*.csv"))
+        if not files:
+            continue
+        results = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+        print(mean_std(results, metrics).to_string())
+        written |= record(results, task, metrics, dataset)
+    print(f"rows written: {written}")
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--part", choices=("next", "rating", "titles", "all"), nargs="+", default=["all"]
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--per-seed-dir",
+        default=None,
+        help="write each part's per-seed rows here (one run per seed) and record nothing",
+    )
+    parser.add_argument(
+        "--merge",
+        default=None,
+        help="record the per-seed rows collected in this folder (mean ± std over seeds)",
+    )
+    args = parser.parse_args(argv)
+    if args.merge:
+        merge(args.merge)
+        return
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    written = False
+    wanted = {"next", "rating", "titles"} if "all" in args.part else set(args.part)
+    data = load_next_item_data() if wanted & {"next", "rating"} else None
+    parts = {
+        "next": lambda: run_next_item(data, args.seeds, epochs=args.epochs),
+        "rating": lambda: run_rating(data, args.seeds, epochs=args.epochs),
+        "titles": lambda: run_titles(None, args.seeds),
+    }
+    for part, run in parts.items():
+        if part not in wanted:
+            continue
+        results = run()
+        if args.per_seed_dir:
+            seeds = "-".join(map(str, args.seeds))
+            results.to_csv(Path(args.per_seed_dir) / f"{part}_seeds{seeds}.csv", index=False)
+            continue
+        print(mean_std(results, RECORDED[part][0]).to_string())
+        written |= record(results, *RECORDED[part])
+    if args.per_seed_dir:
+        print(f"per-seed rows written to {args.per_seed_dir} (record them with --merge)")
+        return
+    where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
+    print(f"rows written to {where}")
+
+
+if __name__ == "__main__":
+    main()
