@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, check_tensor
 from mtrec.data import ML_GENRES, DenseFeature, SparseFeature, TensorBatcher, TextFeature
 from mtrec.distill import DistillConfig, Distiller
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
@@ -40,6 +41,13 @@ class FeatureTables:
 
     def batch(self, users: Tensor, items: Tensor) -> dict[str, Tensor]:
         """(B,) user ids and (B,) item ids → the models' batch (every key (B, ...))."""
+        users = check_ids(users, "users", self.user["user_id"].shape[0])
+        items = check_ids(items, "items", self.item["item_id"].shape[0])
+        if users.shape != items.shape or users.ndim != 1:
+            raise ValueError(
+                f"users and items must be (B,) id tensors of one length, got shapes "
+                f"{tuple(users.shape)} and {tuple(items.shape)}"
+            )
         out = {k: v[users] for k, v in self.user.items()}
         out.update({k: v[items] for k, v in self.item.items()})
         return out
@@ -52,6 +60,10 @@ class FeatureTables:
 
 def title_pca(embeddings: Tensor, dim: int) -> Tensor:
     """(I, 384) sentence embeddings → (I, dim): centred, projected on the top principal axes."""
+    check_tensor(embeddings, "embeddings", ndim=2)
+    check_nonempty(embeddings, "embeddings", fix="pass at least one item's embedding")
+    check_finite(embeddings, "embeddings")
+    check_int(dim, "dim", min=1, max=min(embeddings.shape))
     centred = embeddings.float() - embeddings.float().mean(0)
     _, _, components = torch.linalg.svd(centred, full_matrices=False)
     return centred @ components[:dim].T * 4  # ×4: unit-ish scale next to the other inputs
@@ -59,6 +71,22 @@ def title_pca(embeddings: Tensor, dim: int) -> Tensor:
 
 def movielens_tables(users: pd.DataFrame, items: pd.DataFrame, text: Tensor) -> FeatureTables:
     """Tables of ML-100k users and items; ``text`` (I, D) is aligned with ``items`` rows."""
+    for frame, name, columns in ((users, "users", ("user_id", "gender", "occupation", "age")),
+                                 (items, "items", ("item_id", *ML_GENRES))):  # fmt: skip
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+        check_nonempty(frame, name)
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise KeyError(f"{name} lacks the columns {missing}; load it with load_movielens()")
+    check_tensor(text, "text", ndim=2)
+    check_finite(text, "text")
+    if text.shape[0] != len(items):
+        raise ValueError(
+            f"text must have one row per item ({len(items)}), got shape {tuple(text.shape)}"
+        )
+    if users.user_id.min() < 1 or items.item_id.min() < 1:
+        raise ValueError("user_id and item_id must be >= 1 (row 0 of the tables is unused)")
     num_users, num_items = int(users.user_id.max()), int(items.item_id.max())
     uid, iid = torch.tensor(users.user_id.to_numpy()), torch.tensor(items.item_id.to_numpy())
     user = {"user_id": torch.arange(num_users + 1)}
@@ -96,6 +124,8 @@ def pair_configs(tables: FeatureTables) -> tuple[MMoEConfig, StudentConfig]:
 
 def training_rows(ratings: pd.DataFrame, num_items: int, *, seed: int) -> dict[str, Tensor]:
     """Every training rating (watch = 1, like = rating >= 4) and one sampled unrated item each."""
+    check_int(num_items, "num_items", min=1)
+    check_int(seed, "seed", min=0)
     rng = np.random.default_rng(seed)
     users = ratings.user_id.to_numpy(np.int64)
     items = ratings.item_id.to_numpy(np.int64)
@@ -127,6 +157,10 @@ def fit_pair(
     grid) on the training rows plus ``transfer_size`` uniformly random (user, item) pairs. Fixed
     epoch counts, no early stopping (nothing here looks at validation or test items).
     """
+    check_int(teacher_epochs, "teacher_epochs", min=1)
+    check_int(student_epochs, "student_epochs", min=1)
+    check_int(transfer_size, "transfer_size", min=0)
+    check_int(seed, "seed", min=0)
     teacher_config, student_config = pair_configs(tables)
     rows = training_rows(ratings, tables.num_items, seed=seed)
     batch = {**tables.batch(rows["users"], rows["items"]), "labels": rows["labels"]}
@@ -166,7 +200,23 @@ class DepthQuality:
         A depth >= the request's candidate count is the last column (all candidates re-scored);
         any other depth must be on the grid.
         """
-        depths, num_candidates = np.asarray(depths), np.asarray(num_candidates)
+        try:
+            rows = np.asarray(rows)
+            depths, num_candidates = np.asarray(depths), np.asarray(num_candidates)
+        except (TypeError, ValueError):
+            raise TypeError("rows, depths and num_candidates must be arrays of ints") from None
+        for name, array in (("rows", rows), ("depths", depths), ("num_candidates", num_candidates)):
+            if array.dtype.kind not in "iu":
+                raise TypeError(f"{name} must hold ints, got dtype {array.dtype}")
+        if not rows.shape == depths.shape == num_candidates.shape:
+            raise ValueError(
+                f"rows, depths and num_candidates need one value per request, got shapes "
+                f"{rows.shape}, {depths.shape}, {num_candidates.shape}"
+            )
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self.agreement)):
+            raise ValueError(f"rows must be user rows in 0..{len(self.agreement) - 1}")
+        if depths.size and depths.min() < 0:
+            raise ValueError(f"depths must be >= 0, got {depths.min()}")
         full = depths >= num_candidates
         col = np.searchsorted(self.depths, depths)
         col = np.where(full, len(self.depths) - 1, np.minimum(col, len(self.depths) - 1))
@@ -187,6 +237,16 @@ def user_scenarios(
     ``item_scenario`` (I+1,) holds each item id's scenario id. This is the no-context fallback
     of :class:`mtrec.serving.recommender.Recommender` (a request without a query or page).
     """
+    check_ids(item_scenario, "item_scenario")
+    check_nonempty(item_scenario, "item_scenario")
+    if int(item_scenario.min()) < 0:
+        raise ValueError("item_scenario must hold scenario ids >= 0")
+    for u in users:
+        if int(u) not in seen:
+            raise KeyError(f"user {u} has no history in seen; pass seen for every user")
+        if len(seen[int(u)]) == 0:
+            raise ValueError(f"user {u} has an empty history: no scenario to read from it")
+        check_ids(np.asarray(seen[int(u)]), f"seen[{u}]", len(item_scenario))
     num = int(item_scenario.max()) + 1
     return np.array(
         [int(torch.bincount(item_scenario[torch.tensor(seen[int(u)])], minlength=num).argmax())
@@ -230,6 +290,13 @@ def depth_quality(
         depths: cascade depths; values above a user's candidate count mean "all".
         chunk: users scored per model call.
     """
+    k, chunk = check_int(k, "k", min=1), check_int(chunk, "chunk", min=1)
+    check_nonempty(users, "users")
+    depths = [check_int(d, "depths[i]", min=0) for d in check_nonempty(depths, "depths")]
+    check_tensor(tasks, "tasks", shape=(len(users), None))
+    for u in users:
+        if int(u) not in seen or int(u) not in targets:
+            raise KeyError(f"user {u} needs an entry in seen and in targets")
     items = torch.arange(1, tables.num_items + 1)  # (I,) the catalogue
     users_t = torch.as_tensor(np.asarray(users, np.int64))
     agreement, held_out, teacher_held_out = [], [], []

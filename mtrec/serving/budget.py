@@ -20,7 +20,26 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_float, check_int, check_nonempty
 from mtrec.serving.cascade import StageCosts
+
+
+def _names(value: object, name: str) -> list[str]:
+    """A sequence of names as a list (a lone string is refused: it would be split into letters)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a list of names, got {value!r}; e.g. [{value!r}]")
+    return list(value)
+
+
+def _array(value: object, name: str) -> np.ndarray:
+    """A 1-D float array of finite ms values, or a clear error."""
+    try:
+        array = np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of numbers (ms), got {value!r}") from None
+    if array.ndim != 1 or not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError(f"{name} must be a 1-D sequence of finite ms values >= 0, got {value!r}")
+    return array
 
 
 @dataclass(frozen=True)
@@ -47,7 +66,18 @@ class BudgetTable:
         scenarios: Sequence[str],
         tasks: Sequence[str],
     ) -> None:
-        self.scenarios, self.tasks = list(scenarios), list(tasks)
+        self.scenarios, self.tasks = _names(scenarios, "scenarios"), _names(tasks, "tasks")
+        if not isinstance(budgets, Mapping):
+            raise TypeError(f"budgets must be a dict scenario -> ScenarioBudget, got {budgets!r}")
+        for s, b in budgets.items():
+            if not isinstance(b, ScenarioBudget):
+                raise TypeError(
+                    f"budgets[{s!r}] must be a ScenarioBudget, got {b!r}; e.g. "
+                    f"ScenarioBudget(tasks=({self.tasks[0] if self.tasks else 'watch'!r},))"
+                )
+            _names(b.tasks, f"budgets[{s!r}].tasks")
+            if b.max_depth is not None:
+                check_int(b.max_depth, f"budgets[{s!r}].max_depth")
         missing = [s for s in self.scenarios if s not in budgets]
         unknown_s = [s for s in budgets if s not in self.scenarios]
         unknown_t = sorted({t for b in budgets.values() for t in b.tasks} - set(self.tasks))
@@ -65,7 +95,7 @@ class BudgetTable:
         self.budgets = {s: budgets[s] for s in self.scenarios}
 
     def _get(self, scenario: str) -> ScenarioBudget:
-        if scenario not in self.budgets:
+        if scenario not in self.scenarios:
             raise ValueError(
                 f"unknown scenario {scenario!r}: expected one of {self.scenarios}; fix the name "
                 "or add a budget for it"
@@ -99,6 +129,16 @@ class BudgetTable:
             all_tasks: every task name in logit order.
             target: agreement in (0, 1]; a scenario that never reaches it gets no cap.
         """
+        target = check_float(target, "target")
+        if not isinstance(quality, Mapping) or not isinstance(tasks, Mapping):
+            raise TypeError("quality and tasks must be dicts keyed by scenario name")
+        check_nonempty(quality, "quality", fix="measure the quality of at least one scenario")
+        for scenario, curve in quality.items():
+            if not isinstance(curve, Mapping) or not curve:
+                raise ValueError(f"quality[{scenario!r}] must be a non-empty dict depth -> NDCG")
+            for d, q in curve.items():
+                check_int(d, f"a depth of quality[{scenario!r}]", min=0)
+                check_float(q, f"quality[{scenario!r}][{d}]")
         if not 0.0 < target <= 1.0:
             raise ValueError(f"target must be in (0, 1], got {target}")
         unknown = sorted(set(quality) ^ set(tasks))
@@ -141,14 +181,22 @@ class DepthController:
         table: BudgetTable | None = None,
         min_candidates: int = 1,
     ) -> None:
+        if not isinstance(costs, StageCosts):
+            raise TypeError(f"costs must be StageCosts (see measure_costs), got {costs!r}")
+        if table is not None and not isinstance(table, BudgetTable):
+            raise TypeError(f"table must be a BudgetTable or None, got {table!r}")
+        check_int(min_candidates, "min_candidates", min=0)
         floor = float(costs.request_ms(min_candidates, 0))
+        slo_ms = check_float(slo_ms, "slo_ms")
         if not np.isfinite(slo_ms) or slo_ms < floor:
             raise ValueError(
                 f"slo_ms must be at least the student-only cost of a request, {floor:.3f} ms "
                 f"(measured, {min_candidates} candidates), got {slo_ms}; raise the budget or "
                 "make the student cheaper"
             )
-        grid = sorted({int(d) for d in depths} | {0})
+        if isinstance(depths, (str, bytes)) or not isinstance(depths, (Sequence, np.ndarray)):
+            raise TypeError(f"depths must be a sequence of ints, got {depths!r}")
+        grid = sorted({check_int(d, "depths[i]") for d in depths} | {0})
         if grid[0] < 0:
             raise ValueError(f"depths must be >= 0, got {list(depths)}")
         self.costs, self.slo_ms, self.table = costs, float(slo_ms), table
@@ -168,8 +216,10 @@ class DepthController:
         student-only cost) are ignored: they cannot be saved, and honouring them would starve
         everyone else.
         """
-        waits = np.asarray(queued_waits_ms, float)
-        ahead = np.cumsum(np.asarray(queued_min_ms, float))  # (q,) m_1 + … + m_i
+        wait_ms = check_float(wait_ms, "wait_ms", min=0.0)
+        own_min_ms = check_float(own_min_ms, "own_min_ms", min=0.0)
+        waits = _array(queued_waits_ms, "queued_waits_ms")
+        ahead = np.cumsum(_array(queued_min_ms, "queued_min_ms"))  # (q,) m_1 + … + m_i
         if waits.shape != ahead.shape:
             raise ValueError(
                 f"queued_waits_ms and queued_min_ms must have one value per queued request, got "
@@ -197,6 +247,7 @@ class DepthController:
             queued_min_ms: (q,) their cheapest (student-only) service times.
             scenario: the request's scenario, for its depth cap (needs ``table``).
         """
+        check_int(num_candidates, "num_candidates", min=0)
         own_min = float(self.costs.request_ms(num_candidates, 0))
         budget = self.service_budget_ms(wait_ms, queued_waits_ms, queued_min_ms, own_min_ms=own_min)
         grid = np.minimum(self.depths, num_candidates)

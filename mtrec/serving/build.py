@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, check_tensor
 from mtrec.data import ML_SCENARIOS, CategoryEncoder, DenseFeature, SparseFeature, TextFeature
 from mtrec.models.multitask.mmoe import MMoEConfig
 from mtrec.routing import RuleTaskMapper
@@ -37,6 +38,12 @@ class RecommenderConfig:
     text_dim: int = 32  # width of the item text projection (PCA of the embeddings) fed to the MMoE
 
     def __post_init__(self) -> None:
+        for name in ("scenarios", "tasks"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                raise TypeError(f"{name} must be a list of names, got {value!r}; e.g. [{value!r}]")
+        if self.task_table is not None and not isinstance(self.task_table, Mapping):
+            raise TypeError(f"task_table must be a dict scenario -> tasks, got {self.task_table!r}")
         scenarios, tasks = tuple(self.scenarios), tuple(self.tasks)
         if (
             not scenarios
@@ -78,16 +85,43 @@ class RecommenderConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RecommenderConfig:
         """The inverse of :meth:`to_dict`."""
+        if not isinstance(data, Mapping):
+            raise TypeError(
+                f"a RecommenderConfig dict must be a mapping, got {type(data).__name__}"
+            )
+        known = {"scenarios", "tasks", "task_table", "text_dim"}
+        unknown, missing = sorted(set(data) - known), sorted({"scenarios", "tasks"} - set(data))
+        if unknown or missing:
+            raise KeyError(
+                f"RecommenderConfig: unknown keys {unknown}, missing keys {missing}; expected "
+                f"{sorted(known)} (task_table and text_dim optional)"
+            )
         return cls(**data)
 
 
 def item_profiles(items: pd.DataFrame) -> list[str]:
     """ "Title (year) | Genre, Genre" per item (the same text as notebook 07, so cached)."""
+    _columns(items, "items", ("title", "genres"))
+    if items.title.isna().any() or items.genres.isna().any():
+        raise ValueError("items has missing titles or genres; fill them (e.g. fillna('')) first")
     return [f"{t} | {g.replace('|', ', ')}" for t, g in zip(items.title, items.genres)]
+
+
+def _columns(frame: object, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``frame`` when it is a DataFrame with ``columns``; else a clear error."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KeyError(f"{name} lacks the columns {missing}; it has {list(frame.columns)}")
+    return frame
 
 
 def scenario_ids(items: pd.DataFrame, config: RecommenderConfig) -> Tensor:
     """(I,) each item's scenario id: its ``scenario`` name's position in ``config.scenarios``."""
+    if not isinstance(config, RecommenderConfig):
+        raise TypeError(f"config must be a RecommenderConfig, got {type(config).__name__}")
+    _columns(items, "items", ("scenario",))
     ids = items.scenario.map({s: i for i, s in enumerate(config.scenarios)})
     unknown = sorted(set(items.scenario[ids.isna()]))
     empty = sorted(set(config.scenarios) - set(items.scenario))
@@ -106,6 +140,10 @@ def text_projection(embeddings: Tensor, dim: int) -> Tensor:
     ``torch.pca_lowrank`` draws from the global torch random state, so the result depends on
     what ran before it (the caller seeds).
     """
+    check_tensor(embeddings, "embeddings", ndim=2)
+    check_nonempty(embeddings, "embeddings")
+    check_finite(embeddings, "embeddings")
+    check_int(dim, "text_dim")
     if not 1 <= dim <= min(embeddings.shape):
         raise ValueError(
             f"text_dim must be in 1..{min(embeddings.shape)} (the embedding width and item "
@@ -114,6 +152,8 @@ def text_projection(embeddings: Tensor, dim: int) -> Tensor:
     centred = embeddings - embeddings.mean(0)
     _, _, v = torch.pca_lowrank(centred, q=dim, center=False)
     text = centred @ v[:, :dim]  # (I, dim)
+    if not float(text.std()) > 0:
+        raise ValueError("embeddings are all equal (no variance): nothing to project")
     return (text / text.std()).float().contiguous()
 
 
@@ -124,6 +164,12 @@ def user_tensors(users: pd.DataFrame) -> tuple[dict[str, Tensor], int]:
         ``{"user_gender": (U,) long, "user_occupation": (U,) long, "user_age": (U,) float}``
         with U = largest user id + 1, and the number of occupation ids (OOV included).
     """
+    _columns(users, "users", ("user_id", "gender", "occupation", "age"))
+    check_nonempty(users, "users")
+    if users.user_id.dtype.kind not in "iu":
+        raise TypeError(f"users.user_id must hold integer ids, got dtype {users.user_id.dtype}")
+    if users.user_id.min() < 0 or users.user_id.duplicated().any():
+        raise ValueError("users.user_id must be distinct ids >= 0")
     occupation = CategoryEncoder().fit(users.occupation)
     users = users.set_index("user_id")
     size = int(users.index.max()) + 1
@@ -148,6 +194,7 @@ def history_tensors(ordered: pd.DataFrame, items: pd.DataFrame) -> dict[str, Ten
         ordered: ratings sorted by user, then time (then item id, for ties).
         items: the catalogue sorted by item id.
     """
+    _check_rated(ordered, items)
     row_of = pd.Series(np.arange(len(items)), index=items.item_id)
     users, counts = np.unique(ordered.user_id.to_numpy(), return_counts=True)
     return {
@@ -155,6 +202,16 @@ def history_tensors(ordered: pd.DataFrame, items: pd.DataFrame) -> dict[str, Ten
         "history_indptr": torch.as_tensor(np.concatenate([[0], np.cumsum(counts)])),
         "history_rows": torch.tensor(row_of[ordered.item_id].to_numpy(np.int64)),
     }
+
+
+def _check_rated(ordered: pd.DataFrame, items: pd.DataFrame) -> None:
+    """Ratings whose item ids are all in the (non-empty) catalogue ``items``."""
+    _columns(ordered, "ratings", ("user_id", "item_id", "rating"))
+    _columns(items, "items", ("item_id",))
+    check_nonempty(items, "items", fix="pass the item catalogue")
+    unknown = sorted(set(ordered.item_id) - set(items.item_id))
+    if unknown:
+        raise KeyError(f"ratings name item ids not in items: {unknown[:5]}; filter them first")
 
 
 def training_rows(
@@ -166,6 +223,11 @@ def training_rows(
         ``{"user_row": (N,), "item_row": (N,), "labels": (N, T)}`` with one label column per
         task of ``tasks`` (see ``TASK_LABELS``); sampled negatives are 0 for every task.
     """
+    _check_rated(ordered, items)
+    unknown = [t for t in tasks if t not in TASK_LABELS]
+    if unknown or not tasks:
+        raise ValueError(f"tasks must be names from {list(TASK_LABELS)}, got {list(tasks)}")
+    check_int(seed, "seed", min=0)
     rng = np.random.default_rng(seed)
     row_of = pd.Series(np.arange(len(items)), index=items.item_id)
     users = ordered.user_id.to_numpy(np.int64)
@@ -194,7 +256,16 @@ def features(frame: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Te
         frame: ``{"user_row": (B,), "item_row": (B,)}`` and optionally ``"labels"`` (B, T).
         state: the item and user tensors (``item_scenarios``, ``item_text``, ``user_*``).
     """
-    users, rows = frame["user_row"], frame["item_row"]
+    missing = [k for k in ("user_row", "item_row") if k not in frame]
+    if missing:
+        raise KeyError(f"frame lacks {missing}; it needs 'user_row' and 'item_row' (B,) ids")
+    users = check_ids(frame["user_row"], "frame['user_row']", len(state["user_gender"]))
+    rows = check_ids(frame["item_row"], "frame['item_row']", len(state["item_scenarios"]))
+    if users.shape != rows.shape or users.ndim != 1:
+        raise ValueError(
+            f"user_row and item_row must be (B,) of one length, got {tuple(users.shape)} and "
+            f"{tuple(rows.shape)}"
+        )
     out = {
         "user_id": users,
         "item_id": rows + 1,  # item row r has embedding id r + 1 (0 = OOV)

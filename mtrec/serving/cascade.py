@@ -19,26 +19,37 @@ Batch keys: whatever both models read, each (C, ...) for the C candidates of one
 
 from __future__ import annotations
 
+import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_finite, check_int, check_tensor
 from mtrec.data import Batch
 
 
 def task_relevance(logits: Tensor, tasks: Tensor | None = None) -> Tensor:
     """(C, T) logits → (C,) Σ over active tasks of log σ(logit); ``tasks`` (T,) bool, None = all."""
+    check_tensor(logits, "logits")
     if logits.dim() != 2:
         raise ValueError(
             f"logits must be (C, T), got shape {tuple(logits.shape)}; call the model on a batch"
         )
+    check_finite(logits, "logits", fix="the model produced NaN/inf logits; check its inputs")
     log_p = nn.functional.logsigmoid(logits.float())  # (C, T)
     if tasks is None:
         return log_p.sum(dim=1)
+    if not isinstance(tasks, Tensor):
+        try:
+            tasks = torch.as_tensor(np.asarray(tasks))
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"tasks must be a (T,) bool mask, got {tasks!r}") from None
+    if tasks.dtype != torch.bool and bool(((tasks != 0) & (tasks != 1)).any()):
+        raise ValueError(f"tasks must be a bool (or 0/1) mask, got {tasks.tolist()}")
     tasks = torch.as_tensor(tasks, dtype=torch.bool, device=logits.device)
     if tasks.shape != (logits.shape[1],) or not bool(tasks.any()):
         raise ValueError(
@@ -57,6 +68,10 @@ def cascade_order(student_scores: Tensor, teacher_scores: Tensor, depth: int) ->
             in the student's order (``N = depth``).
         depth: N, how many candidates the teacher re-scored.
     """
+    check_tensor(student_scores, "student_scores", ndim=1)
+    check_tensor(teacher_scores, "teacher_scores")
+    check_finite(student_scores, "student_scores", fix="a NaN score has no place in an order")
+    check_finite(teacher_scores, "teacher_scores", fix="a NaN score has no place in an order")
     num = student_scores.shape[0]
     depth = check_depth(depth, num)
     if teacher_scores.shape != (depth,):
@@ -82,6 +97,12 @@ def check_depth(depth: int, num_candidates: int) -> int:
 
 
 def _rows(batch: Batch) -> int:
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"a candidate batch must be a dict of tensors, got {type(batch).__name__}")
+    for key, value in batch.items():
+        check_tensor(value, f"batch[{key!r}]")
+        if value.ndim == 0:
+            raise ValueError(f"batch[{key!r}] must have a first dimension C, got a 0-D tensor")
     sizes = {k: v.shape[0] for k, v in batch.items()}
     if not sizes or len(set(sizes.values())) != 1:
         raise ValueError(f"a candidate batch needs tensors of one first dimension C, got {sizes}")
@@ -97,6 +118,9 @@ class CascadeScorer:
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module) -> None:
+        for name, model in (("student", student), ("teacher", teacher)):
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"{name} must be an nn.Module, got {type(model).__name__}")
         self.student, self.teacher = student.eval(), teacher.eval()
 
     @torch.no_grad()
@@ -138,24 +162,38 @@ class StageCosts:
     teacher_ms: float  # per candidate the teacher re-scores
 
     def __post_init__(self) -> None:
+        for key, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"stage cost {key} must be a number of ms, got {value!r}")
         bad = {k: v for k, v in vars(self).items() if not (np.isfinite(v) and v >= 0)}
         if bad:
             raise ValueError(f"stage costs must be finite and >= 0 ms, got {bad}")
 
     def request_ms(self, num_candidates: np.ndarray | int, depth: np.ndarray | int) -> np.ndarray:
         """Milliseconds of a cascade request (vectorised over arrays of C and N)."""
-        c, n = np.asarray(num_candidates, float), np.asarray(depth, float)
+        c, n = _counts(num_candidates, "num_candidates"), _counts(depth, "depth")
         teacher = np.where(n > 0, self.teacher_fixed_ms + self.teacher_ms * n, 0.0)
         return self.overhead_ms + self.student_fixed_ms + self.student_ms * c + teacher
 
     def teacher_only_ms(self, num_candidates: np.ndarray | int) -> np.ndarray:
         """Milliseconds of a request the teacher scores alone (no student stage)."""
-        c = np.asarray(num_candidates, float)
+        c = _counts(num_candidates, "num_candidates")
         return self.overhead_ms + self.teacher_fixed_ms + self.teacher_ms * c
 
     def frame(self) -> dict[str, float]:
         """The fields in ms, rounded to the nanosecond, for printing."""
         return {k: round(v, 6) for k, v in vars(self).items()}
+
+
+def _counts(value: object, name: str) -> np.ndarray:
+    """``value`` (a count or an array of counts) as a float array; finite and >= 0, or an error."""
+    try:
+        array = np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a count or an array of counts, got {value!r}") from None
+    if not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return array
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -194,14 +232,16 @@ def measure_costs(
         scorer: the cascade to time.
         batch: a candidate batch with at least ``max(sizes)`` rows.
     """
+    if not isinstance(scorer, CascadeScorer):
+        raise TypeError(f"scorer must be a CascadeScorer, got {type(scorer).__name__}")
     num = _rows(batch)
-    if len(sizes) < 2 or min(sizes) < 1 or max(sizes) > num:
+    sizes = tuple(check_int(s, "sizes[i]", min=1) for s in sizes)
+    if len(set(sizes)) < 2 or min(sizes) < 1 or max(sizes) > num:
         raise ValueError(
             f"sizes must hold >= 2 row counts in 1..{num} (the batch's rows), got {sizes}; pass "
-            "a larger candidate batch or smaller sizes"
+            "a larger candidate batch or smaller sizes (at least two different ones)"
         )
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    check_int(repeats, "repeats", min=1)
     timed = {}
     for name, model in (("student", scorer.student), ("teacher", scorer.teacher)):
         ms = []
@@ -209,6 +249,8 @@ def measure_costs(
             part = {k: v[:s] for k, v in batch.items()}
             ms.append(_median_ms(lambda part=part, model=model: model(part), repeats))
         timed[name] = _line(list(sizes), ms)
+    if overhead is not None and not callable(overhead):
+        raise TypeError(f"overhead must be a function of no arguments or None, got {overhead!r}")
     if overhead is None:
         scores = torch.randn(max(sizes), generator=torch.Generator().manual_seed(0))
         top = min(100, max(sizes))

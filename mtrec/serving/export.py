@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mtrec.checks import check_finite, check_float, check_ids, check_int, check_tensor
 from mtrec.data.schema import DenseFeature, SequenceFeature, SparseFeature, TextFeature
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def input_names(model: nn.Module) -> list[str]:
 
 def example_batch(model: nn.Module, batch_size: int = 2) -> dict[str, Tensor]:
     """A seeded batch with every feature ``model`` reads, for tracing (ids in vocabulary range)."""
+    input_names(model)
+    check_int(batch_size, "batch_size", min=1)
     g = torch.Generator().manual_seed(0)
     batch: dict[str, Tensor] = {}
     for feature in model.config.features:
@@ -130,10 +133,24 @@ def export_onnx(
     """
     _require("onnxscript")
     names = input_names(model)
+    atol = check_float(atol, "atol", min=0.0)
+    if not any(True for _ in model.parameters()):
+        raise TypeError(f"{type(model).__name__} has no parameters: nothing to export")
     example = example_batch(model, 3) if example is None else example
+    if not isinstance(example, dict):
+        raise TypeError(f"example must be a dict of feature tensors, got {type(example).__name__}")
     missing = [name for name in names if name not in example]
     if missing:
         raise KeyError(f"example lacks the feature keys {missing}; it has {sorted(example)}")
+    sizes = set()
+    for name in names:
+        check_tensor(example[name], f"example[{name!r}]")
+        check_finite(example[name], f"example[{name!r}]")
+        if example[name].ndim == 0 or example[name].shape[0] < 1:
+            raise ValueError(f"example[{name!r}] needs a batch dimension with >= 1 row")
+        sizes.add(example[name].shape[0])
+    if len(sizes) > 1:
+        raise ValueError(f"example tensors must share their batch size, got sizes {sorted(sizes)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     training, device = model.training, next(model.parameters()).device
@@ -160,6 +177,12 @@ def export_onnx(
             "outputs": ["logits", "probabilities"],
             "task_names": list(getattr(model, "task_names", []) or []),
             "model": type(model).__name__,
+            # id vocabularies, so OnnxScorer can refuse an id past them with a clear message
+            "vocab_sizes": {
+                f.name: int(f.vocab_size)
+                for f in model.config.features
+                if isinstance(f, (SparseFeature, SequenceFeature))
+            },
         }
         path.with_suffix(path.suffix + ".json").write_text(json.dumps(meta, indent=1))
         if check:
@@ -174,6 +197,7 @@ def check_parity(
 ) -> float:
     """Max abs logit difference of onnxruntime vs torch on ``batch`` and on it doubled (another
     batch size: the dynamic axis); raises ``AssertionError`` above ``atol``."""
+    atol = check_float(atol, "atol", min=0.0)
     scorer = OnnxScorer(path)
     doubled = {key: torch.cat([value, value.flip(0)]) for key, value in batch.items()}
     worst = 0.0
@@ -201,6 +225,12 @@ class OnnxScorer:
     def __init__(self, path: str | os.PathLike[str], *, threads: int | None = None) -> None:
         ort = _require("onnxruntime")
         self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(
+                f"no ONNX file at {self.path}; write one with export_onnx(model, path)"
+            )
+        if threads is not None:
+            check_int(threads, "threads", min=0)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
@@ -217,20 +247,42 @@ class OnnxScorer:
             node.name: np.int64 if "int64" in node.type else np.float32
             for node in self.session.get_inputs()
         }
+        self._shapes = {node.name: list(node.shape) for node in self.session.get_inputs()}
         sidecar = self.path.with_suffix(self.path.suffix + ".json")
         meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
         self.task_names: tuple[str, ...] = tuple(meta.get("task_names", ()))
+        self._vocab: dict[str, int] = dict(meta.get("vocab_sizes", {}))
 
     def __repr__(self) -> str:
         return f"OnnxScorer({self.path.name!r}, inputs={self.input_names})"
 
     def _feeds(self, batch: dict[str, Tensor]) -> dict[str, np.ndarray]:
+        if not isinstance(batch, dict):
+            raise TypeError(f"batch must be a dict of feature tensors, got {type(batch).__name__}")
         missing = [name for name in self.input_names if name not in batch]
         if missing:
             raise KeyError(
                 f"batch lacks the feature keys {missing} the exported model reads; it has "
                 f"{sorted(batch)}"
             )
+        sizes = set()
+        for name in self.input_names:
+            value = check_tensor(batch[name], f"batch[{name!r}]")
+            want = self._shapes[name]
+            ok = value.ndim == len(want) and all(
+                not isinstance(w, int) or w == got for got, w in zip(value.shape, want)
+            )
+            if not ok:
+                raise ValueError(
+                    f"batch[{name!r}] must have shape {tuple(want)}, got {tuple(value.shape)}"
+                )
+            if self._dtypes[name] == np.int64:
+                check_ids(value, f"batch[{name!r}]", self._vocab.get(name))
+            else:
+                check_finite(value, f"batch[{name!r}]")
+            sizes.add(value.shape[0] if value.ndim else None)
+        if len(sizes) > 1:
+            raise ValueError(f"batch tensors must share their batch size, got {sorted(sizes)}")
         return {
             name: np.ascontiguousarray(batch[name].detach().cpu().numpy(), self._dtypes[name])
             for name in self.input_names

@@ -14,12 +14,14 @@ that sees the request's wait and the queue behind it).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from mtrec.checks import check_float, check_int, check_nonempty
 from mtrec.serving.budget import DepthController
 from mtrec.serving.cascade import StageCosts
 
@@ -35,6 +37,8 @@ def poisson_arrivals(
         seed: seeds the exponential inter-arrival gaps.
         max_s: optional horizon in simulated seconds; later arrivals are dropped.
     """
+    if isinstance(rate_per_s, bool) or not isinstance(rate_per_s, numbers.Real):
+        raise TypeError(f"rate_per_s must be a number of requests per second, got {rate_per_s!r}")
     if not np.isfinite(rate_per_s) or rate_per_s <= 0:
         raise ValueError(
             f"rate_per_s must be a positive number of requests per second, got {rate_per_s}; "
@@ -42,6 +46,9 @@ def poisson_arrivals(
         )
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
         raise ValueError(f"num must be an int >= 1 (requests to simulate), got {num!r}")
+    check_int(seed, "seed", min=0)
+    if max_s is not None:
+        max_s = check_float(max_s, "max_s")
     gaps = np.random.default_rng(seed).exponential(1000.0 / rate_per_s, size=int(num))
     arrivals = np.cumsum(gaps)  # (n,) ms
     if max_s is not None:
@@ -65,8 +72,13 @@ class FixedPolicy:
 
     needs_queue = False
 
+    def __post_init__(self) -> None:
+        if self.depth is not None:
+            check_int(self.depth, "depth", min=0)
+
     def choose(self, num_candidates: int, **_: object) -> int:  # the queue is not consulted
         """The depth: fixed, clipped to the candidate count."""
+        check_int(num_candidates, "num_candidates", min=0)
         return num_candidates if self.depth is None else min(self.depth, num_candidates)
 
     def service_ms(self, costs: StageCosts, num_candidates: int, depth: int) -> float:
@@ -84,6 +96,10 @@ class AdaptivePolicy:
     controller: DepthController
 
     needs_queue = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.controller, DepthController):
+            raise TypeError(f"controller must be a DepthController, got {self.controller!r}")
 
     def choose(self, num_candidates: int, **state: object) -> int:
         """The controller's depth for this request."""
@@ -110,6 +126,8 @@ class SimResult:
 
     def summary(self, slo_ms: float) -> dict[str, float]:
         """p50 / p99 latency, fraction within ``slo_ms``, mean depth, worker utilisation."""
+        slo_ms = check_float(slo_ms, "slo_ms", min=0.0)
+        check_nonempty(self.arrival_ms, "the simulation result", fix="simulate at least 1 request")
         lat = self.latency_ms
         busy = float((self.finish_ms - self.start_ms).sum())
         span = float(self.finish_ms.max() - self.arrival_ms.min())
@@ -139,8 +157,27 @@ def simulate(
         policy: chooses each request's depth.
         scenarios: optional (n,) scenario name of each request (for per-scenario budgets).
     """
-    arrivals = np.asarray(arrivals_ms, float)
-    cands = np.asarray(num_candidates, np.int64)
+    if not isinstance(costs, StageCosts):
+        raise TypeError(f"costs must be StageCosts (see measure_costs), got {costs!r}")
+    if not isinstance(policy, (FixedPolicy, AdaptivePolicy)):
+        raise TypeError(f"policy must be a FixedPolicy or AdaptivePolicy, got {policy!r}")
+    try:
+        arrivals = np.asarray(arrivals_ms, float)
+        raw = np.asarray(num_candidates)
+        if raw.dtype.kind not in "iubf":
+            raise TypeError(f"num_candidates must be whole counts, got dtype {raw.dtype}")
+        cands = raw.astype(np.int64) if raw.dtype.kind in "iub" else np.asarray(raw, float)
+    except ValueError:
+        raise TypeError("arrivals_ms and num_candidates must be arrays of numbers") from None
+    if arrivals.ndim != 1 or not np.isfinite(arrivals).all():
+        raise ValueError(f"arrivals_ms must be a 1-D array of finite times, got {arrivals_ms!r}")
+    if cands.dtype.kind == "f":
+        whole = np.isfinite(cands) & (cands == np.round(cands)) & (np.abs(cands) < 2**53)
+        if not whole.all():
+            raise ValueError(f"num_candidates must be whole counts, got {num_candidates!r}")
+        cands = cands.astype(np.int64)
+    if scenarios is not None and isinstance(scenarios, (str, bytes)):
+        raise TypeError(f"scenarios must be a list of names, one per request, got {scenarios!r}")
     n = len(arrivals)
     if n == 0 or cands.shape != (n,) or (scenarios is not None and len(scenarios) != n):
         raise ValueError(
@@ -197,6 +234,12 @@ def load_sweep(
     Returns:
         One row per (policy, rate) with :meth:`SimResult.summary`, and the raw results.
     """
+    check_nonempty(policies, "policies", fix="pass at least one FixedPolicy/AdaptivePolicy")
+    check_nonempty(rates_per_s, "rates_per_s", fix="pass at least one arrival rate")
+    names = [getattr(p, "name", None) for p in policies]
+    if len(set(names)) < len(names):
+        raise ValueError(f"policy names must be distinct (they key the results), got {names}")
+    slo_ms = check_float(slo_ms, "slo_ms", min=0.0)
     rows, runs = [], {}
     for r, rate in enumerate(rates_per_s):
         arrivals = poisson_arrivals(rate, len(num_candidates), seed=seed + r, max_s=max_s)
