@@ -257,7 +257,7 @@ class Recommender:
                                  text_dim=meta.pop("text_dim"))  # fmt: skip
             else:
                 config = RecommenderConfig.from_dict(meta.pop("recommender"))
-        except (TypeError, ValueError, AttributeError) as error:
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
             raise ValueError(
                 f"{files[0]} holds an invalid recommender config ({error}); expected the keys "
                 "scenarios, tasks, task_table and text_dim of RecommenderConfig.to_dict(); save "
