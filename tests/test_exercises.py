@@ -189,3 +189,19 @@ def test_every_exercise_shows_an_example_failure():
             text = path.read_text()
             assert "show_example_failure" in text, path
             assert "<torch._C.Generator" not in text, path
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
+def test_a_check_leaves_the_learners_random_state_alone(module, capsys):
+    """An inline self-check in a notebook must not move the numbers of the cells after it."""
+    check = {
+        attention: (exercises.check_attention, attention.reference_attention),
+        mmoe_gate: (exercises.check_mmoe_gate, mmoe_gate.reference_mmoe_gate),
+        star: (exercises.check_star_linear, star.reference_star_linear),
+        distillation: (exercises.check_distillation_loss, distillation.reference_distillation_loss),
+        ndcg: (exercises.check_ndcg, ndcg.reference_ndcg),
+    }[module]
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    assert check[0](check[1])
+    assert torch.equal(torch.get_rng_state(), before), f"{module.__name__} reseeds torch's global RNG"

@@ -58,6 +58,11 @@ DIAGNOSES = (
 
 def _from_mmoe(seed: int) -> dict[str, Tensor]:
     """Weights of a tiny real MMoE and its own experts' outputs on a batch."""
+    with torch.random.fork_rng():  # the learner's random state is left alone
+        return _build_mmoe(seed)
+
+
+def _build_mmoe(seed: int) -> dict[str, Tensor]:
     from mtrec.data.synthetic import random_batch
     from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 

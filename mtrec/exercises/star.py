@@ -59,6 +59,11 @@ DIAGNOSES = (
 
 def _from_star(seed: int) -> dict[str, Tensor]:
     """Parameters (randomised away from their init) of a real StarLinear and its output."""
+    with torch.random.fork_rng():  # the learner's random state is left alone
+        return _build_star(seed)
+
+
+def _build_star(seed: int) -> dict[str, Tensor]:
     from mtrec.nn.scenario import StarLinear
 
     torch.manual_seed(seed)
