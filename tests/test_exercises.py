@@ -204,4 +204,6 @@ def test_a_check_leaves_the_learners_random_state_alone(module, capsys):
     torch.manual_seed(1234)
     before = torch.get_rng_state()
     assert check[0](check[1])
-    assert torch.equal(torch.get_rng_state(), before), f"{module.__name__} reseeds torch's global RNG"
+    assert torch.equal(torch.get_rng_state(), before), (
+        f"{module.__name__} reseeds torch's global RNG"
+    )
