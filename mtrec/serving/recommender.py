@@ -15,29 +15,22 @@
    re-ranking and per-item explanations from attention over the user's history
    (:mod:`mtrec.serving.rerank`).
 
-Saved as ``config.json`` (the :class:`RecommenderConfig`, the fitted sizes, titles and fusion
-weights, and the sha256 of the tensors file) + ``tensors.safetensors`` (no pickle anywhere).
-:meth:`Recommender.load` checks the whole config (every key, known and present) and the sha256
-before building anything: a damaged file raises ``ValueError`` naming it and the fix. Saves made
-before the checksum existed load with a logged note (their tensors cannot be verified).
+Saved as ``config.json`` + ``tensors.safetensors`` (no pickle anywhere) by
+:mod:`mtrec.serving.persistence`, which checks the whole save before :meth:`Recommender.load`
+builds anything: a damaged file raises ``ValueError`` naming it and the fix.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import numbers
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from mtrec.checks import check_float, check_int
@@ -55,22 +48,10 @@ from mtrec.serving.build import (
     training_rows,
     user_tensors,
 )
+from mtrec.serving.persistence import read_saved, write_saved
 from mtrec.serving.rerank import attention_weights, explain, mmr
 from mtrec.train import fit as fit_model
 from mtrec.utils import get_device, set_seed
-
-log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 2  # of config.json; 1 (mtrec 0.2.0) had MovieLens scenarios and tasks built in
-# config.json's keys besides "version": required (with their JSON type) and optional ones
-REQUIRED_META = {"titles": list, "fusion": dict, "router_classes": list, "num_users": int,
-                 "num_items": int, "occupations": int}  # fmt: skip
-OPTIONAL_META = {"seed", "epochs", "device", "encoder", "tensors_sha256"}
-FORMAT_KEYS = {1: {"task_table", "text_dim"}, 2: {"recommender"}}  # per format version
-FUSION_KEYS = ("query", "scenario", "pool", "trade_off", "tau")
-REQUIRED_TENSORS = ("item_ids", "item_scenarios", "item_embeddings", "item_text",
-                    "history_users", "history_indptr", "history_rows", "user_gender",
-                    "user_occupation", "user_age")  # fmt: skip
 
 
 @dataclass
@@ -223,83 +204,19 @@ class Recommender:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``tensors.safetensors`` into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = {**self.items, **_prefixed("model.", self.model.state_dict()),
                  **_prefixed("router.", self.router.state_dict())}  # fmt: skip
-        tensors = directory / "tensors.safetensors"
-        save_file({k: v.contiguous() for k, v in state.items()}, tensors)
-        saved = {"version": FORMAT_VERSION, "recommender": self.config.to_dict(), **self.meta,
-                 "tensors_sha256": _sha256(tensors)}  # fmt: skip
-        (directory / "config.json").write_text(json.dumps(saved, indent=1))
-        return directory
+        return write_saved(directory, state, config=self.config, meta=self.meta)
 
     @classmethod
     def load(cls, directory: str | Path, *, encoder: Any) -> Recommender:
         """Rebuild a saved recommender (safetensors + JSON only; nothing is unpickled).
 
+        Every file and key is checked first (:func:`mtrec.serving.persistence.read_saved`).
         Reads format 2 and format 1 (mtrec 0.2.0, whose MovieLens scenarios and tasks were
         built in: they become :meth:`RecommenderConfig.movielens` with the saved task table).
         """
-        directory = Path(directory)
-        files = [directory / "config.json", directory / "tensors.safetensors"]
-        if not all(f.is_file() for f in files):
-            raise FileNotFoundError(
-                f"{directory} does not hold a saved pipeline: expected config.json and "
-                f"tensors.safetensors, missing {[f.name for f in files if not f.is_file()]}; "
-                "write one with Recommender.save(directory)"
-            )
-        meta = _read_meta(files[0])
-        version = meta.pop("version", None)
-        try:
-            if version == 1:
-                config = replace(RecommenderConfig.movielens(), task_table=meta.pop("task_table"),
-                                 text_dim=meta.pop("text_dim"))  # fmt: skip
-            else:
-                config = RecommenderConfig.from_dict(meta.pop("recommender"))
-        except (TypeError, ValueError, KeyError, AttributeError) as error:
-            raise ValueError(
-                f"{files[0]} holds an invalid recommender config ({error}); expected the keys "
-                "scenarios, tasks, task_table and text_dim of RecommenderConfig.to_dict(); save "
-                "the recommender again"
-            ) from error
-        if not set(config.scenarios) <= set(map(str, meta["router_classes"])):
-            raise ValueError(
-                f"{files[0]}: router_classes {meta['router_classes']} lack some of the config's "
-                f"scenarios {list(config.scenarios)}; save the recommender again"
-            )
-        expected = meta.pop("tensors_sha256", None)
-        if expected is None:
-            log.warning(
-                "%s has no tensors_sha256 (saved by an older mtrec): its tensors are loaded "
-                "unverified; save it again to add the checksum",
-                files[0],
-            )
-        elif _sha256(files[1]) != expected:
-            raise ValueError(
-                f"{files[1]} is corrupted: its sha256 does not match the one in config.json "
-                "(the file was damaged or changed after saving); save the recommender again, "
-                "or re-fit it"
-            )
-        try:
-            state = load_file(files[1])
-        except Exception as error:  # safetensors' own SafetensorError on a damaged header
-            raise ValueError(
-                f"{files[1]} is corrupted and cannot be read ({error}); save the recommender "
-                "again, or re-fit it"
-            ) from error
-        missing = [k for k in REQUIRED_TENSORS if k not in state]
-        if missing:
-            raise ValueError(
-                f"{files[1]} lacks the tensors {missing}; it was not written by "
-                "Recommender.save: save the recommender again, or re-fit it"
-            )
-        if len(meta["titles"]) != len(state["item_ids"]):
-            raise ValueError(
-                f"{files[0]} lists {len(meta['titles'])} titles but {files[1]} has "
-                f"{len(state['item_ids'])} items; the two files come from different saves: "
-                "save the recommender again"
-            )
+        state, meta, config = read_saved(directory)
         return cls(state, meta, config=config, encoder=encoder)
 
     def user_history(self, user: int | Sequence[int]) -> tuple[int, Tensor]:
@@ -485,69 +402,6 @@ def _no_nan(scores: Tensor, name: str) -> None:
             "the recommender's weights are damaged or training diverged: re-fit it (or load an "
             "intact save)"
         )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _read_meta(file: Path) -> dict[str, Any]:
-    """``config.json`` of a saved recommender, every key checked (raises ``ValueError``)."""
-    fix = "save the recommender again with Recommender.save (or restore the file)"
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{file} is not valid JSON ({error}); {fix}") from error
-    if not isinstance(meta, dict):
-        raise ValueError(
-            f"{file} must hold a JSON object of settings, got a {type(meta).__name__}; {fix}"
-        )
-    version = meta.get("version")
-    if isinstance(version, bool) or version not in tuple(FORMAT_KEYS):
-        raise ValueError(
-            f"{file} has pipeline format version {version!r}, expected 1 or "
-            f"{FORMAT_VERSION}; re-fit and save with this version of mtrec"
-        )
-    required = {**REQUIRED_META, **{k: object for k in FORMAT_KEYS[version]}}
-    known = {"version", *required, *OPTIONAL_META}
-    missing = sorted(set(required) - set(meta))
-    unknown = sorted(set(meta) - known)
-    if missing or unknown:
-        raise ValueError(
-            f"{file} (format {version}) is missing the keys {missing} and has unknown keys "
-            f"{unknown}; expected {sorted(required)} (optional: {sorted(OPTIONAL_META)}); a "
-            f"renamed key must get its name back, or {fix}"
-        )
-    for key, kind in REQUIRED_META.items():
-        value = meta[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(
-                f"{file}: {key!r} must be a JSON {kind.__name__}, got {_shown(value)}; {fix}"
-            )
-    fusion = meta["fusion"]
-    missing = sorted(set(FUSION_KEYS) - set(fusion))
-    unknown = sorted(set(fusion) - set(FUSION_KEYS))
-    bad = [k for k in FUSION_KEYS if k in fusion and (isinstance(fusion[k], bool) or
-           not isinstance(fusion[k], numbers.Real) or not np.isfinite(fusion[k]))]  # fmt: skip
-    if missing or unknown or bad:
-        raise ValueError(
-            f"{file}: 'fusion' must have the numbers {list(FUSION_KEYS)}; missing {missing}, "
-            f"unknown {unknown}, not finite numbers {bad}; {fix}"
-        )
-    if not isinstance(fusion["pool"], int) or fusion["pool"] < 1:
-        raise ValueError(f"{file}: fusion 'pool' must be an int >= 1, got {fusion['pool']!r}")
-    if not all(isinstance(t, str) for t in meta["titles"]):
-        raise ValueError(f"{file}: 'titles' must be a list of strings; {fix}")
-    return meta
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _mmoe(meta: Mapping[str, Any], config: RecommenderConfig) -> MMoE:

@@ -5,13 +5,8 @@ import warnings
 import pytest
 import torch
 
-from mtrec.extractors.text import (
-    SentenceConfig,
-    TextEncoder,
-    default_model_path,
-    mean_pool,
-    sentence_config,
-)
+from mtrec.extractors.text import TextEncoder, default_model_path, mean_pool
+from mtrec.extractors.text_model import SentenceConfig, sentence_config
 
 TEXTS = [
     "Toy Story (1995) | Animation, Children's, Comedy",
@@ -127,7 +122,8 @@ def test_cache_key_of_the_128_token_encoder_is_unchanged():
     """Embedding caches written before the defaults followed the model stay valid (same key)."""
     import hashlib
 
-    from mtrec.extractors.text import CACHE_VERSION, _model_identity
+    from mtrec.extractors.text_cache import CACHE_VERSION
+    from mtrec.extractors.text_cache import model_identity as _model_identity
 
     enc = TextEncoder(max_length=128, device="cpu")
     identity = _model_identity(enc.model_name_or_path, enc.config)
