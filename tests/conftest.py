@@ -1,8 +1,10 @@
 """Test-wide settings (no network outside loopback, offline Hugging Face, Agg backend) and the
-``one_thread`` fixture."""
+``one_thread`` and ``tmp_cache`` fixtures."""
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,3 +33,17 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tmp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, not yet created dataset cache (``MTREC_DATA``) for one test.
+
+    The fetch's scratch space (``tempfile``'s folder) moves under ``tmp_path`` too, so a test can
+    check that a failed or interrupted fetch leaves nothing behind.
+    """
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MTREC_DATA", str(cache))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return cache

@@ -14,13 +14,6 @@ from mtrec.data.registry import DataError, DatasetSpec, Source
 
 
 @pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("MTREC_DATA", str(cache))
-    return cache
-
-
-@pytest.fixture
 def fake_source(tmp_path, monkeypatch):
     """A local zip served by file:// URL, registered as dataset 'toy'."""
     payload = {"data/a.csv": b"x,y\n1,2\n", "data/b.txt": b"hello\n"}

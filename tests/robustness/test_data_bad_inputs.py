@@ -7,19 +7,17 @@ frame is inside the ``mtrec`` package, with a non-empty message.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-import mtrec
 from mtrec.data import TensorBatcher
 from mtrec.data.batching import frame_to_tensors
 from mtrec.data.interactions import IdIndex, interaction_matrix
@@ -35,54 +33,20 @@ from mtrec.data.schema import (
 from mtrec.data.sequences import build_sequences, left_pad
 from mtrec.data.splits import cold_item_split, leave_last_out, per_user_split, random_split
 from mtrec.data.synthetic import random_batch
+from tests.robustness.conftest import CLEAR_OR_UNFITTED, result_or_clear_error
+from tests.robustness.conftest import REPLAYABLE as PROPERTY
+from tests.robustness.conftest import assert_clear_error as any_clear_error
 
-pytestmark = [pytest.mark.timeout(60)]
-MTREC_DIR = Path(mtrec.__file__).resolve().parent
-CLEAR = (ValueError, TypeError, KeyError)
-CLEAR_OR_UNFITTED = (*CLEAR, RuntimeError)  # RuntimeError: only mtrec's "call fit first"
-PROPERTY = settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,  # the same cases on every run (CI-stable)
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-@pytest.fixture(autouse=True)
-def _seeded() -> None:
-    """Tensors drawn inside a case come from a seeded global RNG: reruns see the same data."""
-    torch.manual_seed(0)
-
-
-def _assert_clear(exc: BaseException, match: str | None = None) -> BaseException:
-    """``exc`` is a clear error: a familiar type, raised in mtrec's own frame, with a message."""
-    last = traceback.extract_tb(exc.__traceback__)[-1]
-    assert Path(last.filename).resolve().is_relative_to(MTREC_DIR), (
-        f"internal traceback: {type(exc).__name__} from {last.filename}:{last.lineno}: {exc}"
-    )
-    if isinstance(exc, RuntimeError):
-        assert "fit" in str(exc), f"unexpected RuntimeError: {exc}"
-    assert str(exc).strip(), "empty error message"
-    if match is not None:
-        assert match.lower() in str(exc).lower(), f"{match!r} not in {exc}"
-    return exc
-
-
-def assert_clear_error(fn: Callable[[], Any], match: str | None = None) -> BaseException:
-    """``fn()`` raises a clear error from mtrec's own frame; return it."""
-    try:
-        result = fn()
-    except CLEAR_OR_UNFITTED as exc:
-        return _assert_clear(exc, match)
-    raise AssertionError(f"expected a clear error, got a result: {result!r}")
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("seeded")]
+# a clear error here is a ValueError / TypeError / KeyError, or mtrec's "call fit first" RuntimeError
+assert_clear_error = partial(any_clear_error, accept=CLEAR_OR_UNFITTED)
 
 
 def clear_or_ok(fn: Callable[[], Any], check: Callable[[Any], bool] | None = None) -> Any:
     """A battery case: a (``check``-correct) result, or a clear mtrec error."""
-    try:
-        result = fn()
-    except CLEAR_OR_UNFITTED as exc:
-        return _assert_clear(exc)
+    result = result_or_clear_error(fn, accept=CLEAR_OR_UNFITTED)
+    if isinstance(result, Exception):
+        return result
     if check is not None:
         assert check(result), f"wrong result: {result!r}"
     return result

@@ -14,36 +14,18 @@ import logging
 import os
 import tempfile
 import time
-import traceback
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-import mtrec
 from mtrec import cli
 from mtrec.data import registry
 from mtrec.data.registry import DataError, DatasetSpec, Source
+from tests.robustness.conftest import assert_clear_error
 
-MTREC_DIR = Path(mtrec.__file__).resolve().parent
 HOUR = 3600
-
-
-# Same as tests/robustness/test_extractors_bad_inputs.py::assert_clear_error (each file stands alone)
-def assert_clear_error(fn, *args, **kwargs) -> BaseException:
-    """Call ``fn``; it must raise from a frame inside the mtrec package, with a message."""
-    try:
-        result = fn(*args, **kwargs)
-    except Exception as error:
-        innermost = traceback.extract_tb(error.__traceback__)[-1]
-        assert MTREC_DIR in Path(innermost.filename).resolve().parents, (
-            f"{type(error).__name__} raised outside mtrec, at {innermost.filename}:"
-            f"{innermost.lineno}: {error}"
-        )
-        assert str(error).strip(), f"{type(error).__name__} without a message"
-        return error
-    raise AssertionError(f"expected a clear error, got a result: {result!r}")
 
 
 def writable_despite_chmod(folder: Path) -> bool:
@@ -52,15 +34,7 @@ def writable_despite_chmod(folder: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- dataset cache
-
-
-@pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("MTREC_DATA", str(cache))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # fetch scratch space
-    (tmp_path / "tmp").mkdir()
-    return cache
+# ``tmp_cache`` (a fresh MTREC_DATA, fetch scratch under tmp_path) comes from tests/conftest.py
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ The explicit tests below the battery replay each reported reproducer.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
 from dataclasses import fields
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,35 +21,20 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mtrec
 import mtrec.models as M
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import DenseFeature, SparseFeature
 from mtrec.data.synthetic import random_batch, tiny_features
 from mtrec.models.ranking import top_k_unseen
 from mtrec.train import fit
+from tests.robustness.conftest import CLEAR
+from tests.robustness.conftest import assert_clear_error as any_clear_error
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_thread")]
-MTREC_DIR = Path(mtrec.__file__).resolve().parent
-CLEAR = (ValueError, TypeError, KeyError)
+# a clear error here is a ValueError / TypeError / KeyError (anything else propagates and fails)
+assert_clear_error = partial(any_clear_error, accept=CLEAR)
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 SEEDS = st.integers(0, 2**16)
-
-
-def assert_clear_error(fn: Callable[[], Any], match: str | None = None) -> BaseException:
-    """``fn()`` raises ValueError/TypeError/KeyError from mtrec's own frame, with a message."""
-    try:
-        result = fn()
-    except CLEAR as exc:
-        last = traceback.extract_tb(exc.__traceback__)[-1]
-        assert Path(last.filename).resolve().is_relative_to(MTREC_DIR), (
-            f"internal traceback: {type(exc).__name__} from {last.filename}:{last.lineno}: {exc}"
-        )
-        assert str(exc).strip(), "empty error message"
-        if match is not None:
-            assert match.lower() in str(exc).lower(), f"{match!r} not in {exc}"
-        return exc
-    raise AssertionError(f"expected a clear error, got a result: {result!r}")
 
 
 def no_nan(x: Any) -> bool:
@@ -235,7 +219,7 @@ def test_config_battery(name, data):
     """Every numeric field of every config refuses a wrong value in __post_init__."""
     field, kind = data.draw(st.sampled_from(_numeric_fields(name)))
     bad = data.draw(st.sampled_from(BAD[kind]))
-    assert_clear_error(lambda: CONFIGS[name](**{field: bad}), field)
+    assert_clear_error(lambda: CONFIGS[name](**{field: bad}), match=field)
 
 
 @PROPERTY
@@ -246,7 +230,7 @@ def test_config_battery(name, data):
     dropout=st.sampled_from([-0.1, 1.0, 1.5, float("nan"), float("inf")]),
 )
 def test_dropout_out_of_range_is_refused(name, dropout):
-    assert_clear_error(lambda: CONFIGS[name](dropout=dropout), "dropout")
+    assert_clear_error(lambda: CONFIGS[name](dropout=dropout), match="dropout")
 
 
 # --- sequential models ----------------------------------------------------------------------
@@ -525,14 +509,14 @@ def test_empty_batch_gives_empty_outputs_and_a_clear_loss_error(name):
     for training in (True, False):
         model.train(training)
         assert model(batch).shape == (0, t) and model.predict(batch).shape == (0, t)
-    assert_clear_error(lambda: model.loss(batch), "empty")
+    assert_clear_error(lambda: model.loss(batch), match="empty")
 
 
 def test_empty_sequences_in_sasrec_and_encoder_decoder():
     sasrec = M.SASRec(M.SASRecConfig.tiny())
     assert sasrec(torch.zeros(0, 8, dtype=torch.long)).shape == (0, 8, 16)
     assert sasrec.recommend(torch.zeros(0, 8, dtype=torch.long), 3).shape == (0, 3)
-    assert_clear_error(lambda: sasrec.scores(torch.zeros(2, 0, dtype=torch.long)), "L = 0")
+    assert_clear_error(lambda: sasrec.scores(torch.zeros(2, 0, dtype=torch.long)), match="L = 0")
     nxt = M.NextItems(M.NextItemsConfig.tiny())
     assert nxt.generate(torch.zeros(0, 6, dtype=torch.long)).shape == (0, 2)
 
@@ -570,14 +554,14 @@ def test_fractional_float_ids_are_refused_whole_floats_accepted():
     as_float = {**batch, "user": batch["user"].float()}
     torch.testing.assert_close(model(as_float), expected, rtol=0, atol=0)
     as_float["user"][0] = 1.7
-    assert_clear_error(lambda: model(as_float), "non-integral")
+    assert_clear_error(lambda: model(as_float), match="non-integral")
 
 
 def test_nan_dense_feature_is_named():
     model, _, _ = build_click("STAR")
     batch = random_batch(tiny_features(), 4, num_tasks=1, num_scenarios=3)
     batch["dense"][2, 1] = float("nan")
-    assert "'dense'" in str(assert_clear_error(lambda: model(batch), "NaN"))
+    assert "'dense'" in str(assert_clear_error(lambda: model(batch), match="NaN"))
 
 
 def test_sasrec_k_past_the_unseen_items_never_returns_seen_or_padding():
@@ -585,7 +569,7 @@ def test_sasrec_k_past_the_unseen_items_never_returns_seen_or_padding():
     model = M.SASRec(M.SASRecConfig.tiny())  # 30 items
     history = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
     for k in (23, 31, 40):
-        exc = assert_clear_error(lambda k=k: model.recommend(history, k), "only 22 unseen")
+        exc = assert_clear_error(lambda k=k: model.recommend(history, k), match="only 22 unseen")
         assert "k <= 22" in str(exc)
     top = model.recommend(history, 22)
     assert set(top[0].tolist()) == set(range(9, 31))  # every unseen item, nothing else
@@ -594,7 +578,7 @@ def test_sasrec_k_past_the_unseen_items_never_returns_seen_or_padding():
 def test_popularity_and_sasrec_share_one_top_k_rule():
     pop = M.Popularity(10).fit(torch.arange(1, 11))
     history = torch.tensor([[0, 1, 2, 3]])
-    assert_clear_error(lambda: pop.recommend(history, 8), "only 7 unseen")
+    assert_clear_error(lambda: pop.recommend(history, 8), match="only 7 unseen")
     assert sorted(pop.recommend(history, 7)[0].tolist()) == list(range(4, 11))
     assert pop.recommend.__doc__ and "top_k_unseen" in pop.recommend.__doc__
     assert "top_k_unseen" in M.SASRec.recommend.__doc__
@@ -602,21 +586,21 @@ def test_popularity_and_sasrec_share_one_top_k_rule():
 
 def test_nan_scores_are_refused_with_a_clear_message():
     scores = torch.tensor([[float("-inf"), 0.3, float("nan"), 0.1]])
-    exc = assert_clear_error(lambda: top_k_unseen(scores, torch.tensor([[0]]), 2), "NaN")
+    exc = assert_clear_error(lambda: top_k_unseen(scores, torch.tensor([[0]]), 2), match="NaN")
     assert "unseen" not in str(exc)  # not the misleading "only 0 unseen items left"
 
 
 def test_config_reproducers():
-    assert_clear_error(lambda: M.MMoEConfig.tiny(expert_hidden=(-8,)), "expert_hidden")
-    assert_clear_error(lambda: M.SharedBottomConfig.tiny(dropout=-0.1), "dropout")
-    assert_clear_error(lambda: M.MMoEConfig.tiny(num_tasks=2.5), "num_tasks")
-    assert_clear_error(lambda: M.SASRecConfig.tiny(d_model=10, num_heads=3), "divisible")
-    assert_clear_error(lambda: M.SASRecConfig.tiny(num_heads=0), "num_heads")
+    assert_clear_error(lambda: M.MMoEConfig.tiny(expert_hidden=(-8,)), match="expert_hidden")
+    assert_clear_error(lambda: M.SharedBottomConfig.tiny(dropout=-0.1), match="dropout")
+    assert_clear_error(lambda: M.MMoEConfig.tiny(num_tasks=2.5), match="num_tasks")
+    assert_clear_error(lambda: M.SASRecConfig.tiny(d_model=10, num_heads=3), match="divisible")
+    assert_clear_error(lambda: M.SASRecConfig.tiny(num_heads=0), match="num_heads")
 
 
 def test_negative_scenario_id_says_ids_start_at_zero():
     model, _, _ = build_click("STAR")
     batch = random_batch(tiny_features(), 4, num_tasks=1, num_scenarios=3)
     batch["scenario_ids"][0] = -1
-    exc = assert_clear_error(lambda: model(batch), "start at 0")
+    exc = assert_clear_error(lambda: model(batch), match="start at 0")
     assert "num_scenarios > -1" not in str(exc)

@@ -10,9 +10,8 @@ vocabulary, fractional floats), NaN / inf values and wrong dtypes.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mtrec
 from mtrec.data.schema import DenseFeature, SequenceFeature, SparseFeature
 from mtrec.nn.attention import MultiHeadAttention, scaled_dot_product_attention
 from mtrec.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
@@ -35,28 +33,14 @@ from mtrec.nn.transformer import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
 )
+from tests.robustness.conftest import CLEAR, result_or_clear_error
+from tests.robustness.conftest import assert_clear_error as any_clear_error
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_thread")]
-MTREC_DIR = Path(mtrec.__file__).resolve().parent
-CLEAR = (ValueError, TypeError, KeyError)
+# a clear error here is a ValueError / TypeError / KeyError (anything else propagates and fails)
+assert_clear_error = partial(any_clear_error, accept=CLEAR)
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 D, H = 8, 2  # width and heads of the attention blocks under test
-
-
-def assert_clear_error(fn: Callable[[], Any], match: str | None = None) -> BaseException:
-    """``fn()`` raises ValueError/TypeError/KeyError from mtrec's own frame, with a message."""
-    try:
-        result = fn()
-    except CLEAR as exc:
-        last = traceback.extract_tb(exc.__traceback__)[-1]
-        assert Path(last.filename).resolve().is_relative_to(MTREC_DIR), (
-            f"internal traceback: {type(exc).__name__} from {last.filename}:{last.lineno}: {exc}"
-        )
-        assert str(exc).strip(), "empty error message"
-        if match is not None:
-            assert match.lower() in str(exc).lower(), f"{match!r} not in {exc}"
-        return exc
-    raise AssertionError(f"expected a clear error, got a result: {result!r}")
 
 
 def finite(x: Any) -> bool:
@@ -68,10 +52,9 @@ def finite(x: Any) -> bool:
 
 def clear_or_ok(fn: Callable[[], Any], check: Callable[[Any], bool] | None = None) -> Any:
     """A battery case: a finite (and ``check``-correct) result, or a clear mtrec error."""
-    try:
-        result = fn()
-    except CLEAR:
-        return assert_clear_error(fn)
+    result = result_or_clear_error(fn, accept=CLEAR)
+    if isinstance(result, Exception):
+        return result
     assert finite(result), f"NaN in the result: {result!r}"
     if check is not None:
         assert check(result), f"wrong result: {result!r}"
@@ -111,7 +94,7 @@ def test_attention_battery(b, lq, lk, cross, causal, weights, padded, poison, se
         pad = torch.rand(b, kv.shape[1], generator=torch.Generator().manual_seed(seed)) < 0.5
     call = lambda: mha(q, kv, kv, key_padding_mask=pad, is_causal=causal, need_weights=weights)  # noqa: E731
     if poison != "none" and q.numel():
-        assert_clear_error(call, "nan" if poison == "nan" else "infinite")
+        assert_clear_error(call, match="nan" if poison == "nan" else "infinite")
         return
     out, w = clear_or_ok(call)
     assert out.shape == (b, lq, D)
@@ -198,7 +181,7 @@ def test_positional_encoding_lengths(length, learned):
     pe = (LearnedPositionalEncoding if learned else SinusoidalPositionalEncoding)(D, 8)
     x = torch.zeros(2, length, D)
     if length > 8:
-        assert_clear_error(lambda: pe(x), "max_len")
+        assert_clear_error(lambda: pe(x), match="max_len")
     else:
         assert clear_or_ok(lambda: pe(x)).shape == x.shape
 
@@ -289,7 +272,7 @@ def test_constrained_decoding_never_emits_padding(allowed_count, length, no_repe
     for step in range(length):
         outputs *= allowed_count - step if no_repeat else allowed_count
     if allowed_count < need or (beam and outputs < 2):
-        assert_clear_error(run, "allowed")
+        assert_clear_error(run, match="allowed")
         return
     out = clear_or_ok(run)
     assert out.shape[-1] == length and bool(allowed[out].all())  # never padding, only allowed
@@ -490,7 +473,7 @@ def test_small_batch_norm_trains_on_any_batch(b):
 def test_all_padding_targets_raise_instead_of_nan():
     model = EncoderDecoder(EncoderDecoderConfig.tiny())
     batch = {"src": torch.tensor([[2, 3]]), "tgt": torch.zeros(1, 3, dtype=torch.long)}
-    assert_clear_error(lambda: model.loss(batch), "padding")
+    assert_clear_error(lambda: model.loss(batch), match="padding")
 
 
 def test_encoder_decoder_ids_past_the_vocabulary_name_it():

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import shutil
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -20,32 +19,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-import mtrec
 from mtrec.serving.recommender import Recommender
 from mtrec.serving.rerank import explain
+from tests.robustness.conftest import assert_clear_error
 
-MTREC_DIR = Path(mtrec.__file__).resolve().parent
 FEW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-# Same as tests/robustness/test_io_faults.py::assert_clear_error (each file stands alone)
-def assert_clear_error(fn, *args, **kwargs) -> BaseException:
-    """Call ``fn``; it must raise from a frame inside the mtrec package, with a message."""
-    try:
-        result = fn(*args, **kwargs)
-    except Exception as error:
-        innermost = traceback.extract_tb(error.__traceback__)[-1]
-        assert MTREC_DIR in Path(innermost.filename).resolve().parents, (
-            f"{type(error).__name__} raised outside mtrec, at {innermost.filename}:"
-            f"{innermost.lineno}: {error}"
-        )
-        assert str(error).strip(), f"{type(error).__name__} without a message"
-        return error
-    raise AssertionError(f"expected a clear error, got a result: {result!r}")
 
 
 @pytest.fixture(scope="module")

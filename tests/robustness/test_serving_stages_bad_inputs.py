@@ -8,8 +8,6 @@ own code with a message (never a bare torch/numpy/onnxruntime traceback, a NaN, 
 from __future__ import annotations
 
 import math
-import traceback
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import mtrec
 from mtrec.data import ML_GENRES
 from mtrec.serving import allocation, build, export
 from mtrec.serving.budget import BudgetTable, DepthController, ScenarioBudget
@@ -39,8 +36,8 @@ from mtrec.serving.simulate import (
     poisson_arrivals,
     simulate,
 )
+from tests.robustness.conftest import assert_clear_error, result_or_clear_error
 
-MTREC_DIR = Path(mtrec.__file__).resolve().parent
 FEW = settings(
     max_examples=20,
     deadline=None,
@@ -50,28 +47,11 @@ FEW = settings(
 NAN, INF = float("nan"), float("inf")
 
 
-# Same as tests/robustness/test_io_faults.py::assert_clear_error (each file stands alone)
-def assert_clear_error(fn, *args, **kwargs) -> BaseException:
-    """Call ``fn``; it must raise from a frame inside the mtrec package, with a message."""
-    try:
-        result = fn(*args, **kwargs)
-    except Exception as error:
-        innermost = traceback.extract_tb(error.__traceback__)[-1]
-        assert MTREC_DIR in Path(innermost.filename).resolve().parents, (
-            f"{type(error).__name__} raised outside mtrec, at {innermost.filename}:"
-            f"{innermost.lineno}: {error}"
-        )
-        assert str(error).strip(), f"{type(error).__name__} without a message"
-        return error
-    raise AssertionError(f"expected a clear error, got a result: {result!r}")
-
-
 def clear_error_or_finite(fn):
     """Either a clear error, or a result whose numbers are all finite."""
-    try:
-        result = fn()
-    except Exception:
-        return assert_clear_error(fn)
+    result = result_or_clear_error(fn)
+    if isinstance(result, Exception):
+        return result
     values = result.values() if isinstance(result, dict) else [result]
     for value in values:
         array = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value, float)
@@ -244,34 +224,6 @@ BAD = {
     "mask unknown": lambda: _table().task_mask("zzz"),
     "mask unhashable": lambda: _table().task_mask(["a"]),
     "max_depth unknown": lambda: _table().max_depth(None),
-    "quality target nan": lambda: BudgetTable.from_quality(
-        {"a": {0: 1.0}}, {"a": ["watch"]}, all_tasks=TASKS, target=NAN
-    ),
-    "quality target str": lambda: BudgetTable.from_quality(
-        {"a": {0: 1.0}}, {"a": ["watch"]}, all_tasks=TASKS, target="0.9"
-    ),
-    "quality target 0": lambda: BudgetTable.from_quality(
-        {"a": {0: 1.0}}, {"a": ["watch"]}, all_tasks=TASKS, target=0.0
-    ),
-    "quality empty": lambda: BudgetTable.from_quality({}, {}, all_tasks=TASKS, target=0.9),
-    "quality nan": lambda: BudgetTable.from_quality(
-        {"a": {0: NAN, 4: 1.0}}, {"a": ["watch"]}, all_tasks=TASKS, target=0.9
-    ),
-    "quality neg depth": lambda: BudgetTable.from_quality(
-        {"a": {-2: 1.0}}, {"a": ["watch"]}, all_tasks=TASKS, target=0.9
-    ),
-    "quality float depth": lambda: BudgetTable.from_quality(
-        {"a": {1.5: 1.0}}, {"a": ["watch"]}, all_tasks=TASKS, target=0.9
-    ),
-    "quality empty curve": lambda: BudgetTable.from_quality(
-        {"a": {}}, {"a": ["watch"]}, all_tasks=TASKS, target=0.9
-    ),
-    "quality not dict": lambda: BudgetTable.from_quality(
-        [("a", {0: 1.0})], {"a": ["watch"]}, all_tasks=TASKS, target=0.9
-    ),
-    "quality mismatch": lambda: BudgetTable.from_quality(
-        {"a": {0: 1.0}}, {"b": ["watch"]}, all_tasks=TASKS, target=0.9
-    ),
     "controller costs dict": lambda: DepthController({"overhead_ms": 1}, 10.0, depths=[0]),
     "controller slo nan": lambda: _sq(slo=NAN),
     "controller slo str": lambda: _sq(slo="10"),
@@ -418,78 +370,6 @@ BAD = {
     "scenarios empty table": lambda: allocation.user_scenarios(
         {1: np.array([0])}, torch.zeros(0, dtype=torch.long), [1]
     ),
-    "quality k 0": lambda: allocation.depth_quality(
-        Linear(),
-        Linear(),
-        TABLES,
-        [1],
-        seen={1: []},
-        targets={1: 2},
-        tasks=torch.ones(1, 2).bool(),
-        depths=[0],
-        k=0,
-    ),
-    "quality chunk 0": lambda: allocation.depth_quality(
-        Linear(),
-        Linear(),
-        TABLES,
-        [1],
-        seen={1: []},
-        targets={1: 2},
-        tasks=torch.ones(1, 2).bool(),
-        depths=[0],
-        chunk=0,
-    ),
-    "quality no users": lambda: allocation.depth_quality(
-        Linear(),
-        Linear(),
-        TABLES,
-        [],
-        seen={},
-        targets={},
-        tasks=torch.ones(0, 2).bool(),
-        depths=[0],
-    ),
-    "quality depth float": lambda: allocation.depth_quality(
-        Linear(),
-        Linear(),
-        TABLES,
-        [1],
-        seen={1: []},
-        targets={1: 2},
-        tasks=torch.ones(1, 2).bool(),
-        depths=[1.5],
-    ),
-    "quality no depths": lambda: allocation.depth_quality(
-        Linear(),
-        Linear(),
-        TABLES,
-        [1],
-        seen={1: []},
-        targets={1: 2},
-        tasks=torch.ones(1, 2).bool(),
-        depths=[],
-    ),
-    "quality tasks rows": lambda: allocation.depth_quality(
-        Linear(),
-        Linear(),
-        TABLES,
-        [1],
-        seen={1: []},
-        targets={1: 2},
-        tasks=torch.ones(3, 2).bool(),
-        depths=[0],
-    ),
-    "quality no target": lambda: allocation.depth_quality(
-        Linear(),
-        Linear(),
-        TABLES,
-        [1],
-        seen={1: []},
-        targets={},
-        tasks=torch.ones(1, 2).bool(),
-        depths=[0],
-    ),
     # build
     "config str scenarios": lambda: build.RecommenderConfig(scenarios="ab", tasks=("watch",)),
     "config str tasks": lambda: build.RecommenderConfig(scenarios=("a",), tasks="watch"),
@@ -561,6 +441,55 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_input_gives_a_clear_error(case):
     assert_clear_error(BAD[case])
+
+
+# BudgetTable.from_quality(quality, tasks, all_tasks=TASKS, target=...): one good call, one change each
+FROM_QUALITY = {"quality": {"a": {0: 1.0}}, "tasks": {"a": ["watch"]}, "target": 0.9}
+BAD_FROM_QUALITY = {
+    "target nan": {"target": NAN},
+    "target str": {"target": "0.9"},
+    "target 0": {"target": 0.0},
+    "empty": {"quality": {}, "tasks": {}},
+    "nan": {"quality": {"a": {0: NAN, 4: 1.0}}},
+    "neg depth": {"quality": {"a": {-2: 1.0}}},
+    "float depth": {"quality": {"a": {1.5: 1.0}}},
+    "empty curve": {"quality": {"a": {}}},
+    "not dict": {"quality": [("a", {0: 1.0})]},
+    "mismatch": {"tasks": {"b": ["watch"]}},
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("change", list(BAD_FROM_QUALITY.values()), ids=list(BAD_FROM_QUALITY))
+def test_budget_from_quality_bad_input_gives_a_clear_error(change):
+    assert BudgetTable.from_quality(**FROM_QUALITY, all_tasks=TASKS).max_depth("a") == 0
+    assert_clear_error(BudgetTable.from_quality, **{**FROM_QUALITY, **change}, all_tasks=TASKS)
+
+
+# allocation.depth_quality(teacher, student, TABLES, users, ...): one good call, one change each
+DEPTH_QUALITY = {
+    "users": [1],
+    "seen": {1: []},
+    "targets": {1: 2},
+    "tasks": torch.ones(1, 2).bool(),
+    "depths": [0],
+}
+BAD_DEPTH_QUALITY = {
+    "k 0": {"k": 0},
+    "chunk 0": {"chunk": 0},
+    "no users": {"users": [], "seen": {}, "targets": {}, "tasks": torch.ones(0, 2).bool()},
+    "depth float": {"depths": [1.5]},
+    "no depths": {"depths": []},
+    "tasks rows": {"tasks": torch.ones(3, 2).bool()},
+    "no target": {"targets": {}},
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("change", list(BAD_DEPTH_QUALITY.values()), ids=list(BAD_DEPTH_QUALITY))
+def test_depth_quality_bad_input_gives_a_clear_error(change):
+    args = {**DEPTH_QUALITY, **change}
+    assert_clear_error(allocation.depth_quality, Linear(), Linear(), TABLES, **args)
 
 
 # --- valid edge cases: a correct, finite result ---------------------------------------------

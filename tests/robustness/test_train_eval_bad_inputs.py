@@ -9,20 +9,18 @@ cases (hypothesis) draw shapes, NaNs, empties and ids; explicit cases reproduce 
 from __future__ import annotations
 
 import math
-import traceback
 import warnings
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-import mtrec
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import DenseFeature
 from mtrec.data.synthetic import random_batch
@@ -42,48 +40,13 @@ from mtrec.transfer import (
     scenario_similarity,
 )
 from mtrec.weighting import FixedWeights, GradNorm, UncertaintyWeighting
+from tests.robustness.conftest import CLEAR_OR_UNFITTED, result_or_clear_error
+from tests.robustness.conftest import REPLAYABLE as PROPERTY
+from tests.robustness.conftest import assert_clear_error as any_clear_error
 
-pytestmark = [pytest.mark.timeout(60)]
-MTREC_DIR = Path(mtrec.__file__).resolve().parent
-CLEAR = (ValueError, TypeError, KeyError)
-CLEAR_OR_UNFITTED = (*CLEAR, RuntimeError)  # RuntimeError: only mtrec's "call fit first"
-PROPERTY = settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,  # the same cases on every run (CI-stable)
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-
-
-@pytest.fixture(autouse=True)
-def _seeded() -> None:
-    """Tensors drawn inside a case come from a seeded global RNG: reruns see the same data."""
-    torch.manual_seed(0)
-
-
-def _assert_clear(exc: BaseException, match: str | None = None) -> BaseException:
-    """``exc`` is a clear error: a familiar type, raised in mtrec's own frame, with a message."""
-    assert isinstance(exc, CLEAR_OR_UNFITTED), f"unexpected {type(exc).__name__}: {exc}"
-    last = traceback.extract_tb(exc.__traceback__)[-1]
-    path = Path(last.filename).resolve()
-    assert path.is_relative_to(MTREC_DIR), (
-        f"internal traceback: {type(exc).__name__} from {last.filename}:{last.lineno}: {exc}"
-    )
-    if isinstance(exc, RuntimeError):  # only mtrec's documented "call fit first"
-        assert "fit" in str(exc), f"unexpected RuntimeError: {exc}"
-    assert str(exc).strip(), "empty error message"
-    if match is not None:
-        assert match.lower() in str(exc).lower(), f"{match!r} not in {exc}"
-    return exc
-
-
-def assert_clear_error(fn: Callable[[], Any], match: str | None = None) -> BaseException:
-    """``fn()`` raises a clear error from mtrec's own frame; return it."""
-    try:
-        result = fn()
-    except CLEAR_OR_UNFITTED as exc:
-        return _assert_clear(exc, match)
-    raise AssertionError(f"expected a clear error, got a result: {result!r}")
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("seeded")]
+# a clear error here is a ValueError / TypeError / KeyError, or mtrec's "call fit first" RuntimeError
+assert_clear_error = partial(any_clear_error, accept=CLEAR_OR_UNFITTED)
 
 
 def _finite(value: Any) -> bool:
@@ -104,12 +67,11 @@ def clear_or_finite(fn: Callable[[], Any], check: Callable[[Any], bool] | None =
     The one NaN allowed is a metric that is undefined for its rows (AUC of one class, nDCG of
     users without a relevant item), returned with an ``UndefinedMetricWarning``: never silent.
     """
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", m.UndefinedMetricWarning)
-            result = fn()
-    except CLEAR_OR_UNFITTED as exc:
-        return _assert_clear(exc)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", m.UndefinedMetricWarning)
+        result = result_or_clear_error(fn, accept=CLEAR_OR_UNFITTED)
+    if isinstance(result, Exception):
+        return result
     announced = any(issubclass(w.category, m.UndefinedMetricWarning) for w in caught)
     if announced and isinstance(result, float) and math.isnan(result):
         return result

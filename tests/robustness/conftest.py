@@ -1,0 +1,107 @@
+"""What a *clear error* is, checked once for every bad-input battery in tests/robustness.
+
+A clear error is raised in mtrec's own code (the innermost traceback frame is a file of the
+``mtrec`` package, never a bare torch / numpy / pandas traceback), carries a non-empty message,
+is of a type the caller accepts and, when asked, names given words (what was expected, the fix).
+
+pytest runs with ``--import-mode=importlib``, which registers this file as the module
+``tests.robustness.conftest``; the test modules import the helpers from there::
+
+    from tests.robustness.conftest import CLEAR, assert_clear_error
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+import mtrec
+
+MTREC_DIR = Path(mtrec.__file__).resolve().parent
+ANY_ERROR: tuple[type[Exception], ...] = (Exception,)  # any type, as long as mtrec raised it
+CLEAR = (ValueError, TypeError, KeyError)  # the familiar types of a bad argument
+CLEAR_OR_UNFITTED = (*CLEAR, RuntimeError)  # RuntimeError: only mtrec's "call fit first"
+REPLAYABLE = settings(  # hypothesis settings of the data and train/eval batteries
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same cases on every run (CI-stable)
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.fixture
+def seeded() -> None:
+    """Tensors drawn inside a case come from a seeded global RNG: reruns see the same data.
+
+    Use it with ``pytestmark = pytest.mark.usefixtures("seeded")``.
+    """
+    torch.manual_seed(0)
+
+
+def check_clear(
+    error: BaseException,
+    *,
+    accept: tuple[type[BaseException], ...] = ANY_ERROR,
+    match: str | Iterable[str] = (),
+) -> BaseException:
+    """Assert ``error`` is clear; return it for further checks on its message.
+
+    Args:
+        error: the exception a call raised (with its traceback).
+        accept: the exception types allowed. When it names ``RuntimeError`` itself, a
+            ``RuntimeError`` must be mtrec's documented "call fit first" (its message says "fit").
+        match: a word, or words, the message must contain (case-insensitive).
+    """
+    assert isinstance(error, accept), f"unexpected {type(error).__name__}: {error}"
+    last = traceback.extract_tb(error.__traceback__)[-1]
+    assert Path(last.filename).resolve().is_relative_to(MTREC_DIR), (
+        f"{type(error).__name__} raised outside mtrec, at {last.filename}:{last.lineno}: {error}"
+    )
+    message = str(error)
+    assert message.strip(), f"{type(error).__name__} without a message"
+    if RuntimeError in accept and isinstance(error, RuntimeError):
+        assert "fit" in message, f"unexpected RuntimeError (only 'call fit first' is): {error}"
+    words = [match] if isinstance(match, str) else list(match)
+    missing = [word for word in words if word.lower() not in message.lower()]
+    assert not missing, f"{missing} not in the message: {error}"
+    return error
+
+
+def assert_clear_error(
+    fn: Callable[..., Any],
+    *args: Any,
+    accept: tuple[type[BaseException], ...] = ANY_ERROR,
+    match: str | Iterable[str] = (),
+    **kwargs: Any,
+) -> BaseException:
+    """``fn(*args, **kwargs)`` must raise a clear error (see :func:`check_clear`); return it.
+
+    A result instead of an error fails; so does an exception outside ``accept`` (it propagates).
+    """
+    try:
+        result = fn(*args, **kwargs)
+    except accept as error:
+        return check_clear(error, accept=accept, match=match)
+    raise AssertionError(f"expected a clear error, got a result: {result!r}")
+
+
+def result_or_clear_error(
+    fn: Callable[..., Any],
+    *args: Any,
+    accept: tuple[type[BaseException], ...] = ANY_ERROR,
+    **kwargs: Any,
+) -> Any:
+    """A battery case: ``fn(*args, **kwargs)``'s result, or the clear error it raised.
+
+    The caller checks a result (an instance of ``Exception`` means the call was refused clearly).
+    """
+    try:
+        return fn(*args, **kwargs)
+    except accept as error:
+        return check_clear(error, accept=accept)
