@@ -269,7 +269,7 @@ class P5(nn.Module):
         scores = torch.full((len(prompts), int(items.max()) + 1), float("-inf"))
         if self.config.code_length == 1:
             start = torch.zeros(len(prompts), 1, dtype=torch.long, device=device)
-            logits = self.t5(**enc, decoder_input_ids=start).logits[:, 0, tokens]  # (B, I)
+            logits = self.t5(**enc, decoder_input_ids=start, use_cache=False).logits[:, 0, tokens]
             scores[:, items] = logits.log_softmax(dim=-1).float().cpu()
         else:
             scores[:, items] = self._code_log_probs(enc).float().cpu()
@@ -306,6 +306,7 @@ class P5(nn.Module):
                 input_ids=decoder_in.repeat(b, 1),
                 encoder_hidden_states=hidden.repeat_interleave(p, dim=0),
                 encoder_attention_mask=mask.repeat_interleave(p, dim=0),
+                use_cache=False,  # one pass over whole prefixes: a key/value cache only costs copies
             ).last_hidden_state.view(b, p, length, -1)  # (b, P, L, D)
             if tied:
                 dec = dec * (self.t5.model_dim**-0.5)
@@ -326,7 +327,7 @@ class P5(nn.Module):
         device = next(self.parameters()).device
         enc = {k: v.to(device) for k, v in self.encode(prompts, self.config.max_source_len).items()}
         start = torch.zeros(len(prompts), 1, dtype=torch.long, device=device)
-        logits = self.t5(**enc, decoder_input_ids=start).logits[:, 0]  # (B, V)
+        logits = self.t5(**enc, decoder_input_ids=start, use_cache=False).logits[:, 0]  # (B, V)
         ids = self.tokenizer.convert_tokens_to_ids([str(r) for r in range(1, 6)])
         probs = logits[:, ids].softmax(dim=-1)  # (B, 5)
         return (probs * torch.arange(1, 6, device=probs.device)).sum(dim=-1).cpu()
