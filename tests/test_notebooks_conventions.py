@@ -128,6 +128,57 @@ def test_notebook_teaches_like_a_textbook(path):
         assert not noise, f"{name} cell {i}: output noise {noise[0]!r}"
 
 
+# A number in prose is either printed by code or a setting the code names: a decimal, N% or N× typed
+# into markdown must also occur in the notebook's code (25% may appear as 0.25). Exempt: "Try this"
+# prompts (they propose values) and cells quoting a publication (its numbers carry their source).
+PROSE_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(%|×(?!\s?\d))|(?<![\w.])(\d+\.\d+)")
+CITATION = re.compile(
+    r"arXiv|et al\.|\b(ICDM|KDD|WWW|CIKM|WSDM|RecSys|NeurIPS|ICML|ICLR|SIGIR|ACL|EMNLP)\b|CC BY"
+)
+
+
+def _typed_numbers(markdown, code):
+    """Numbers in ``markdown`` that the notebook's ``code`` neither prints nor names."""
+    typed = []
+    for match in PROSE_NUMBER.finditer(markdown):
+        number, unit, decimal = match.groups()
+        if decimal is not None:
+            spellings = {decimal}
+        elif unit == "%":
+            spellings = {number, f"{float(number) / 100:g}", match[0]}
+        else:
+            spellings = {number}
+        if not any(re.search(rf"(?<![\w.]){re.escape(s)}(?![\d])", code) for s in spellings):
+            typed.append(match[0])
+    return typed
+
+
+def test_prose_number_rule_catches_typed_results():
+    assert _typed_numbers("STAR reaches 0.745 AUC, 3.3× the cost, 99% of it", "x = 1") == [
+        "0.745",
+        "3.3×",
+        "99%",
+    ]
+    code = "TEMPERATURE = 0.1\nsplit(test=0.25)\nLOADS = (0.25, 4.0)\nSPEEDUP = 4"
+    assert _typed_numbers("T = 0.1, a 25% test part, 4× the load, 28×28 pixels", code) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_prose_types_no_measured_number(path):
+    """Findings in prose point at printed lines; they do not retype (and so cannot contradict) them."""
+    cells = _cells(path)
+    code = "\n".join(_text(c) for c in cells if c["cell_type"] == "code")
+    for i, cell in enumerate(cells):
+        text = _text(cell)
+        if cell["cell_type"] != "markdown" or "**Try this" in text or CITATION.search(text):
+            continue
+        typed = _typed_numbers(text, code)
+        assert not typed, (
+            f"{path.name} cell {i}: {typed} typed into prose; print them from code and point at "
+            "the printed line, or name the setting in code"
+        )
+
+
 def test_cli_tour_lists_the_notebooks_in_order():
     result = subprocess.run(
         [sys.executable, "-m", "mtrec.cli", "tour", "--list"],
