@@ -264,9 +264,13 @@ def record(results: pd.DataFrame, task: str, metrics: Sequence[str], dataset: st
 
 
 def recorded(task: str = NEXT_TASK, path=QUALITY_CSV) -> pd.DataFrame:
-    """The recorded rows of ``task`` as a model × metric table of "mean ± std (seeds)"."""
+    """The experiment's recorded rows of ``task`` as a model × metric table of "mean ± std".
+
+    A notebook's one-seed live run records its rows under ``<model>_nbNN`` names; they are not
+    the experiment's and are left out.
+    """
     frame = load_quality(path)
-    frame = frame[frame.task == task]
+    frame = frame[(frame.task == task) & ~frame.model.str.fullmatch(r".+_nb\d\d")]
     if frame.empty:
         return pd.DataFrame()
     text = frame.apply(lambda r: f"{r.value:.4f} ± {0.0 if pd.isna(r['std']) else r['std']:.4f}",

@@ -31,6 +31,12 @@ def test_mean_std_and_record_round_trip(tmp_path, monkeypatch):
     back = experiment.recorded(experiment.NEXT_TASK, path)
     assert back.loc["p5-random", "hr@10"] == "0.0600 ± 0.0141"
     assert experiment.recorded("no-such-task", path).empty
+    live = rows[QUALITY_COLUMNS].assign(model=rows.model + "_nb08")  # a notebook's one-seed run
+    pd.concat([rows[QUALITY_COLUMNS], live]).to_csv(path, index=False)
+    assert set(experiment.recorded(experiment.NEXT_TASK, path).index) == {
+        "p5-random",
+        "p5-sequential",
+    }
 
 
 def test_title_metrics_by_code():
