@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
-from mtrec.utils import REPO_ROOT
+from mtrec.utils import REPO_ROOT, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,6 @@ def spec(name: str) -> DatasetSpec:
             "`mtrec data list` shows them with their licenses."
         )
     return DATASETS[name]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _recorded_sizes(root: Path) -> dict[str, int]:

@@ -17,7 +17,6 @@ verified); format 1 (mtrec 0.2.0, MovieLens scenarios and tasks built in) still 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import numbers
@@ -30,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from mtrec.serving.build import RecommenderConfig
+from mtrec.utils import sha256_file
 
 # The load note keeps the logger name of the Recommender's module, where it was logged before
 # saving and loading had a module of their own: logging filters set on that name still apply.
@@ -46,15 +46,6 @@ REQUIRED_TENSORS = ("item_ids", "item_scenarios", "item_embeddings", "item_text"
                     "history_users", "history_indptr", "history_rows", "user_gender",
                     "user_occupation", "user_age")  # fmt: skip
 FIX = "save the recommender again with Recommender.save (or restore the file)"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_saved(
@@ -80,7 +71,7 @@ def write_saved(
     tensors = directory / "tensors.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, tensors)
     saved = {"version": FORMAT_VERSION, "recommender": config.to_dict(), **meta,
-             "tensors_sha256": file_sha256(tensors)}  # fmt: skip
+             "tensors_sha256": sha256_file(tensors)}  # fmt: skip
     (directory / "config.json").write_text(json.dumps(saved, indent=1))
     return directory
 
@@ -146,7 +137,7 @@ def _read_tensors(file: Path, expected: str | None, *, meta_file: Path) -> dict[
             "unverified; save it again to add the checksum",
             meta_file,
         )
-    elif file_sha256(file) != expected:
+    elif sha256_file(file) != expected:
         raise ValueError(
             f"{file} is corrupted: its sha256 does not match the one in config.json "
             "(the file was damaged or changed after saving); save the recommender again, "
