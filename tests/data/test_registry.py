@@ -1,38 +1,13 @@
 """Registry and fetch: checksums, atomic writes, clear errors. Runs offline (file:// sources)."""
 
-import hashlib
 import os
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
 from mtrec.data import registry
 from mtrec.data.registry import DataError, DatasetSpec, Source
-
-
-@pytest.fixture
-def fake_source(tmp_path, monkeypatch):
-    """A local zip served by file:// URL, registered as dataset 'toy'."""
-    payload = {"data/a.csv": b"x,y\n1,2\n", "data/b.txt": b"hello\n"}
-    archive = tmp_path / "toy-1.0.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for name, blob in payload.items():
-            zf.writestr(name, blob)
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    source = Source(name="toy-src", kind="url", file=archive.name, sha256=digest,
-                    url=archive.as_uri())  # fmt: skip
-    files = {
-        Path(n).name: {"member": n, "sha256": hashlib.sha256(b).hexdigest()}
-        for n, b in payload.items()
-    }
-    dataset = DatasetSpec(name="toy", title="Toy", source="toy-src", files=files, rows=1,
-                          license="CC0", citation="-", homepage="-")  # fmt: skip
-    monkeypatch.setitem(registry.SOURCES, "toy-src", source)
-    monkeypatch.setitem(registry.DATASETS, "toy", dataset)
-    return dataset
 
 
 def test_manifest_has_a_sha256_for_every_file():
@@ -61,7 +36,7 @@ def test_missing_cache_names_the_fetch_command(tmp_cache):
         registry.path("clothing")
 
 
-def test_fetch_verifies_and_writes(fake_source, tmp_cache):
+def test_fetch_verifies_and_writes(toy_dataset, tmp_cache):
     assert registry.fetch(["toy"]) == ["toy"]
     assert (tmp_cache / "toy" / "a.csv").read_bytes() == b"x,y\n1,2\n"
     assert registry.path("toy", "b.txt").read_text() == "hello\n"
@@ -69,7 +44,7 @@ def test_fetch_verifies_and_writes(fake_source, tmp_cache):
     assert not list((tmp_cache / "toy").glob(".*part"))  # no temporary files left
 
 
-def test_corrupted_cache_file_is_refused_with_path_and_fix(fake_source, tmp_cache):
+def test_corrupted_cache_file_is_refused_with_path_and_fix(toy_dataset, tmp_cache):
     registry.fetch(["toy"])
     target = tmp_cache / "toy" / "a.csv"
     target.write_bytes(b"tampered")
@@ -79,7 +54,7 @@ def test_corrupted_cache_file_is_refused_with_path_and_fix(fake_source, tmp_cach
     assert target.read_bytes() == b"x,y\n1,2\n"
 
 
-def test_archive_checksum_mismatch_writes_nothing(fake_source, tmp_cache, monkeypatch):
+def test_archive_checksum_mismatch_writes_nothing(toy_dataset, tmp_cache, monkeypatch):
     bad = Source(**{**registry.SOURCES["toy-src"].__dict__, "sha256": "0" * 64})
     monkeypatch.setitem(registry.SOURCES, "toy-src", bad)
     with pytest.raises(DataError, match="expected 0000"):
@@ -87,11 +62,11 @@ def test_archive_checksum_mismatch_writes_nothing(fake_source, tmp_cache, monkey
     assert not (tmp_cache / "toy").exists()
 
 
-def test_member_checksum_mismatch_writes_nothing(fake_source, tmp_cache, monkeypatch):
-    files = dict(fake_source.files)
+def test_member_checksum_mismatch_writes_nothing(toy_dataset, tmp_cache, monkeypatch):
+    files = dict(toy_dataset.files)
     files["b.txt"] = {**files["b.txt"], "sha256": "f" * 64}
     monkeypatch.setitem(
-        registry.DATASETS, "toy", DatasetSpec(**{**fake_source.__dict__, "files": files})
+        registry.DATASETS, "toy", DatasetSpec(**{**toy_dataset.__dict__, "files": files})
     )
     with pytest.raises(DataError, match="nothing was written"):
         registry.fetch(["toy"])

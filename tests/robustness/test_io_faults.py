@@ -9,12 +9,10 @@ Read-only folders are made with chmod where that has effect (not as root) and si
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ import torch
 
 from mtrec import cli
 from mtrec.data import registry
-from mtrec.data.registry import DataError, DatasetSpec, Source
+from mtrec.data.registry import DataError
 from tests.robustness.conftest import assert_clear_error
 
 HOUR = 3600
@@ -37,29 +35,7 @@ def writable_despite_chmod(folder: Path) -> bool:
 # ``tmp_cache`` (a fresh MTREC_DATA, fetch scratch under tmp_path) comes from tests/conftest.py
 
 
-@pytest.fixture
-def toy(tmp_path, monkeypatch):
-    """A local zip served by a file:// URL, registered as dataset 'toy' (as test_registry)."""
-    payload = {"data/a.csv": b"x,y\n1,2\n", "data/b.txt": b"hello\n"}
-    archive = tmp_path / "toy-1.0.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for name, blob in payload.items():
-            zf.writestr(name, blob)
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    source = Source(name="toy-src", kind="url", file=archive.name, sha256=digest,
-                    url=archive.as_uri())  # fmt: skip
-    files = {
-        Path(n).name: {"member": n, "sha256": hashlib.sha256(b).hexdigest()}
-        for n, b in payload.items()
-    }
-    dataset = DatasetSpec(name="toy", title="Toy", source="toy-src", files=files, rows=1,
-                          license="CC0", citation="-", homepage="-")  # fmt: skip
-    monkeypatch.setitem(registry.SOURCES, "toy-src", source)
-    monkeypatch.setitem(registry.DATASETS, "toy", dataset)
-    return dataset
-
-
-def test_read_only_cache_folder_chmod(toy, tmp_cache):
+def test_read_only_cache_folder_chmod(toy_dataset, tmp_cache):
     tmp_cache.mkdir()
     tmp_cache.chmod(0o555)
     try:
@@ -72,7 +48,7 @@ def test_read_only_cache_folder_chmod(toy, tmp_cache):
         tmp_cache.chmod(0o755)
 
 
-def test_read_only_cache_folder_simulated(toy, tmp_cache, monkeypatch):
+def test_read_only_cache_folder_simulated(toy_dataset, tmp_cache, monkeypatch):
     tmp_cache.mkdir()
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != tmp_cache and real_access(p, mode))
@@ -81,7 +57,7 @@ def test_read_only_cache_folder_simulated(toy, tmp_cache, monkeypatch):
     assert "not writable" in str(error) and "MTREC_DATA" in str(error)
 
 
-def test_write_failure_mid_fetch_is_a_data_error(toy, tmp_cache, monkeypatch):
+def test_write_failure_mid_fetch_is_a_data_error(toy_dataset, tmp_cache, monkeypatch):
     """The OS refuses the write itself (read-only mount, full disk): DataError, nothing half."""
 
     def refuse(*args, **kwargs):
@@ -93,7 +69,7 @@ def test_write_failure_mid_fetch_is_a_data_error(toy, tmp_cache, monkeypatch):
     assert not list(Path(tempfile.gettempdir()).glob("mtrec-fetch-*"))
 
 
-def test_mtrec_data_set_to_a_file(toy, tmp_path, monkeypatch):
+def test_mtrec_data_set_to_a_file(toy_dataset, tmp_path, monkeypatch):
     target = tmp_path / "not-a-folder"
     target.write_text("x")
     monkeypatch.setenv("MTREC_DATA", str(target))
@@ -103,7 +79,7 @@ def test_mtrec_data_set_to_a_file(toy, tmp_path, monkeypatch):
     assert registry.is_cached("toy") is False
 
 
-def test_cli_fetch_and_list_with_mtrec_data_a_file(toy, tmp_path, monkeypatch, capsys):
+def test_cli_fetch_and_list_with_mtrec_data_a_file(toy_dataset, tmp_path, monkeypatch, capsys):
     target = tmp_path / "file"
     target.write_text("x")
     monkeypatch.setenv("MTREC_DATA", str(target))
@@ -114,7 +90,7 @@ def test_cli_fetch_and_list_with_mtrec_data_a_file(toy, tmp_path, monkeypatch, c
     assert "is a file, not a folder" in out and "toy" in out
 
 
-def test_folder_in_a_files_place(toy, tmp_cache):
+def test_folder_in_a_files_place(toy_dataset, tmp_cache):
     (tmp_cache / "toy" / "a.csv").mkdir(parents=True)
     error = assert_clear_error(registry.path, "toy", "a.csv")
     assert "is a folder" in str(error) and "rm -r" in str(error)
@@ -122,7 +98,7 @@ def test_folder_in_a_files_place(toy, tmp_cache):
     assert isinstance(error, DataError) and "a.csv" in str(error)
 
 
-def test_is_cached_checks_sizes(toy, tmp_cache, capsys):
+def test_is_cached_checks_sizes(toy_dataset, tmp_cache, capsys):
     assert not registry.is_cached("toy")
     registry.fetch(["toy"])
     assert registry.is_cached("toy")
@@ -136,7 +112,7 @@ def test_is_cached_checks_sizes(toy, tmp_cache, capsys):
     assert registry.is_cached("toy")
 
 
-def test_is_cached_without_recorded_sizes_verifies_once(toy, tmp_cache):
+def test_is_cached_without_recorded_sizes_verifies_once(toy_dataset, tmp_cache):
     registry.fetch(["toy"])
     (tmp_cache / "toy" / registry.SIZES_FILE).unlink()  # a cache fetched by an older mtrec
     assert registry.is_cached("toy")
@@ -154,7 +130,7 @@ def test_empty_mtrec_data_means_the_default(monkeypatch, value):
     assert registry.cache_dir() == registry.DATASETS_DIR / "cache"
 
 
-def test_fetched_files_follow_the_umask(toy, tmp_cache):
+def test_fetched_files_follow_the_umask(toy_dataset, tmp_cache):
     old = os.umask(0o022)
     try:
         registry.fetch(["toy"])
@@ -192,7 +168,7 @@ def _dead_pid() -> int:
         pid -= 1
 
 
-def test_killed_fetch_leftovers_are_cleaned(toy, tmp_cache):
+def test_killed_fetch_leftovers_are_cleaned(toy_dataset, tmp_cache):
     scratch = Path(tempfile.gettempdir())
     dead = _dead_pid()
     stale = [
@@ -221,7 +197,7 @@ def test_killed_fetch_leftovers_are_cleaned(toy, tmp_cache):
     assert registry.path("toy", "a.csv").read_bytes() == b"x,y\n1,2\n"
 
 
-def test_interrupted_fetch_leaves_no_scratch_folder(toy, tmp_cache, monkeypatch):
+def test_interrupted_fetch_leaves_no_scratch_folder(toy_dataset, tmp_cache, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
