@@ -1,4 +1,7 @@
+import importlib.metadata
 import socket
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -39,6 +42,14 @@ def test_env_info_names_versions():
     info = env_info()
     assert info["torch"] == torch.__version__
     assert info["cpu_cores"] >= 1
+    assert info["transformers"] == importlib.metadata.version("transformers")
+
+
+def test_env_info_imports_no_heavy_library():
+    """Versions come from package metadata: the first cell of a notebook stays fast."""
+    code = "import sys, mtrec; mtrec.env_info(); print(sorted({'torchvision', 'torchaudio'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_offline_guard_refuses_remote_sockets():
