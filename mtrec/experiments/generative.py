@@ -47,8 +47,8 @@ the training mean and the user's mean rating; RMSE, seeds 0, 1, 2.
 The title writer trains 3 epochs (Adam lr 5e-3, batches of 128, d_model 64, 2+2 layers).
 
 Run ``MTREC_WRITE_RESULTS=1 python -m mtrec.experiments.generative`` to write the rows (one
-process, about 20 minutes of a 2-core CPU; or one process per seed with ``--seeds S
---per-seed-dir DIR --threads 1``, then ``--merge DIR`` to record them)
+process on one thread, about 20 minutes; or one process per seed with ``--seeds S
+--per-seed-dir DIR``, then ``--merge DIR`` to record them: the same rows)
 (models ``p5-<scheme>``, ``sasrec``, ``popularity``: task ``next_item_schemes``; models
 ``title-<writer>``: task ``review_title``; ``p5-semantic-rating``, ``training-mean``,
 ``user-mean``: task ``rating_leave_last_out``) into ``benchmarks/results/quality.csv``.
@@ -314,7 +314,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    # One intra-op thread: the recorded rows were measured so, and results move with the count.
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument(
         "--per-seed-dir",
         default=None,
@@ -347,8 +348,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             seeds = "-".join(map(str, args.seeds))
             results.to_csv(Path(args.per_seed_dir) / f"{part}_seeds{seeds}.csv", index=False)
             continue
-        print(mean_std(results, RECORDED[part][0]).to_string())
-        written |= record(results, *RECORDED[part])
+        metrics, task, dataset = RECORDED[part]
+        print(mean_std(results, metrics).to_string())
+        written |= record(results, task, metrics, dataset)
     if args.per_seed_dir:
         print(f"per-seed rows written to {args.per_seed_dir} (record them with --merge)")
         return

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mtrec.experiments import generative as experiment
 from mtrec.experiments import titles
@@ -66,3 +67,22 @@ def test_title_sources_and_writer_round_trip():
     writer = titles.TitleWriter(["a b", "a b"], ["love it", "love it"], d_model=16, seed=0)
     writer.fit(["a b"] * 8, ["love it"] * 8, epochs=1)
     assert isinstance(writer.write(["a b", "a b"])[0], str)
+
+
+def test_main_records_each_part_under_its_task(monkeypatch, capsys):
+    """The one-process command path (what `make tour` runs) records rows, like --merge."""
+    written = []
+    monkeypatch.setattr(experiment, "record_quality", lambda rows: written.append(rows) or True)
+    monkeypatch.setattr(experiment, "load_next_item_data", lambda: None)
+    metrics = experiment.RECORDED["next"][0]
+    per_seed = _per_seed().assign(**{m: 0.1 for m in metrics if m not in ("hr@10", "cold_hr@10")})
+    monkeypatch.setattr(experiment, "run_next_item", lambda data, seeds, **kw: per_seed)
+    threads = torch.get_num_threads()
+    try:
+        experiment.main(["--part", "next", "--seeds", "0", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    rows = pd.concat(written)
+    assert set(rows.task) == {experiment.NEXT_TASK} and set(rows.dataset) == {"ml-100k"}
+    assert set(rows.metric) == set(metrics)
+    assert "rows written to" in capsys.readouterr().out
