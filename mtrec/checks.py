@@ -143,7 +143,13 @@ def check_ids(value: Any, name: str, vocab_size: int | None = None) -> Tensor:
     Float tensors are accepted only when every value is a whole number (ids read from a float
     column); 1.7 is refused rather than truncated to 1.
     """
-    ids = value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
+    if isinstance(value, Tensor):
+        ids = value
+    else:
+        array = np.asarray(value)
+        if not array.flags.writeable:  # e.g. a pandas column: torch would warn on sharing it
+            array = array.copy()
+        ids = torch.as_tensor(array)
     check_tensor(ids, name)
     if ids.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer ids, got a bool tensor")
