@@ -137,19 +137,27 @@ def check_finite(value: Tensor, name: str, *, fix: str = "") -> Tensor:
     return value
 
 
+def as_tensor(value: Any, dtype: Any = None) -> Tensor:
+    """``value`` (a tensor, array or list) as a tensor, sharing memory where torch can.
+
+    A read-only array (a pandas column under copy-on-write, a memory map) is copied first:
+    torch cannot share it and would print a UserWarning instead.
+    """
+    if isinstance(value, Tensor):
+        return value
+    array = np.asarray(value, dtype=dtype)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.as_tensor(array)
+
+
 def check_ids(value: Any, name: str, vocab_size: int | None = None) -> Tensor:
     """Integer ids as a long tensor in ``0..vocab_size-1``.
 
     Float tensors are accepted only when every value is a whole number (ids read from a float
     column); 1.7 is refused rather than truncated to 1.
     """
-    if isinstance(value, Tensor):
-        ids = value
-    else:
-        array = np.asarray(value)
-        if not array.flags.writeable:  # e.g. a pandas column: torch would warn on sharing it
-            array = array.copy()
-        ids = torch.as_tensor(array)
+    ids = as_tensor(value)
     check_tensor(ids, name)
     if ids.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer ids, got a bool tensor")

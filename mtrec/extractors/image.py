@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.checks import check_int, check_nonempty
+from mtrec.checks import as_tensor, check_int, check_nonempty
 from mtrec.utils import get_device
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def to_image_batch(images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor
             )
         images = np.stack(arrays)
     try:
-        x = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+        x = as_tensor(images)
     except (TypeError, ValueError, RuntimeError) as error:
         raise TypeError(
             f"images must be a numeric array or tensor (or image file paths), got "

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, check_tensor
+from mtrec.checks import as_tensor, check_finite, check_ids, check_int, check_nonempty, check_tensor
 from mtrec.data import ML_GENRES, DenseFeature, SparseFeature, TensorBatcher, TextFeature
 from mtrec.distill import DistillConfig, Distiller
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
@@ -298,7 +298,7 @@ def depth_quality(
         if int(u) not in seen or int(u) not in targets:
             raise KeyError(f"user {u} needs an entry in seen and in targets")
     items = torch.arange(1, tables.num_items + 1)  # (I,) the catalogue
-    users_t = torch.as_tensor(np.asarray(users, np.int64))
+    users_t = as_tensor(users, np.int64)
     agreement, held_out, teacher_held_out = [], [], []
     for lo in range(0, len(users_t), chunk):
         part, mask = users_t[lo : lo + chunk], tasks[lo : lo + chunk]  # (u,), (u, T)

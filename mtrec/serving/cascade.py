@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mtrec.checks import check_finite, check_int, check_tensor
+from mtrec.checks import as_tensor, check_finite, check_int, check_tensor
 from mtrec.data import Batch
 
 
@@ -45,7 +45,7 @@ def task_relevance(logits: Tensor, tasks: Tensor | None = None) -> Tensor:
         return log_p.sum(dim=1)
     if not isinstance(tasks, Tensor):
         try:
-            tasks = torch.as_tensor(np.asarray(tasks))
+            tasks = as_tensor(tasks)
         except (TypeError, ValueError, RuntimeError):
             raise TypeError(f"tasks must be a (T,) bool mask, got {tasks!r}") from None
     if tasks.dtype != torch.bool and bool(((tasks != 0) & (tasks != 1)).any()):
