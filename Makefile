@@ -36,6 +36,7 @@ data: $(STAMP)
 
 test: data
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check mtrec tests notebooks
 	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --timeout=900 --durations=15 tests
 	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 --durations=0 --durations-min=1.0 \
 		--nbval-current-env notebooks

@@ -18,13 +18,10 @@ with warnings.catch_warnings():  # the first import of tqdm.autonotebook is the 
     warnings.filterwarnings("ignore", message="IProgress not found")
     import tqdm.autonotebook  # noqa: F401
 
-from mtrec import _compat
 from mtrec.utils import env_info, get_device, set_seed
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["__version__", "env_info", "get_device", "set_seed"]
-
-_compat.install()
 
 if os.environ.get("MTREC_OFFLINE") == "1":
     from mtrec.utils import block_network

@@ -24,6 +24,7 @@ from mtrec.data import Batch
 from mtrec.data.schema import SparseFeature, TextFeature
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.multitask.ple import PLE, PLEConfig
+from mtrec.models.of_record import SCENARIO_BENCHMARK
 from mtrec.models.scenario.star import STAR, STARConfig
 from mtrec.models.sequential.sasrec import SASRec, SASRecConfig
 from mtrec.models.student import StudentConfig, StudentMLP
@@ -196,15 +197,13 @@ def scenario_built(name: str, batch_size: int, *, num_scenarios: int = 8) -> Bui
     """Multi-scenario model ``name`` (:data:`SCENARIO_MODELS`) with ``num_scenarios`` scenarios.
 
     The model is built exactly as the multi-scenario benchmark builds it
-    (``mtrec.experiments.multiscenario.MODELS``); the batch is a click-log batch plus uniform
+    (:data:`mtrec.models.of_record.SCENARIO_BENCHMARK`); the batch is a click-log batch plus uniform
     ``scenario_ids``, so at S = 128 a 1024-row batch holds every scenario (about 8 rows each).
     """
-    from mtrec.experiments.multiscenario import MODELS as BENCHMARK_MODELS  # the one config
-
     if name not in SCENARIO_MODELS:
         raise KeyError(f"unknown multi-scenario model {name!r}; choose from {SCENARIO_MODELS}")
     features = click_features()
-    model = BENCHMARK_MODELS[name](tuple(features), num_scenarios, len(TASKS))
+    model = SCENARIO_BENCHMARK[name](tuple(features), num_scenarios, len(TASKS))
     batch = click_batch(features, batch_size, num_tasks=len(TASKS))
     g = torch.Generator().manual_seed(SEED + 1)
     batch["scenario_ids"] = torch.randint(0, num_scenarios, (batch_size,), generator=g)

@@ -16,6 +16,23 @@ Batch = dict[str, Tensor]
 for click models (see :mod:`mtrec.models` for each family's keys)."""
 
 
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """``batch`` with every tensor moved to ``device`` (non-blocking; a no-op where it already is)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def non_finite_keys(batch: Batch) -> list[str]:
+    """Keys of ``batch`` whose floating-point tensor holds NaN or infinity (for diagnostics)."""
+    return [
+        key
+        for key, value in batch.items()
+        if isinstance(value, Tensor)
+        and value.is_floating_point()
+        and value.numel()
+        and not bool(torch.isfinite(value).all())
+    ]
+
+
 def frame_to_tensors(frame: pd.DataFrame, columns: Mapping[str, torch.dtype]) -> dict[str, Tensor]:
     """Turn the named columns of ``frame`` into tensors of the given dtypes (one copy each).
 

@@ -18,9 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from mtrec.checks import check_nonempty
-from mtrec.data.batching import Batch
+from mtrec.data.batching import Batch, non_finite_keys, to_device
 from mtrec.eval.metrics import CLICK_METRICS, breakdown
-from mtrec.train import _non_finite_inputs, _to
 
 
 @torch.no_grad()
@@ -33,7 +32,7 @@ def predict(
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
-    return torch.cat([model.predict(_to(b, device)).float().cpu() for b in batches])
+    return torch.cat([model.predict(to_device(b, device)).float().cpu() for b in batches])
 
 
 def evaluate(
@@ -69,7 +68,7 @@ def evaluate(
         )
     probs = predict(model, batches)
     if not bool(torch.isfinite(probs).all()):
-        bad = sorted({k for b in batches for k in _non_finite_inputs(b) if k != labels_key})
+        bad = sorted({k for b in batches for k in non_finite_keys(b) if k != labels_key})
         where = (
             f"the inputs {bad} hold NaN/inf: clean or impute them (e.g. fillna) before evaluating"
             if bad

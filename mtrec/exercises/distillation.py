@@ -4,7 +4,7 @@ The student writes ``distillation_loss(student_logits, teacher_logits, labels, *
 alpha) -> scalar``: student/teacher logits (B, N) over N classes (or N candidate items), labels
 (B,) the true class; loss = alpha · CE(student, labels) + (1 − alpha) · T² ·
 KL(softmax(teacher/T) || softmax(student/T)), KL averaged over the batch rows.
-The soft term is checked against :func:`mtrec.distill.listwise_kl_loss`. Reference: Hinton,
+The soft term is checked against :func:`mtrec.train.distill.listwise_kl_loss`. Reference: Hinton,
 Vinyals & Dean, "Distilling the Knowledge in a Neural Network", NIPS DL Workshop 2015.
 """
 
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mtrec.distill import listwise_kl_loss
 from mtrec.exercises._harness import Case, run_cases
+from mtrec.train.distill import listwise_kl_loss
 
 
 def _soft(student_logits: Tensor, teacher_logits: Tensor, t: float) -> Tensor:

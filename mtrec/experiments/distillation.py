@@ -18,13 +18,12 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from mtrec import distill
 from mtrec.checks import check_int, check_nonempty
 from mtrec.data import TensorBatcher
-from mtrec.distill import DistillConfig, Distiller
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.student import StudentConfig, StudentMLP
-from mtrec.train import fit
+from mtrec.train import distill, fit
+from mtrec.train.distill import DistillConfig, Distiller
 from mtrec.utils import set_seed
 
 Batch = dict[str, torch.Tensor]

@@ -11,7 +11,7 @@ Part ``next`` — how items are named (protocol, also in notebook 08):
   prompts only (each user's last :data:`POSITIONS` training steps, two templates),
   :data:`EPOCHS` epoch (short: the budget is a shared 2-core CPU), Adam lr 1e-2, batches of
   128. Scores: the log-probability
-  of each unseen item's whole code (``P5.score_items``), so the ranking is full, as for SASRec.
+  of each unseen item's whole code (``P5.scores``), so the ranking is full, as for SASRec.
 * ``sequential`` numbers items by first appearance in the users' *full* sequences (test items
   included), as P5's released data did; ``random`` assigns the very same codes by a seeded
   permutation: the control (same construction, order shuffled away). Collaborative codes: residual k-means over co-occurrence PPMI-SVD vectors

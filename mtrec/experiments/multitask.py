@@ -56,8 +56,8 @@ from mtrec.models.multitask.ple import PLE, PLEConfig
 from mtrec.models.multitask.shared_bottom import SharedBottom, SharedBottomConfig
 from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
 from mtrec.train import fit
+from mtrec.train.weighting import GradNorm, UncertaintyWeighting
 from mtrec.utils import set_seed
-from mtrec.weighting import GradNorm, UncertaintyWeighting
 
 log = logging.getLogger(__name__)
 

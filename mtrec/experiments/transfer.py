@@ -55,7 +55,7 @@ from mtrec.extractors.text import TextEncoder
 from mtrec.models.scenario.star import STAR, STARConfig
 from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
 from mtrec.train import fit
-from mtrec.transfer import add_scenario, nearest_scenario, prepare_adaptation
+from mtrec.train.transfer import add_scenario, nearest_scenario, prepare_adaptation
 from mtrec.utils import set_seed
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ SIZES: tuple[int | None, ...] = (0, 16, 64, 256, 1024, None)  # None = every non
 SEEDS = (0, 1, 2, 3, 4)
 VALID_POOL = 200  # held-out rows kept for early stopping / selection
 ZERO_SHOT = ("shared", "mean", "nearest")  # add_scenario inits, used as they are (n = 0)
-ADAPTED = {  # strategy → (init of the new scenario, mtrec.transfer strategy)
+ADAPTED = {  # strategy → (init of the new scenario, mtrec.train.transfer strategy)
     "finetune-all": ("nearest", "all"),
     "finetune-new": ("shared", "new"),
     "finetune-new-nearest": ("nearest", "new"),

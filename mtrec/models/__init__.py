@@ -21,7 +21,7 @@ One interface per family, so a learner who knows one model of a family knows the
   fewer than ``k`` unseen items left raises ``ValueError`` saying how many are left, and NaN
   scores are refused (``top_k_unseen``). Top-K models check their (U, I) matrices with
   ``check_interactions`` (2-D, non-empty, finite).
-* **Generative models** (``generative/``): text in, text out; ``P5.score_items`` ranks every
+* **Generative models** (``generative/``): text in, text out; ``P5.scores`` ranks every
   item for a batch of prompts.
 * **Knowledge-graph models** (``kg/``): embeddings of (head, relation, tail) triples. A batch
   is ``{"heads", "relations", "tails"}``, each (B,) long (:func:`mtrec.data.kg.triple_batches`);

@@ -1,5 +1,8 @@
 """Inputs and outputs of the ranking models: interaction matrices in, top-k of the unseen out.
 
+Shared by the families that rank items (cf, sequential, kg), so no family imports another:
+:func:`bpr_loss` and :class:`BPRSampler` train any pairwise (BPR) model — BPR-MF and CKE.
+
 :func:`check_interactions` is the one check every top-K model applies to its (U, I) matrix.
 :func:`top_k_unseen` is the one rule every ``recommend`` in :mod:`mtrec.models` follows.
 
@@ -13,12 +16,15 @@ NaN, and ``topk`` would rank them first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, check_tensor
 
-__all__ = ["check_interactions", "top_k_unseen"]
+__all__ = ["BPRSampler", "bpr_loss", "check_interactions", "top_k_unseen"]
 
 
 def check_interactions(
@@ -97,3 +103,65 @@ def top_k_unseen(
             )
         raise ValueError(f"k={k} but row {row} has only {n} items to recommend; ask for k <= {n}")
     return scores.topk(k, dim=1).indices
+
+
+def bpr_loss(model: nn.Module, batch: dict[str, Tensor], *, l2: float) -> Tensor:
+    """BPR's loss for any model scoring ``model(user_ids, item_ids) -> (B,)`` logits.
+
+    -log σ(s(u, i⁺) − s(u, i⁻)) + l2 · (||p_u||² + ||q_i⁺||² + ||q_i⁻||²), averaged over the batch,
+    where p and q are the model's ``user_embedding`` and ``item_embedding`` (the ID vectors).
+    Keys: "user_ids", "pos_item_ids", "neg_item_ids", each (B,) long.
+    """
+    for key in ("user_ids", "pos_item_ids", "neg_item_ids"):
+        if key not in batch:
+            raise KeyError(f"BPR batches need key {key!r}; got {sorted(batch)}")
+    users = check_nonempty(batch["user_ids"], "batch['user_ids']", fix="pass at least one triple")
+    diff = model(users, batch["pos_item_ids"]) - model(users, batch["neg_item_ids"])
+    reg = (
+        model.user_embedding(users).pow(2).sum(-1)
+        + model.item_embedding(batch["pos_item_ids"]).pow(2).sum(-1)
+        + model.item_embedding(batch["neg_item_ids"]).pow(2).sum(-1)
+    )
+    return -F.logsigmoid(diff).mean() + l2 * reg.mean()
+
+
+class BPRSampler:
+    """Re-iterable triples: every epoch pairs each positive (u, i⁺) with a fresh unseen i⁻.
+
+    Args:
+        interactions: (U, I) training matrix (> 0 = positive).
+        batch_size: triples per batch.
+        seed: base seed; epoch e uses ``seed + e``.
+    """
+
+    def __init__(self, interactions: Tensor, batch_size: int = 1024, *, seed: int = 0) -> None:
+        self.seen = check_interactions(interactions) > 0  # (U, I)
+        check_int(batch_size, "batch_size", min=1)
+        self.users, self.items = self.seen.nonzero(as_tuple=True)
+        if len(self.users) == 0:
+            raise ValueError("BPRSampler needs at least one positive interaction")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.users) // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.epoch += 1
+        num_items = self.seen.shape[1]
+        neg = torch.randint(num_items, (len(self.users),), generator=gen)
+        for _ in range(20):  # resample negatives that hit a positive (vectorised rounds)
+            clash = self.seen[self.users, neg]
+            if not clash.any():
+                break
+            neg[clash] = torch.randint(num_items, (int(clash.sum()),), generator=gen)
+        order = torch.randperm(len(self.users), generator=gen)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield {
+                "user_ids": self.users[idx],
+                "pos_item_ids": self.items[idx],
+                "neg_item_ids": neg[idx],
+            }

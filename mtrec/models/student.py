@@ -4,7 +4,7 @@ The student is deliberately plain: declared features → one embedding per featu
 → one logit per task. With only ``user_id`` and ``item_id`` declared it is an ID-only model (a
 neural matrix-factorisation-like scorer). It is the "small, fast" model of Hinton, Vinyals & Dean,
 "Distilling the Knowledge in a Neural Network" (NIPS Deep Learning Workshop, 2015), which
-:mod:`mtrec.distill` trains from a large teacher.
+:mod:`mtrec.train.distill` trains from a large teacher.
 
 Batch keys: every declared feature name, ``"labels"`` (B, T) floats (NaN = unlabelled, left out of
 that task's loss), optionally ``"scenario_ids"`` (B,) (unused by the model, used by evaluation).

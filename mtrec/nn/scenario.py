@@ -5,7 +5,7 @@ in the batch are formed once and applied to that scenario's rows with one batche
 row runs through another scenario's tower and the cost grows with the scenarios present in a
 batch, not with every scenario that exists. Scenario ids outside ``0..S-1`` raise
 ``ValueError`` (:func:`check_scenario_ids`; no silent fallback): a new scenario needs
-retraining, an explicit mapping onto a known one, or ``add_scenario`` + ``mtrec.transfer``.
+retraining, an explicit mapping onto a known one, or ``add_scenario`` + ``mtrec.train.transfer``.
 
 Adding a scenario (``add_scenario``) appends one row to every stacked (S, ...) parameter, so the
 trained scenarios' rows — and their outputs — stay bit-identical; the new row starts from the
@@ -52,7 +52,7 @@ def check_scenario_ids(scenario_ids: Tensor, num_scenarios: int) -> Tensor:
             else:
                 fix = (
                     "map new scenarios onto a known id (e.g. with a ScenarioClassifier), add one "
-                    "with the model's add_scenario (mtrec.transfer), or retrain with "
+                    "with the model's add_scenario (mtrec.train.transfer), or retrain with "
                     f"num_scenarios > {high}"
                 )
             raise ValueError(
@@ -98,7 +98,7 @@ def check_scenario_init(
     if init == "nearest" and (nearest is None or not 0 <= nearest < num_scenarios):
         raise ValueError(
             f"init='nearest' needs nearest=<a trained scenario id in 0..{num_scenarios - 1}>, got "
-            f"{nearest!r}; pick it with mtrec.transfer.nearest_scenario(profile, profiles)"
+            f"{nearest!r}; pick it with mtrec.train.transfer.nearest_scenario(profile, profiles)"
         )
     if init != "nearest" and nearest is not None:
         raise ValueError(f"nearest={nearest} is only used with init='nearest', got init={init!r}")

@@ -24,10 +24,10 @@ from torch import Tensor
 
 from mtrec.checks import as_tensor, check_finite, check_ids, check_int, check_nonempty, check_tensor
 from mtrec.data import ML_GENRES, DenseFeature, SparseFeature, TensorBatcher, TextFeature
-from mtrec.distill import DistillConfig, Distiller
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.student import StudentConfig, StudentMLP
 from mtrec.train import fit
+from mtrec.train.distill import DistillConfig, Distiller
 
 TASKS = ("watch", "like")
 

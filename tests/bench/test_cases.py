@@ -1,8 +1,8 @@
 """The benchmarked models: the real-size distillation pair and the one list of model names."""
 
 from mtrec import bench
-from mtrec.distill import Distiller
 from mtrec.train import count_parameters
+from mtrec.train.distill import Distiller
 
 
 def test_benchmark_pair_builds_a_larger_teacher_with_matching_outputs():

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from mtrec import distill
 from mtrec.data import SparseFeature
 from mtrec.experiments.distillation import cache_teacher_rows, train_teacher
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.student import StudentConfig
+from mtrec.train import distill
 
 IDS = (SparseFeature("user_id", 20, 4), SparseFeature("item_id", 30, 4))
 

@@ -24,8 +24,6 @@ from torch import nn
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import DenseFeature
 from mtrec.data.synthetic import random_batch
-from mtrec.distill import losses as dl
-from mtrec.distill.distiller import DistillConfig, Distiller
 from mtrec.eval import metrics as m
 from mtrec.eval.click import evaluate
 from mtrec.eval.diversity import coverage_at_k, intra_list_diversity
@@ -34,12 +32,14 @@ from mtrec.eval.next_item import evaluate_next_item
 from mtrec.eval.topk import evaluate_topk, top_k_items
 from mtrec.routing import LearnedTaskMapper, RuleTaskMapper, ScenarioClassifier
 from mtrec.train import NonFiniteLossError, fit
-from mtrec.transfer import (
+from mtrec.train.distill import losses as dl
+from mtrec.train.distill.distiller import DistillConfig, Distiller
+from mtrec.train.transfer import (
     check_rows,
     nearest_scenario,
     scenario_similarity,
 )
-from mtrec.weighting import FixedWeights, GradNorm, UncertaintyWeighting
+from mtrec.train.weighting import FixedWeights, GradNorm, UncertaintyWeighting
 from tests.robustness.conftest import CLEAR_OR_UNFITTED, result_or_clear_error
 from tests.robustness.conftest import REPLAYABLE as PROPERTY
 from tests.robustness.conftest import assert_clear_error as any_clear_error

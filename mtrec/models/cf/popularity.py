@@ -24,8 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -33,7 +31,7 @@ from torch import Tensor
 from mtrec.checks import check_finite, check_ids, check_int, check_tensor
 from mtrec.models.ranking import top_k_unseen
 
-__all__ = ["Popularity", "popularity_scores"]
+__all__ = ["Popularity"]
 
 
 class Popularity:
@@ -102,15 +100,6 @@ class Popularity:
             )
         return self.counts.expand(np.shape(inputs)[0], -1).clone()
 
-    def score(self, history: Tensor) -> Tensor:
-        """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
-        warnings.warn(
-            "Popularity.score is deprecated: use Popularity.scores",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.scores(history)
-
     def recommend(self, history: Tensor, k: int = 10, *, exclude_seen: bool = True) -> Tensor:
         """(U, L) histories of item ids → (U, k) most popular item ids, minus each history.
 
@@ -119,13 +108,3 @@ class Popularity:
         """
         scores = self.scores(history)
         return top_k_unseen(scores, history, k, exclude_seen=exclude_seen, what="Popularity")
-
-
-def popularity_scores(train: Tensor) -> Tensor:
-    """Deprecated: ``Popularity().fit(train).scores(train)`` (goes away in mtrec 0.3)."""
-    warnings.warn(
-        "popularity_scores is deprecated: use mtrec.models.Popularity().fit(train).scores(train)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return Popularity().fit(train).scores(train)

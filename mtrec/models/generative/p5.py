@@ -249,7 +249,7 @@ class P5(nn.Module):
             weight[tokens] = new * scale
 
     @torch.no_grad()
-    def score_items(self, prompts: Sequence[str], exclude: Sequence[Sequence[int]]) -> Tensor:
+    def scores(self, prompts: Sequence[str], exclude: Sequence[Sequence[int]]) -> Tensor:
         """Log-probabilities of every item as the answer to each prompt: a full ranking.
 
         With one token per item, the constrained decoder's first step IS a distribution over

@@ -234,7 +234,7 @@ def score_next(
     """Full-ranking scores of every unseen item as each user's next item (one token per item).
 
     The same prompts as :func:`recommend_next`, read as one distribution over all items
-    (:meth:`P5.score_items`) instead of the top-k beams, so HR/NDCG@K rank every unseen item, as
+    (:meth:`P5.scores`) instead of the top-k beams, so HR/NDCG@K rank every unseen item, as
     for the other models. Cold users get the popularity ranking (flagged in the info frame).
 
     Returns:
@@ -245,7 +245,7 @@ def score_next(
     info = pd.DataFrame(list(infos))
     info["fallback"] = info["history"] == 0
     parts = [
-        model.score_items(prompts[s : s + batch_size], histories[s : s + batch_size])
+        model.scores(prompts[s : s + batch_size], histories[s : s + batch_size])
         for s in range(0, len(prompts), batch_size)
     ]
     scores = torch.cat(parts)  # (B, N+1)

@@ -15,8 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from mtrec.checks import check_float, check_ids, check_int
-from mtrec.models.cf.bpr import BPRSampler, bpr_loss
-from mtrec.models.ranking import check_interactions
+from mtrec.models.ranking import BPRSampler, bpr_loss, check_interactions
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ class CKE(nn.Module):
         return (self.user_embedding(user_ids) * q).sum(dim=-1) + b
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """BPR's loss (:func:`mtrec.models.cf.bpr.bpr_loss`); the ID vectors are the regularised ones."""
+        """BPR's loss (:func:`mtrec.models.ranking.bpr_loss`); the ID vectors are the regularised ones."""
         return bpr_loss(self, batch, l2=self.config.l2)
 
     @torch.no_grad()

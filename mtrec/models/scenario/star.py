@@ -13,7 +13,7 @@ Rows are grouped by scenario and W ⊙ W_p is formed once per scenario present i
 then applied by one batched matmul (:func:`mtrec.nn.scenario.grouped_matmul`): the cost per batch
 is flat in the number of scenarios S. Ids outside 0..S-1 raise
 ValueError (:func:`mtrec.nn.scenario.check_scenario_ids`); ``add_scenario`` adds one to a trained
-model without changing the others (see :mod:`mtrec.transfer`).
+model without changing the others (see :mod:`mtrec.train.transfer`).
 
 Batch keys: the declared feature names, "scenario_ids" (B,) long, "labels" (B, T) float with
 NaN = unlabelled (left out of that task's loss).

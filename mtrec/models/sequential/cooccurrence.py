@@ -20,8 +20,6 @@ item embeddings that other models can start from (notebook 08 seeds P5's item to
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -119,12 +117,3 @@ class CoOccurrence:
         scores = torch.einsum("br,brn->bn", weights, self.matrix[last])  # (B, N+1)
         scores[:, 0] = float("-inf")
         return scores
-
-    def score(self, history: Tensor) -> Tensor:
-        """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
-        warnings.warn(
-            "CoOccurrence.score is deprecated: use CoOccurrence.scores",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.scores(history)

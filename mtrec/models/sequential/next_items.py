@@ -17,7 +17,6 @@ Batch keys: "history" (B, L) left-padded item ids, "next_items" (B, k) (0 = none
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -129,13 +128,6 @@ class NextItems(nn.Module):
         scores[:, 0] = float("-inf")
         self.train(was_training)
         return scores
-
-    def score(self, history: Tensor) -> Tensor:
-        """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
-        warnings.warn(
-            "NextItems.score is deprecated: use NextItems.scores", DeprecationWarning, stacklevel=2
-        )
-        return self.scores(history)
 
     @torch.no_grad()
     def generate(

@@ -18,7 +18,6 @@ each position (0 = no target). See :func:`mtrec.data.sequences.build_sequences`.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -152,13 +151,6 @@ class SASRec(nn.Module):
         scores[:, 0] = float("-inf")
         self.train(was_training)
         return scores
-
-    def score(self, history: Tensor) -> Tensor:
-        """Deprecated alias of :meth:`scores` (goes away in mtrec 0.3)."""
-        warnings.warn(
-            "SASRec.score is deprecated: use SASRec.scores", DeprecationWarning, stacklevel=2
-        )
-        return self.scores(history)
 
     def recommend(self, history: Tensor, k: int = 10, *, exclude_seen: bool = True) -> Tensor:
         """(B, L) histories → (B, k) top item ids, minus items already in the history.

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from mtrec.models import Popularity
-from mtrec.models.cf.popularity import popularity_scores
 
 
 def test_counts_and_recommend_on_item_ids():
@@ -41,21 +40,17 @@ def test_matrix_equals_the_old_topk_baseline():
     torch.testing.assert_close(new, old, rtol=0, atol=0)
     assert new.topk(9, dim=1).indices.tolist() == old.topk(9, dim=1).indices.tolist()
     assert Popularity(9).fit(train).scores(train).shape == (7, 9)
-    with pytest.warns(DeprecationWarning, match="Popularity"):
-        torch.testing.assert_close(popularity_scores(train), old, rtol=0, atol=0)
     small = torch.tensor([[1.0, 0, 0, 0], [1, 1, 0, 0]])
     assert Popularity().fit(small).scores(small)[0].tolist() == [2, 1, 0, 0]
 
 
-def test_scores_are_writable_and_score_is_a_deprecated_alias():
+def test_scores_are_writable():
     pop = Popularity(3).fit(np.array([1, 2, 2]))
     history = torch.zeros(2, 2, dtype=torch.long)
     scores = pop.scores(history)
     scores[0, 1] = 99.0  # a copy: the fitted counts stay
     assert pop.counts[1] == 1.0
-    with pytest.warns(DeprecationWarning, match=r"Popularity\.scores"):
-        old = pop.score(history)
-    torch.testing.assert_close(old, pop.scores(history))
+    assert not hasattr(pop, "score"), "one scoring name per family: scores"
 
 
 def test_bad_input():

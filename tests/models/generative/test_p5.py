@@ -136,7 +136,7 @@ def test_score_items_is_a_full_ranking_that_agrees_with_greedy_decoding():
     model = _model()
     histories = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 10], [999]]  # the last: a cold user (unknown id)
     prompts = [make_prompt(model, "next", h)[0] for h in histories]
-    scores = model.score_items(prompts[:2], histories[:2])  # (2, 13): column = item id
+    scores = model.scores(prompts[:2], histories[:2])  # (2, 13): column = item id
     assert scores.shape == (2, 13) and torch.isinf(scores[:, 0]).all()
     for row, history in zip(scores, histories):
         assert (
@@ -152,7 +152,7 @@ def test_score_items_is_a_full_ranking_that_agrees_with_greedy_decoding():
     assert full[2].topk(3).indices.tolist() == [5, 6, 7]  # popularity for the cold user
     two = _model(2)  # two tokens per item: the score sums both steps' log-probabilities
     two_prompts = [make_prompt(two, "next", h)[0] for h in histories[:2]]
-    two_scores = two.score_items(two_prompts, histories[:2])
+    two_scores = two.scores(two_prompts, histories[:2])
     greedy_two, _ = two.generate_items(two_prompts, histories[:2], k=1)
     assert torch.isfinite(two_scores[0, 4:]).all() and torch.isinf(two_scores[0, :4]).all()
     assert two_scores.argmax(dim=1).tolist() == [g[0] for g in greedy_two]

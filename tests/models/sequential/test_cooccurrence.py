@@ -51,11 +51,3 @@ def test_item_vectors_put_co_occurring_items_close():
         co.item_vectors(0)
     with pytest.raises(RuntimeError, match="not fitted"):
         CoOccurrence(3).item_vectors(2)
-
-
-def test_score_is_a_deprecated_alias_of_scores():
-    co = CoOccurrence(3).fit([np.array([1, 2, 3])])
-    history = torch.tensor([[0, 1], [1, 2]])
-    with pytest.warns(DeprecationWarning, match=r"CoOccurrence\.scores"):
-        old = co.score(history)
-    torch.testing.assert_close(old, co.scores(history))

@@ -55,11 +55,3 @@ def test_learns_successor_rule():
             opt.step()
     history = torch.tensor([[3, 4, 5, 6, 7, 8], [0, 0, 0, 18, 19, 20]])
     assert model.generate(history).tolist() == [[9, 10], [1, 2]]
-
-
-def test_score_is_a_deprecated_alias_of_scores():
-    model = NextItems(NextItemsConfig.tiny())
-    history = torch.tensor([[0, 0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
-    with pytest.warns(DeprecationWarning, match=r"NextItems\.scores"):
-        old = model.score(history)
-    torch.testing.assert_close(old, model.scores(history))

@@ -92,11 +92,3 @@ def test_build_sequences_leave_last_out():
     assert seq.test_seen[0, [0, 5, 3, 9, 2]].all() and not seq.test_seen[0, 7]
     assert not seq.valid_seen[0, 2] and seq.valid_seen.sum().item() == 4 + 2
     assert left_pad([np.array([1, 2, 3])], 2).tolist() == [[2, 3]]
-
-
-def test_score_is_a_deprecated_alias_of_scores():
-    model = SASRec(SASRecConfig.tiny())
-    history = _batch()["item_ids"]
-    with pytest.warns(DeprecationWarning, match=r"SASRec\.scores"):
-        old = model.score(history)
-    torch.testing.assert_close(old, model.scores(history))

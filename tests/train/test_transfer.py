@@ -1,4 +1,4 @@
-"""mtrec.transfer: add a scenario, freeze the rest, adapt from a few rows."""
+"""mtrec.train.transfer: add a scenario, freeze the rest, adapt from a few rows."""
 
 import pytest
 import torch
@@ -9,7 +9,7 @@ from mtrec.eval.metrics import auc
 from mtrec.models.multitask.shared_bottom import SharedBottom, SharedBottomConfig
 from mtrec.models.scenario.star import STAR, STARConfig
 from mtrec.train import fit
-from mtrec.transfer import add_scenario, nearest_scenario, prepare_adaptation
+from mtrec.train.transfer import add_scenario, nearest_scenario, prepare_adaptation
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 NAMES = ["a", "b", "c"]

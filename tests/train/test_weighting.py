@@ -5,7 +5,7 @@ from mtrec.data import TensorBatcher
 from mtrec.data.synthetic import random_batch, tiny_features
 from mtrec.models.multitask.shared_bottom import SharedBottom, SharedBottomConfig
 from mtrec.train import fit
-from mtrec.weighting import FixedWeights, GradNorm, UncertaintyWeighting
+from mtrec.train.weighting import FixedWeights, GradNorm, UncertaintyWeighting
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

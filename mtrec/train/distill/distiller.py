@@ -1,7 +1,7 @@
 """The Distiller: trains a small student from a frozen teacher with :func:`mtrec.train.fit`.
 
 Its objective is ``alpha·hard + (1−alpha)·soft + feature_weight·feature``, the losses of
-:mod:`mtrec.distill.losses`. Teacher outputs are best computed **once** for the training set with
+:mod:`mtrec.train.distill.losses`. Teacher outputs are best computed **once** for the training set with
 :meth:`Distiller.cache_teacher`, which adds them to the batch tensors (keys ``teacher_logits``,
 ``teacher_hidden``, ``candidates``); without them :meth:`Distiller.loss` calls the teacher in
 ``eval()`` mode under ``no_grad`` on every batch. Feature distillation reads hidden vectors through
@@ -22,8 +22,8 @@ from torch.utils.hooks import RemovableHandle
 
 from mtrec.checks import check_float, check_int
 from mtrec.data import Batch
-from mtrec.distill import losses
 from mtrec.nn.losses import masked_bce
+from mtrec.train.distill import losses
 
 log = logging.getLogger(__name__)
 OutputsFn = Callable[[nn.Module, Batch], Tensor]

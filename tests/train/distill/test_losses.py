@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mtrec.distill import (
+from mtrec.train.distill import (
     feature_distillation_loss,
     listwise_kl_loss,
     ranking_aware_loss,

@@ -3,7 +3,7 @@
 Contract with models
 --------------------
 * ``model.loss(batch) -> Tensor``: a scalar, or a (T,) vector of per-task losses that the
-  ``weighting`` module (see :mod:`mtrec.weighting`) combines into one scalar. A model that wants
+  ``weighting`` module (see :mod:`mtrec.train.weighting`) combines into one scalar. A model that wants
   rows with a NaN label left out of a task's loss does the masking itself.
 * ``model.predict(batch) -> Tensor``: (B, T) probabilities (or scores) under ``torch.no_grad()``,
   used by :func:`mtrec.eval.click.evaluate` (``fit`` itself never calls it).
@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
 from mtrec.checks import check_choice, check_float, check_int
-from mtrec.data.batching import Batch
+from mtrec.data.batching import Batch, non_finite_keys, to_device
 from mtrec.utils import get_device, set_seed
 
 log = logging.getLogger(__name__)
@@ -86,28 +86,12 @@ def distributed_context() -> tuple[int, int]:
     return 0, 1
 
 
-def _to(batch: Batch, device: torch.device) -> Batch:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
 def _shard(batch: Batch, rank: int, world: int) -> Batch:
     return batch if world == 1 else {k: v[rank::world] for k, v in batch.items()}
 
 
-def _non_finite_inputs(batch: Batch) -> list[str]:
-    """Keys of ``batch`` whose floating-point tensor holds NaN or infinity (for diagnostics)."""
-    return [
-        key
-        for key, value in batch.items()
-        if isinstance(value, Tensor)
-        and value.is_floating_point()
-        and value.numel()
-        and not bool(torch.isfinite(value).all())
-    ]
-
-
 def _loss_error(loss: Tensor, epoch: int, step: int, batch: Batch) -> NonFiniteLossError:
-    bad = _non_finite_inputs(batch)
+    bad = non_finite_keys(batch)
     cause = (
         f"the batch itself holds NaN/inf in {bad}: clean or impute those inputs (a NaN label "
         "is allowed only where the model masks it)"
@@ -240,7 +224,7 @@ def fit(
                     f"each batch must be a dict[str, Tensor], got {type(batch).__name__} at "
                     f"epoch {epoch}, batch {step}; iterate a mtrec.data.TensorBatcher"
                 )
-            batch = _to(_shard(batch, rank, world), device)
+            batch = to_device(_shard(batch, rank, world), device)
             with autocast():
                 losses = step_module(batch)
             losses = losses.float()

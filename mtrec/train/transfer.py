@@ -208,7 +208,6 @@ class Adapting(nn.Module):
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """(T,) per-task BCE over labelled rows."""
-        # Same as mtrec.models.scenario.star.STAR.loss
         return masked_bce(self(batch), check_labels(batch, self.num_tasks))
 
     @torch.no_grad()

@@ -1,106 +1,27 @@
-"""Scenario classification and task mapping: the front of the recommendation pipeline.
+"""Scenario classification: which scenario is this request in? Four kinds behind one API.
 
-user input → features → :class:`ScenarioClassifier` (which scenario is this request in?) →
-task mapping (:class:`RuleTaskMapper` from a declared table, or :class:`LearnedTaskMapper`, a
-learned gate) → the scenario and task models. The blocks that send each row to its scenario's
-parameters (``ScenarioRouter``, ``StarLinear``, ``grouped_matmul``) live in
-:mod:`mtrec.nn.scenario`.
+user input → features → :class:`ScenarioClassifier` → task mapping (:mod:`mtrec.routing.mapping`)
+→ the scenario and task models. The blocks that send each row to its scenario's parameters
+(``ScenarioRouter``, ``StarLinear``, ``grouped_matmul``) live in :mod:`mtrec.nn.scenario`.
 
-Scenario ids outside ``0..S-1`` raise ``ValueError`` (no silent fallback): a new scenario needs
-retraining or an explicit mapping onto a known one. A fitted torch classifier (``"neural"``,
-``"lm"``) saves as plain tensors with :meth:`ScenarioClassifier.state_dict`.
+A fitted torch classifier (``"neural"``, ``"lm"``) saves as plain tensors with
+:meth:`ScenarioClassifier.state_dict`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.checks import check_int
-from mtrec.data.schema import Feature
-from mtrec.nn.layers import MLP, FeatureEmbedding
-from mtrec.nn.scenario import check_scenario_ids
+from mtrec.nn.layers import MLP
+from mtrec.routing.networks import BagOfWords, rows_tensor, train_network
 from mtrec.utils import get_device, set_seed
 
-log = logging.getLogger(__name__)
-
 CLASSIFIER_KINDS = ("tree", "svm", "neural", "lm")
-
-
-class RuleTaskMapper:
-    """Task mapping by a declared table: scenario name → the tasks that run in it.
-
-    Args:
-        table: ``{scenario: [task, ...]}``; every scenario of ``scenarios`` must appear.
-        scenarios: scenario names in id order.
-        tasks: task names in label-column order.
-    """
-
-    def __init__(
-        self, table: Mapping[str, Sequence[str]], *, scenarios: Sequence[str], tasks: Sequence[str]
-    ) -> None:
-        self.scenarios, self.tasks = list(scenarios), list(tasks)
-        missing = [s for s in self.scenarios if s not in table]
-        unknown_s = [s for s in table if s not in self.scenarios]
-        unknown_t = sorted({t for ts in table.values() for t in ts} - set(self.tasks))
-        if missing or unknown_s or unknown_t:
-            raise ValueError(
-                f"task table does not match: scenarios without a row {missing}, rows for unknown "
-                f"scenarios {unknown_s}, unknown tasks {unknown_t}; expected scenarios "
-                f"{self.scenarios} and tasks {self.tasks}"
-            )
-        self.table = torch.tensor(
-            [[t in table[s] for t in self.tasks] for s in self.scenarios], dtype=torch.bool
-        )  # (S, T)
-
-    def mask(self, scenario_ids: Tensor) -> Tensor:
-        """(B,) scenario ids → (B, T) bool: which tasks run for each row (a table lookup)."""
-        ids = check_scenario_ids(torch.as_tensor(scenario_ids), len(self.scenarios))
-        return self.table.to(ids.device)[ids]
-
-    def apply(self, labels: Tensor, scenario_ids: Tensor) -> Tensor:
-        """Labels (B, T) with NaN where the task does not run in the row's scenario."""
-        return labels.float().masked_fill(~self.mask(scenario_ids), float("nan"))
-
-
-class LearnedTaskMapper(nn.Module):
-    """Task mapping learned as a gate: features → P(task t runs for this row), (B, T).
-
-    Trained with ``mtrec.train.fit`` on batch["labels"] = (B, T) 0/1 "task active" targets (e.g.
-    the rule table applied to the true scenarios, or which labels were observed). At serving time
-    it needs no scenario id, only the row's features.
-    """
-
-    def __init__(
-        self, features: Sequence[Feature], num_tasks: int, *, hidden: Sequence[int] = (32,)
-    ) -> None:
-        super().__init__()
-        num_tasks = check_int(num_tasks, "num_tasks", min=1)
-        self.num_tasks = num_tasks
-        self.embedding = FeatureEmbedding(features)
-        self.gate = MLP(self.embedding.out_dim, hidden, num_tasks)
-
-    def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        """Feature keys → (B, T) gate logits."""
-        return self.gate(self.embedding(batch))
-
-    def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Mean BCE against batch["labels"] (B, T) task-active targets."""
-        return F.binary_cross_entropy_with_logits(self(batch), batch["labels"].float())
-
-    def predict(self, batch: dict[str, Tensor]) -> Tensor:
-        """(B, T) probabilities that each task runs."""
-        return torch.sigmoid(self(batch))
-
-    def mask(self, batch: dict[str, Tensor], threshold: float = 0.5) -> Tensor:
-        """(B, T) bool."""
-        return self.predict(batch) > threshold
 
 
 class ScenarioClassifier:
@@ -286,42 +207,19 @@ class ScenarioClassifier:
 
     def _net(self, width: int, num_classes: int, *, bag: bool) -> nn.Module:
         if bag:  # TF-IDF bag of words
-            return _BagOfWords(width, self.embed_dim, self.hidden, num_classes)
+            return BagOfWords(width, self.embed_dim, self.hidden, num_classes)
         hidden = self.hidden if (self.kind == "neural" or self.head == "mlp") else ()
         return MLP(width, hidden, num_classes, dropout=0.1 if hidden else 0.0)
 
     def _fit_torch(self, x: Any, y: np.ndarray) -> nn.Module:
-        # Not mtrec.train.fit: routing and train are independent siblings in the layers, and fit
-        # re-seeds after the network is built, which would change the dropout masks (and the
-        # random state left to the caller), so the classifiers' published scores would move.
         set_seed(self.seed)
         bag = self.kind == "neural" and not isinstance(x, np.ndarray)
         net = self._net(x.shape[1], len(self.classes_), bag=bag).to(self.device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=1e-5)
-        targets = torch.as_tensor(y, dtype=torch.long, device=self.device)
-        generator = torch.Generator().manual_seed(self.seed)
-        net.train()
-        for _ in range(self.epochs):
-            order = torch.randperm(len(y), generator=generator).numpy()
-            for start in range(0, len(y), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                logits = net(self._tensor(x, rows))
-                loss = F.cross_entropy(logits, targets[rows])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-        return net.eval()
+        return train_network(net, x, y, epochs=self.epochs, lr=self.lr,
+                             batch_size=self.batch_size, seed=self.seed, device=self.device)  # fmt: skip
 
     def _tensor(self, x: Any, rows: np.ndarray | None = None) -> Any:
-        part = x if rows is None else x[rows]
-        if isinstance(part, np.ndarray):
-            return torch.as_tensor(part, dtype=torch.float32, device=self.device)
-        part = part.tocsr()  # TF-IDF rows → EmbeddingBag (indices, offsets, weights)
-        return tuple(
-            torch.as_tensor(a, dtype=d, device=self.device)
-            for a, d in ((part.indices, torch.long), (part.indptr[:-1], torch.long),
-                         (part.data, torch.float32))
-        )  # fmt: skip
+        return rows_tensor(x, rows, self.device)
 
     def _check_fitted(self) -> None:
         if self.classes_ is None:
@@ -447,17 +345,3 @@ def _is_sparse(inputs: Any) -> bool:
     from scipy import sparse
 
     return sparse.issparse(inputs)
-
-
-class _BagOfWords(nn.Module):
-    """TF-IDF-weighted mean of word embeddings → MLP → class logits (fastText-style)."""
-
-    def __init__(self, vocab: int, embed_dim: int, hidden: Sequence[int], num_classes: int) -> None:
-        super().__init__()
-        self.bag = nn.EmbeddingBag(vocab, embed_dim, mode="sum")
-        self.mlp = MLP(embed_dim, hidden, num_classes, dropout=0.1)
-
-    def forward(self, x: tuple[Tensor, Tensor, Tensor]) -> Tensor:
-        """(indices, offsets, weights) of B rows → (B, S) logits."""
-        indices, offsets, weights = x
-        return self.mlp(self.bag(indices, offsets, per_sample_weights=weights))

@@ -9,7 +9,10 @@ from torch import nn
 
 from mtrec.data import TensorBatcher
 from mtrec.data.schema import SparseFeature
-from mtrec.distill import (
+from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.nn.losses import masked_bce
+from mtrec.train import fit
+from mtrec.train.distill import (
     CANDIDATES,
     TEACHER_HIDDEN,
     TEACHER_LOGITS,
@@ -17,9 +20,6 @@ from mtrec.distill import (
     Distiller,
     response_distillation_loss,
 )
-from mtrec.models.student import StudentConfig, StudentMLP
-from mtrec.nn.losses import masked_bce
-from mtrec.train import fit
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -8,7 +8,7 @@ Example::
     from mtrec.data import TensorBatcher
     from mtrec.models import MMoE, MMoEConfig
     from mtrec.train import fit
-    from mtrec.weighting import GradNorm, UncertaintyWeighting
+    from mtrec.train.weighting import GradNorm, UncertaintyWeighting
 
     model = MMoE(MMoEConfig.tiny())
     batches = TensorBatcher(train, 256, shuffle=True)  # train: a dict[str, Tensor] of rows

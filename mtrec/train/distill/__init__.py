@@ -1,11 +1,11 @@
 """Knowledge distillation: move a large recommender's knowledge into a small, fast one.
 
-:mod:`mtrec.distill.losses` holds the response, ranking and feature losses (plain functions on
-tensors); :mod:`mtrec.distill.distiller` the :class:`Distiller` that trains a student from a frozen
+:mod:`mtrec.train.distill.losses` holds the response, ranking and feature losses (plain functions on
+tensors); :mod:`mtrec.train.distill.distiller` the :class:`Distiller` that trains a student from a frozen
 teacher with the generic trainer :func:`mtrec.train.fit`. Every public name of both is here.
 """
 
-from mtrec.distill.distiller import (
+from mtrec.train.distill.distiller import (
     CANDIDATES,
     TEACHER_HIDDEN,
     TEACHER_LOGITS,
@@ -15,7 +15,7 @@ from mtrec.distill.distiller import (
     call_outputs,
     task_names_of,
 )
-from mtrec.distill.losses import (
+from mtrec.train.distill.losses import (
     RANKING_LOSSES,
     RESPONSE_LOSSES,
     FeatureProjection,
