@@ -1,4 +1,4 @@
-"""Command line: ``mtrec data list|fetch``, ``mtrec bench``, ``mtrec tour``, ``mtrec export``."""
+"""Command line: ``mtrec data list|fetch``, ``mtrec run``, ``mtrec bench``, ``mtrec tour``, ``mtrec export``."""
 
 from __future__ import annotations
 
@@ -100,6 +100,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPERIMENTS = ("transfer", "kg", "multiscenario", "multitask", "sequential", "generative")
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``mtrec run NAME [options]``: the same as ``python -m mtrec.experiments.NAME [options]``."""
+    import importlib
+
+    module = importlib.import_module(f"mtrec.experiments.{args.experiment}")
+    module.main(args.options)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtrec", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -114,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("names", nargs="*", help="datasets to fetch (default: all)")
     fetch.add_argument("--force", action="store_true", help="fetch again even when cached")
     fetch.set_defaults(func=_data_fetch)
+
+    run = sub.add_parser(
+        "run",
+        help="run an experiment that writes result rows (as make experiments does)",
+        description="Run mtrec.experiments.NAME; options after NAME go to the experiment "
+        "(mtrec run NAME --help lists them).",
+    )
+    run.add_argument("experiment", choices=EXPERIMENTS, metavar="NAME",
+                     help=f"one of {', '.join(EXPERIMENTS)}")  # fmt: skip
+    run.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's own options")
+    run.set_defaults(func=_run)
 
     bench_parser = sub.add_parser("bench", help="CPU/GPU throughput benchmark")
     bench.add_arguments(bench_parser)
