@@ -50,8 +50,8 @@ notebooks: data
 
 experiments: data
 	for name in $(EXPERIMENTS); do \
-		echo "running mtrec.experiments.$$name"; \
-		$(OFFLINE) MTREC_WRITE_RESULTS=1 $(PY) -m mtrec.experiments.$$name; \
+		echo "mtrec run $$name"; \
+		$(OFFLINE) MTREC_WRITE_RESULTS=1 $(VENV)/bin/mtrec run $$name; \
 	done
 
 report: $(STAMP)
