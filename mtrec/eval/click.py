@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from mtrec.checks import check_nonempty
-from mtrec.data.batching import Batch, non_finite_keys, to_device
-from mtrec.eval.metrics import CLICK_METRICS, breakdown
+from mtrec.data.batching import Batch, TensorBatcher, non_finite_keys, to_device
+from mtrec.eval.metrics import CLICK_METRICS, auc, breakdown
 
 
 @torch.no_grad()
@@ -33,6 +33,16 @@ def predict(
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
     return torch.cat([model.predict(to_device(b, device)).float().cpu() for b in batches])
+
+
+def mean_auc(model: nn.Module, part: Batch, *, batch_size: int = 4096) -> float:
+    """Mean over tasks of the pooled AUC of ``model`` on the rows of ``part`` (a validation score).
+
+    ``part`` holds (N, T) ``"labels"``; predictions run in slices of ``batch_size`` rows. A task
+    whose labels have one class (AUC undefined, NaN) is left out of the mean.
+    """
+    probs, labels = predict(model, TensorBatcher(part, batch_size)), part["labels"]
+    return float(np.nanmean([auc(labels[:, t], probs[:, t]) for t in range(labels.shape[1])]))
 
 
 def evaluate(

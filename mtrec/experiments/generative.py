@@ -67,8 +67,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.data import TensorBatcher, leave_last_out, load_movielens
-from mtrec.data.sequences import SequenceData, build_sequences
+from mtrec.data import TensorBatcher, load_movielens
+from mtrec.data.sequences import SequenceData
+from mtrec.data.tasks.movielens import ml100k_leave_last_out, ml100k_next_item
 from mtrec.eval.next_item import evaluate_next_item
 from mtrec.experiments.titles import TitleData, load_title_data, run_titles
 from mtrec.models.generative.codes import build_tokenizer
@@ -115,9 +116,9 @@ def load_next_item_data(d_model: int = D_MODEL) -> NextItemData:
     from mtrec.models.sequential.cooccurrence import CoOccurrence
 
     ml = load_movielens()
-    split = leave_last_out(ml.ratings)
+    split = ml100k_leave_last_out(ml.ratings)
     num_items = int(ml.items.item_id.max())
-    seq = build_sequences(split, max_len=50, num_items=num_items)
+    seq = ml100k_next_item(max_len=50, num_items=num_items, split=split)
     sequences = {
         int(u): list(zip(g.item_id.tolist(), g.rating.tolist()))
         for u, g in split.train.groupby("user_id", sort=True)

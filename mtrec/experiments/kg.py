@@ -6,7 +6,7 @@ Run ``python -m mtrec.experiments.kg`` (about 4 minutes on 2 CPU cores); with
 Protocols (copied from notebook 07, with its BPR hyper-parameters: 64 factors, l2 1e-4, Adam lr
 1e-2, batch 2048, 8 epochs):
 
-* ``top10_per_user_75_25``: per-user stratified random 75/25 split (``per_user_split``, seeds
+* ``top10_per_user_75_25``: per-user stratified random 75/25 split (``ml100k_topk_split``, seeds
   0, 1, 2), seen items removed, every other item a candidate.
 * ``top10_cold_items``: ``cold_item_split`` holds out 20 % of the items with all their ratings
   (half validation, half test); only the cold test items are ranked.
@@ -32,14 +32,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from mtrec.data import ML_GENRES, cold_item_split, load_movielens, per_user_split
+from mtrec.data import cold_item_split
 from mtrec.data.interactions import IdIndex, interaction_matrix
-from mtrec.data.kg import KnowledgeGraph, item_kg_vectors, load_kg, split_triples, triple_batches
+from mtrec.data.kg import KnowledgeGraph, item_kg_vectors, split_triples, triple_batches
+from mtrec.data.tasks.kg import ml100k_kg
+from mtrec.data.tasks.movielens import ml100k_topk_split
 from mtrec.eval.diversity import coverage_at_k, intra_list_diversity
 from mtrec.eval.link_prediction import RandomScorer, evaluate_link_prediction
 from mtrec.eval.topk import evaluate_topk, mask_seen
@@ -107,17 +108,11 @@ class KGData:
 
 
 def load_data() -> KGData:
-    """Ratings, items, graph and cached MiniLM vectors (see notebook 07 for the text)."""
-    ml = load_movielens()
-    index = IdIndex.from_frames(ml.ratings, items=ml.items.item_id)
-    items = ml.items.set_index("item_id").loc[index.item_ids]
-    texts = [f"{t} | {g.replace('|', ', ')}" for t, g in zip(items.title, items.genres)]
-    text = TextEncoder().encode(texts, progress=False).float()
-    kg = load_kg()
-    genres = torch.tensor(items[list(ML_GENRES)].to_numpy(dtype=np.float32))
-    return KGData(
-        ml.ratings, index, kg, kg.item_entity_ids(index.item_ids), text, genres, list(items.title)
-    )
+    """The task :func:`mtrec.data.tasks.kg.ml100k_kg` plus cached MiniLM vectors of its texts."""
+    task = ml100k_kg()
+    text = TextEncoder().encode(task.texts, progress=False).float()
+    return KGData(task.ratings, task.index, task.kg, task.item_entities, text, task.genres,
+                  task.titles)  # fmt: skip
 
 
 def make_kg_model(name: str, kg: KnowledgeGraph, config: KGExperimentConfig) -> nn.Module:
@@ -233,7 +228,7 @@ def select_kg_model(
     data: KGData, kg_models: dict[str, nn.Module], config: KGExperimentConfig
 ) -> tuple[str, dict[str, float]]:
     """The KG model whose vectors give ``cke-kg`` the best validation nDCG (seed 0, 10 % valid)."""
-    split = per_user_split(data.ratings, seed=config.seeds[0], valid_fraction=0.1)
+    split = ml100k_topk_split(data.ratings, seed=config.seeds[0], valid_fraction=0.1)
     train, valid = (interaction_matrix(f, data.index) for f in (split.train, split.valid))
     tried = {}
     for name, model in kg_models.items():
@@ -247,7 +242,7 @@ def run_warm(data: KGData, kg_vectors: Tensor, config: KGExperimentConfig) -> pd
     """Per-user 75/25 protocol: one record per (model, seed)."""
     records = []
     for seed in config.seeds:
-        split = per_user_split(data.ratings, seed=seed)
+        split = ml100k_topk_split(data.ratings, seed=seed)
         train, test = (interaction_matrix(f, data.index) for f in (split.train, split.test))
         for name, score in scorers(data, kg_vectors, config, config.models).items():
             start = time.perf_counter()

@@ -1,11 +1,11 @@
 """Notebook 04's experiment: two-tower recommenders on ML-100k with ID, text or fused item towers.
 
 Protocol (also written in notebook 04): positives are ratings >= 4; per-user stratified 75/25
-split (:func:`mtrec.data.per_user_split`, one per seed); every film a user rated outside their
-test positives is removed from their candidates; full ranking over all films; NDCG@10 and
-Recall@10 over users with a test positive. Training: BPR with one uniformly random negative per
-positive, redrawn every epoch; batches of :data:`BATCH_SIZE`, Adam lr :data:`LR`, a fixed number
-of epochs (no model selection, so no validation part).
+split (:func:`mtrec.data.tasks.movielens.ml100k_topk_split`, one per seed); every film a user
+rated outside their test positives is removed from their candidates; full ranking over all films;
+NDCG@10 and Recall@10 over users with a test positive. Training: BPR with one uniformly random
+negative per positive, redrawn every epoch; batches of :data:`BATCH_SIZE`, Adam lr :data:`LR`, a
+fixed number of epochs (no model selection, so no validation part).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 from mtrec.checks import check_choice, check_int
-from mtrec.data import TensorBatcher, per_user_split
+from mtrec.data import TensorBatcher
+from mtrec.data.tasks.movielens import TOPK_TEST_FRACTION, ml100k_topk_split
 from mtrec.eval.metrics import ndcg_at_k, recall_at_k
 from mtrec.extractors import FUSIONS
 from mtrec.models.retrieval.two_tower import TwoTower, TwoTowerConfig
@@ -29,7 +30,7 @@ from mtrec.utils import set_seed
 BATCH_SIZE = 4096  # BPR triples per step
 LR = 1e-2  # Adam learning rate
 D_MODEL = 32  # width of the user and item vectors
-TEST_FRACTION = 0.25  # share of each user's positives held out for the test
+TEST_FRACTION = TOPK_TEST_FRACTION  # share of each user's positives held out for the test
 KINDS = ("id", "text", *FUSIONS)  # item towers: ID only, text only, or one fusion of FUSIONS
 
 
@@ -71,7 +72,7 @@ class TopKSplit:
 
 def topk_split(positives: pd.DataFrame, rated: pd.DataFrame, seed: int) -> TopKSplit:
     """Per-user 75/25 split of ``positives``; ``seen`` = ``rated`` minus the test positives."""
-    split = per_user_split(positives, test_fraction=TEST_FRACTION, seed=seed)
+    split = ml100k_topk_split(positives, seed=seed)
     marked = rated.merge(split.test, how="left", indicator=True)
     return TopKSplit(split.train, split.test, marked[marked["_merge"] == "left_only"])
 

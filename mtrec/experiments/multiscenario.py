@@ -3,14 +3,15 @@
 Run ``python -m mtrec.experiments.multiscenario`` (``--help`` for options). Protocols (also in
 ``datasets/README.md``, section "Multi-scenario benchmark"):
 
-* ``ml-100k-age``: MovieLens-100k, 3 scenarios by user age (<25, 25–34, ≥35: Scenario-Wise Rec's
-  ML-1M groups), task ``like`` = rating > 3; sparse user, item, gender, occupation, zip code,
-  first genre (embedding 16) and min-max-scaled age; random 8:1:1 split (seed 0); batch 4096,
-  Adam 1e-3, at most 10 epochs, early stopping on validation AUC (patience 2).
-* ``clothing-departments``: Women's Clothing reviews, 6 departments, tasks recommended / like /
-  helpful, the features of notebook 05 (item, class, age, 16-d TF-IDF SVD of the title);
-  random 8:1:1 split (seed 0); batch 1024, Adam 1e-2, at most 4 epochs, early stopping on mean
-  validation AUC (patience 1).
+* ``ml-100k-age``: the task :func:`mtrec.data.tasks.ml100k_by_age` (MovieLens-100k, 3 scenarios
+  by user age: <25, 25–34, ≥35, Scenario-Wise Rec's ML-1M groups; task ``like`` = rating > 3;
+  sparse user, item, gender, occupation, zip code, first genre (embedding 16) and
+  min-max-scaled age; random 8:1:1 split, seed 0); batch 4096, Adam 1e-3, at most 10 epochs,
+  early stopping on validation AUC (patience 2).
+* ``clothing-departments``: the task :func:`mtrec.data.tasks.clothing_departments` (Women's
+  Clothing reviews, 6 departments, tasks recommended / like / helpful, item, class, age and a
+  16-d TF-IDF SVD of the title; random 8:1:1 split, seed 0); batch 1024, Adam 1e-2, at most 4
+  epochs, early stopping on mean validation AUC (patience 1).
 
 The split is fixed; each seed changes initialisation and batch order, so the seeds pair up
 across models and :func:`mtrec.eval.significance.compare_to_baseline` can test each model
@@ -38,10 +39,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mtrec.data import CategoryEncoder, DenseFeature, SparseFeature, TensorBatcher, random_split
-from mtrec.data.loaders import CLOTHING_SCENARIOS, clothing_multitask
-from mtrec.data.scenarios import ML_AGE_SCENARIOS, movielens_age_scenarios
-from mtrec.eval.metrics import auc, breakdown
+from mtrec.data import TensorBatcher
+from mtrec.data.tasks import ClickTask, clothing_departments, ml100k_by_age
+from mtrec.eval.click import mean_auc, predict
+from mtrec.eval.metrics import breakdown
 from mtrec.models import (
     HAMUR,
     M2M,
@@ -67,11 +68,16 @@ from mtrec.utils import env_info, git_commit, set_seed
 
 log = logging.getLogger(__name__)
 Tensors = dict[str, torch.Tensor]
+PREDICT_BATCH = 4096  # rows per inference batch
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """One dataset under its protocol: tensors per split and how to train on them."""
+    """A task and its training protocol: tensors per split and how to train on them.
+
+    The first seven fields are the task's (:class:`~mtrec.data.tasks.ClickTask`: name, features,
+    task and scenario names, the three splits); the last four are the benchmark's protocol.
+    """
 
     name: str  # the dataset column of the results
     features: tuple  # declared features
@@ -85,63 +91,26 @@ class Prepared:
     max_epochs: int
     patience: int
 
-
-def _tensors(part: pd.DataFrame, encoders: dict, dense: dict, tasks: Sequence[str]) -> Tensors:
-    out = {c: torch.tensor(enc.transform(part[c])) for c, enc in encoders.items()}
-    out.update({name: fn(part) for name, fn in dense.items()})
-    out["labels"] = torch.tensor(part[list(tasks)].to_numpy(), dtype=torch.float32)
-    out["scenario_ids"] = torch.tensor(part["scenario_id"].to_numpy())
-    return out
-
-
-def _prepare(name, frame, sparse, dense, dense_features, tasks, scenarios, **protocol):
-    split = random_split(frame, seed=0)  # 8:1:1, fixed across model seeds
-    encoders = {c: CategoryEncoder().fit(split.train[c]) for c, _ in sparse}
-    features = tuple(SparseFeature(c, encoders[c].vocab_size, d) for c, d in sparse)
-    parts = [_tensors(p, encoders, dense, tasks) for p in (split.train, split.valid, split.test)]
-    return Prepared(name, features + dense_features, tuple(tasks), tuple(scenarios), *parts,
-                    **protocol)  # fmt: skip
+    @classmethod
+    def from_task(
+        cls, task: ClickTask, *, batch_size: int, lr: float, max_epochs: int, patience: int
+    ) -> Prepared:
+        """``task`` with the training protocol (batch size, Adam lr, epoch cap, patience)."""
+        return cls(task.name, task.features, task.task_names, task.scenario_names, task.train,
+                   task.valid, task.test, batch_size=batch_size, lr=lr, max_epochs=max_epochs,
+                   patience=patience)  # fmt: skip
 
 
 def prepare_ml100k_age(max_epochs: int = 10) -> Prepared:
-    """ML-100k by age group (protocol in the module docstring)."""
-    frame = movielens_age_scenarios()
-    low, high = frame.age.min(), frame.age.max()  # min-max scaling, as Scenario-Wise Rec
-    age = lambda p: torch.tensor(((p.age - low) / (high - low)).to_numpy(), dtype=torch.float32)  # noqa: E731
-    sparse = [(c, 16) for c in ("user_id", "item_id", "gender", "occupation", "zip_code", "genre")]
-    return _prepare("ml-100k-age", frame, sparse, {"age": age}, (DenseFeature("age"),), ["like"],
-                    list(ML_AGE_SCENARIOS), batch_size=4096, lr=1e-3, max_epochs=max_epochs,
-                    patience=2)  # fmt: skip
-
-
-# Clothing's dense inputs, brought to the scale of the 8-d embeddings (values of order 1):
-AGE_CENTRE, AGE_SCALE = 43, 12  # years: the train split's mean (43.1) and std (12.3) reviewer age
-TITLE_MIN_DF = 3  # a title word must occur in 3 train titles to enter the TF-IDF vocabulary
-TITLE_DIM = 16  # the title TF-IDF compressed to 16 dimensions (truncated SVD)
-TITLE_SCALE = 4  # the SVD coordinates have std 0.11 (most titles share few words); x4 → ~0.5
+    """ML-100k by age group (:func:`mtrec.data.tasks.ml100k_by_age`, protocol above)."""
+    return Prepared.from_task(ml100k_by_age(), batch_size=4096, lr=1e-3, max_epochs=max_epochs,
+                              patience=2)  # fmt: skip
 
 
 def prepare_clothing(max_epochs: int = 4) -> Prepared:
-    """Clothing departments (protocol in the module docstring; features as notebook 05).
-
-    Dense inputs: age standardised with :data:`AGE_CENTRE` / :data:`AGE_SCALE`; the title as a
-    :data:`TITLE_DIM`-d SVD of its TF-IDF, scaled by :data:`TITLE_SCALE`; both fitted on train.
-    """
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    frame = clothing_multitask()
-    train_titles = random_split(frame, seed=0).train.title
-    tfidf = TfidfVectorizer(min_df=TITLE_MIN_DF, dtype=np.float32).fit(train_titles)
-    svd = TruncatedSVD(TITLE_DIM, n_iter=3, random_state=0).fit(tfidf.transform(train_titles))
-    title = lambda p: torch.tensor(svd.transform(tfidf.transform(p.title)) * TITLE_SCALE,  # noqa: E731
-                                   dtype=torch.float32)  # fmt: skip
-    age = lambda p: torch.tensor(((p.age - AGE_CENTRE) / AGE_SCALE).to_numpy(),  # noqa: E731
-                                 dtype=torch.float32)  # fmt: skip
-    return _prepare("clothing-departments", frame, [("item_id", 8), ("class_name", 8)],
-                    {"age": age, "title": title}, (DenseFeature("age"), DenseFeature("title", TITLE_DIM)),
-                    ["recommended", "like", "helpful"], CLOTHING_SCENARIOS, batch_size=1024,
-                    lr=1e-2, max_epochs=max_epochs, patience=1)  # fmt: skip
+    """Clothing departments (:func:`mtrec.data.tasks.clothing_departments`, protocol above)."""
+    return Prepared.from_task(clothing_departments(), batch_size=1024, lr=1e-2,
+                              max_epochs=max_epochs, patience=1)  # fmt: skip
 
 
 DATASETS: dict[str, Callable[[], Prepared]] = {
@@ -169,17 +138,9 @@ def _rows(part: Tensors, mask: torch.Tensor) -> Tensors:
     return {k: v[mask] for k, v in part.items()}
 
 
-@torch.no_grad()
-def predict(model: nn.Module, part: Tensors, batch_size: int = 4096) -> torch.Tensor:
-    """(N, T) probabilities over a split, in batches."""
-    model.eval()
-    return torch.cat([model.predict(b) for b in TensorBatcher(part, batch_size)])
-
-
-def mean_auc(model: nn.Module, part: Tensors) -> float:
-    """Mean over tasks of the pooled AUC (the validation score)."""
-    p, y = predict(model, part), part["labels"]
-    return float(np.nanmean([auc(y[:, t], p[:, t]) for t in range(y.shape[1])]))
+def _predict(model: nn.Module, part: Tensors) -> torch.Tensor:
+    """(N, T) probabilities over a split, in batches of :data:`PREDICT_BATCH` rows."""
+    return predict(model, TensorBatcher(part, PREDICT_BATCH))
 
 
 def train(make: Callable[[], nn.Module], data: Prepared, train: Tensors, valid: Tensors,
@@ -212,10 +173,10 @@ def train_and_score(name: str, data: Prepared, seed: int) -> tuple[pd.DataFrame,
         probs = torch.zeros_like(data.test["labels"])
         for k in range(len(data.scenarios)):
             train_k, valid_k, test_k = _scenario_rows(data, k)
-            probs[sid == k] = predict(train(make, data, train_k, valid_k, seed), test_k)
+            probs[sid == k] = _predict(train(make, data, train_k, valid_k, seed), test_k)
     else:
         model = train(make, data, data.train, data.valid, seed)
-        probs = predict(model, data.test)
+        probs = _predict(model, data.test)
     labels = data.test["labels"]
     metrics = breakdown(sid, {n: labels[:, i] for i, n in enumerate(data.tasks)},
                         {n: probs[:, i] for i, n in enumerate(data.tasks)},
@@ -261,7 +222,7 @@ def measure_cost(data: Prepared, models: Sequence[str], repeats: int = 3) -> pd.
             ))  # fmt: skip
             start = time.perf_counter()
             for model, _, test in runs:
-                predict(model, test)
+                _predict(model, test)
             infers[name].append((time.perf_counter() - start) / len(data.test["labels"]) * 1e6)
     return pd.DataFrame([
         {"dataset": data.name, "model": name, "train_s_per_epoch": float(np.median(epochs[name])),

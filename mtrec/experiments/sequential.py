@@ -35,8 +35,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from mtrec.data import TensorBatcher, leave_last_out, load_movielens
-from mtrec.data.sequences import SequenceData, build_sequences
+from mtrec.data import TensorBatcher
+from mtrec.data.sequences import SequenceData
+from mtrec.data.tasks.movielens import ml100k_next_item
 from mtrec.eval.next_item import evaluate_next_item
 from mtrec.models.cf.popularity import Popularity
 from mtrec.models.sequential.cooccurrence import CoOccurrence
@@ -81,8 +82,11 @@ class Trained:
 
 
 def movielens_sequences(max_len: int = MAX_LEN) -> SequenceData:
-    """ML-100k leave-last-out split as padded (U, L) tensors (943 users, 1,682 items)."""
-    return build_sequences(leave_last_out(load_movielens().ratings), max_len=max_len)
+    """ML-100k leave-last-out split as padded (U, L) tensors (943 users, 1,682 items).
+
+    The task is :func:`mtrec.data.tasks.movielens.ml100k_next_item`.
+    """
+    return ml100k_next_item(max_len=max_len)
 
 
 def evaluate(

@@ -2,10 +2,10 @@
 
 Protocol (also written in notebook 12 and ``datasets/README.md``):
 
-* Data and features as in notebook 05: Women's Clothing reviews, scenario = department, tasks
-  recommended / like / helpful, one seeded 80/10/10 random split; features item, class, age and
-  a 16-d TF-IDF SVD of the review title (encoders fitted on the training part's inputs, never
-  on labels).
+* Data and features: the task :func:`mtrec.data.tasks.clothing_leave_one_out` (notebook 05's
+  Women's Clothing reviews, scenario = department, tasks recommended / like / helpful, one seeded
+  80/10/10 random split; features item, class, age and a 16-d TF-IDF SVD of the review title,
+  fitted on the training part's inputs, never on labels), the held-out department last.
 * One department (default Jackets) is held out. The base STAR (hidden (64, 32), Adam lr 1e-2,
   batches of 1024, at most 2 epochs, early stopping on mean validation AUC: notebook 05's
   settings) learns the other five departments' training rows, selected on their validation rows.
@@ -32,24 +32,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
 from torch import Tensor, nn
 
-from mtrec.data import (
-    CLOTHING_SCENARIOS,
-    Batch,
-    CategoryEncoder,
-    DenseFeature,
-    SparseFeature,
-    TensorBatcher,
-    clothing_multitask,
-    random_split,
-)
+from mtrec.data import CLOTHING_SCENARIOS, Batch, TensorBatcher, clothing_multitask, random_split
+from mtrec.data.tasks import ClickTask, clothing_leave_one_out
+from mtrec.eval.click import mean_auc
 from mtrec.eval.metrics import auc
 from mtrec.extractors.text import TextEncoder
 from mtrec.models.scenario.star import STAR, STARConfig
@@ -96,62 +86,63 @@ def _cat(a: Batch, b: Batch) -> Batch:
     return {k: torch.cat([a[k], b[k]]) for k in a}
 
 
+def department_profiles(
+    names: Sequence[str], encoder: TextEncoder | None = None, *, split_seed: int = 0
+) -> Tensor:
+    """(S, 384) unit MiniLM profile of each department in ``names``, from its training rows.
+
+    Each training row's item text is its class name ("Outerwear", "Knits", ...); a department's
+    profile is the mean embedding over its rows, normalised (no label is read).
+    """
+    train = random_split(clothing_multitask(), seed=split_seed).train
+    encoder = encoder or TextEncoder(max_length=32)
+    classes = sorted(train.class_name.dropna().unique())
+    table = pd.DataFrame(encoder.encode(classes).numpy(), index=classes)  # (C, 384)
+    vectors = []
+    for name in names:
+        rows = train.class_name[train.scenario == name].dropna()
+        vectors.append(F.normalize(torch.tensor(table.loc[rows].to_numpy().mean(0)), dim=0))
+    return torch.stack(vectors)
+
+
+def transfer_data(task: ClickTask, profiles: Tensor) -> TransferData:
+    """Cut a leave-one-out task (held-out department = last scenario id) into the transfer parts.
+
+    Args:
+        task: :func:`~mtrec.data.tasks.clothing_leave_one_out`.
+        profiles: (S + 1, D) profiles of ``task.scenario_names``, in the same order.
+    """
+    *names, held_out = task.scenario_names
+    if profiles.ndim != 2 or len(profiles) != len(task.scenario_names):
+        raise ValueError(
+            f"profiles must be one row per scenario of the task, expected shape "
+            f"({len(task.scenario_names)}, D), received {tuple(profiles.shape)}; pass "
+            "department_profiles(task.scenario_names)"
+        )
+    new = len(names)  # the held-out department's id
+    known = lambda part: _take(part, part["scenario_ids"] != new)  # noqa: E731
+    held = lambda part: _take(part, part["scenario_ids"] == new)  # noqa: E731
+    return TransferData(task.features, names, held_out, known(task.train), known(task.valid),
+                        held(task.train), _cat(held(task.valid), held(task.test)),
+                        profiles[:-1], profiles[-1])  # fmt: skip
+
+
 def clothing_transfer_data(
     held_out: str = "Jackets", *, encoder: TextEncoder | None = None, split_seed: int = 0
 ) -> TransferData:
-    """Tensors and MiniLM profiles of the leave-``held_out``-out task (notebook 05's features)."""
-    if held_out not in CLOTHING_SCENARIOS:
-        raise ValueError(f"held_out must be one of {CLOTHING_SCENARIOS}, got {held_out!r}")
-    split = random_split(clothing_multitask(), seed=split_seed)
-    names = [s for s in CLOTHING_SCENARIOS if s != held_out]
-    ids = {name: i for i, name in enumerate([*names, held_out])}
-    # Same as notebook 05's feature pipeline (tensors()), with the held-out department last.
-    enc = {c: CategoryEncoder().fit(split.train[c]) for c in ["item_id", "class_name"]}
-    tfidf = TfidfVectorizer(min_df=3, dtype=np.float32).fit(split.train.title)
-    svd = TruncatedSVD(16, n_iter=3, random_state=split_seed)
-    svd.fit(tfidf.transform(split.train.title))
+    """The leave-``held_out``-out task's tensors and its departments' MiniLM profiles.
 
-    def tensors(part: pd.DataFrame) -> Batch:
-        out = {c: torch.tensor(enc[c].transform(part[c])) for c in enc}
-        out["age"] = torch.tensor(((part.age - 43) / 12).to_numpy(), dtype=torch.float32)
-        title = svd.transform(tfidf.transform(part.title)) * 4  # (N, 16)
-        out["title"] = torch.tensor(title, dtype=torch.float32)
-        out["labels"] = torch.tensor(part[list(TASKS)].to_numpy(), dtype=torch.float32)
-        out["scenario_ids"] = torch.tensor(part.scenario.map(ids).to_numpy())
-        return out
-
-    features = (SparseFeature("item_id", enc["item_id"].vocab_size, 8),
-                SparseFeature("class_name", enc["class_name"].vocab_size, 8),
-                DenseFeature("age"), DenseFeature("title", 16))  # fmt: skip
-    known, new = split.train.scenario != held_out, split.train.scenario == held_out
-    rest = pd.concat([split.valid, split.test])
-    # Profiles: each training row's item text is its class name ("Outerwear", "Knits", ...);
-    # a department's profile is the mean MiniLM embedding over its rows (no label is read).
-    encoder = encoder or TextEncoder(max_length=32)
-    classes = sorted(split.train.class_name.dropna().unique())
-    table = pd.DataFrame(encoder.encode(classes).numpy(), index=classes)  # (C, 384)
-    vectors = []
-    for name in [*names, held_out]:
-        rows = split.train.class_name[split.train.scenario == name].dropna()
-        mean = torch.tensor(table.loc[rows].to_numpy().mean(0))  # (384,)
-        vectors.append(F.normalize(mean, dim=0))
-    return TransferData(
-        features, names, held_out, tensors(split.train[known]),
-        tensors(split.valid[split.valid.scenario != held_out]), tensors(split.train[new]),
-        tensors(rest[rest.scenario == held_out]), torch.stack(vectors[:-1]), vectors[-1],
-    )  # fmt: skip
+    Raises:
+        ValueError: ``held_out`` is not a department (from the task).
+    """
+    task = clothing_leave_one_out(held_out, split_seed=split_seed)
+    return transfer_data(task, department_profiles(task.scenario_names, encoder,
+                                                   split_seed=split_seed))  # fmt: skip
 
 
 def nearest_name(data: TransferData) -> str:
     """The known department whose profile is nearest the held-out one's ("nearest" init)."""
     return data.names[nearest_scenario(data.profile, data.profiles)]
-
-
-def mean_auc(model: nn.Module, batch: Batch) -> float:
-    """Mean over tasks of the AUC of ``model.predict`` on ``batch`` (tasks with one class skipped)."""
-    probs = model.predict(batch)  # (B, T)
-    values = [auc(batch["labels"][:, t], probs[:, t]) for t in range(probs.shape[1])]
-    return float(np.nanmean(values))
 
 
 def train_star(

@@ -59,6 +59,35 @@ def test_train_and_score_returns_run_models_metrics_and_the_trained_model():
 
 
 def test_clothing_scaling_constants_are_named():
-    from mtrec.experiments import multiscenario as ms
+    from mtrec.data.tasks import clothing
 
-    assert (ms.AGE_CENTRE, ms.AGE_SCALE, ms.TITLE_DIM, ms.TITLE_SCALE) == (43, 12, 16, 4)
+    assert (clothing.AGE_CENTRE, clothing.AGE_SCALE, clothing.TITLE_DIM, clothing.TITLE_SCALE) == (
+        43,
+        12,
+        16,
+        4,
+    )
+
+
+def test_prepared_from_task_keeps_the_task_and_adds_the_protocol():
+    from mtrec.data.tasks import ClickTask
+
+    tiny = _tiny()
+    task = ClickTask("tiny", tiny.features, tiny.tasks, tiny.scenarios, tiny.train, tiny.valid,
+                     tiny.test, "synthetic")  # fmt: skip
+    again = Prepared.from_task(task, batch_size=32, lr=1e-2, max_epochs=1, patience=1)
+    assert again.train is task.train and again.scenarios == ("a", "b") and again.batch_size == 32
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_validation_score_is_the_mean_of_the_per_task_aucs():
+    from mtrec.eval.click import evaluate
+    from mtrec.eval.metrics import auc
+    from mtrec.experiments.multiscenario import mean_auc, train
+
+    data = _tiny()
+    model = train(lambda: MODELS["star"](data.features, 2, 1), data, data.train, data.valid, 0)
+    table = evaluate(model, [data.test], task_names=["y"], metrics={"auc": auc})
+    expected = float(table[table.scenario == "all"].value.mean())
+    assert mean_auc(model, data.test) == pytest.approx(expected)
+    assert mean_auc(model, data.test, batch_size=7) == pytest.approx(expected)

@@ -1,45 +1,39 @@
-"""Notebook 06's experiment: preparation without leaks, a tiny run, verdicts, rows read back."""
+"""Notebook 06's experiment: a tiny run on a task, verdicts, rows read back."""
 
-import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from mtrec.data.synthetic import random_batch, tiny_features
+from mtrec.data.tasks import ClickTask
 from mtrec.experiments import multitask
 from mtrec.reporting.store import quality_rows, upsert
 
 
-def _frame(n=400, seed=0):
-    rng = np.random.default_rng(seed)
-    color = rng.choice(["red", "blue", "green"], n)
-    size = rng.normal(10, 3, n)
-    a = ((color == "red") ^ (rng.random(n) < 0.1)).astype(int)
-    b = ((size > 10) ^ (rng.random(n) < 0.1)).astype(int)
-    return pd.DataFrame({"color": color, "size": size, "a": a, "b": b})
+def _task(n: int = 400) -> ClickTask:
+    def part(seed: int) -> dict:
+        batch = random_batch(tiny_features(), n // 4, num_tasks=2, num_scenarios=1, seed=seed)
+        labels = torch.stack([batch["user"] % 2, (batch["item"] > 10).long()], 1).float()
+        return {**batch, "labels": labels}
 
-
-def test_prepare_fits_scalers_on_train_only():
-    frame = _frame()
-    features, train, valid, test = multitask.prepare(frame, ["a", "b"], ["color"], ["size"])
-    assert [f.name for f in features] == ["color", "size"]
-    assert len(train["labels"]) + len(valid["labels"]) + len(test["labels"]) == len(frame)
-    assert abs(float(train["size"].mean())) < 1e-4  # standardised with training statistics
-    assert train["labels"].shape[1] == 2
+    return ClickTask("toy", tiny_features(), ("a", "b"), ("all",), part(0), part(1), part(2), "")
 
 
 def test_run_and_balancing_on_a_tiny_dataset():
-    data = {"toy": (["a", "b"], multitask.prepare(_frame(), ["a", "b"], ["color"], ["size"]))}
+    data = {"toy": _task()}
     frame, trained = multitask.run(data, seeds=[0, 1], epochs=1)
     assert set(frame.model) == {"single_task", "shared_bottom", "mmoe", "ple"}
     assert len(frame) == 2 * 4 * 2 and frame.auc.between(0, 1).all()
     assert ("toy", "mmoe", 1) in trained
-    balance, weights = multitask.run_balancing(data["toy"][1], ["a", "b"], seeds=[0], epochs=1)
+    balance, weights = multitask.run_balancing(data["toy"], seeds=[0], epochs=1)
     assert set(balance.weighting) == set(multitask.WEIGHTINGS)
+    assert set(balance.task) == {"a", "b"}
     assert all(w[0].shape == (2,) for w in weights.values())
 
 
 def test_training_is_reproducible():
-    data = multitask.prepare(_frame(), ["a", "b"], ["color"], ["size"])
-    make = multitask.builders(data[0], 2)["mmoe"]
+    data = _task()
+    make = multitask.builders(data.features, 2)["mmoe"]
     assert (
         multitask.train(make, data, epochs=1, seed=3)[1]
         == multitask.train(make, data, epochs=1, seed=3)[1]
