@@ -24,6 +24,7 @@ from torch import Tensor
 
 from mtrec.checks import as_tensor, check_finite, check_ids, check_int, check_nonempty, check_tensor
 from mtrec.data import ML_GENRES, DenseFeature, SparseFeature, TensorBatcher, TextFeature
+from mtrec.data.tasks.movielens import user_demographics
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.student import StudentConfig, StudentMLP
 from mtrec.train import fit
@@ -88,13 +89,9 @@ def movielens_tables(users: pd.DataFrame, items: pd.DataFrame, text: Tensor) -> 
     if users.user_id.min() < 1 or items.item_id.min() < 1:
         raise ValueError("user_id and item_id must be >= 1 (row 0 of the tables is unused)")
     num_users, num_items = int(users.user_id.max()), int(items.item_id.max())
-    uid, iid = torch.tensor(users.user_id.to_numpy()), torch.tensor(items.item_id.to_numpy())
-    user = {"user_id": torch.arange(num_users + 1)}
-    gender = torch.tensor((users.gender == "F").to_numpy(np.int64) + 1)
-    occupation = torch.tensor(pd.factorize(users.occupation, sort=True)[0] + 1)
-    age = torch.tensor(((users.age - 34) / 12).to_numpy(np.float32))
-    for key, values in (("gender", gender), ("occupation", occupation), ("age", age)):
-        user[key] = torch.zeros(num_users + 1, dtype=values.dtype).index_copy(0, uid, values)
+    iid = torch.tensor(items.item_id.to_numpy())
+    demographics, _ = user_demographics(users)  # the coding shared with mtrec.serving.build
+    user = {"user_id": torch.arange(num_users + 1), **demographics}
     item = {"item_id": torch.arange(num_items + 1)}
     genres = torch.tensor(items[ML_GENRES].to_numpy(np.float32))
     item["genres"] = torch.zeros(num_items + 1, len(ML_GENRES)).index_copy(0, iid, genres)

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 
 from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, check_tensor
-from mtrec.data import ML_SCENARIOS, CategoryEncoder, DenseFeature, SparseFeature, TextFeature
+from mtrec.data import ML_SCENARIOS, DenseFeature, SparseFeature, TextFeature
+from mtrec.data.tasks.movielens import user_demographics
 from mtrec.models.multitask.mmoe import MMoEConfig
 from mtrec.routing import RuleTaskMapper
 
@@ -160,31 +161,16 @@ def text_projection(embeddings: Tensor, dim: int) -> Tensor:
 def user_tensors(users: pd.DataFrame) -> tuple[dict[str, Tensor], int]:
     """Demographics indexed by user id (0 where unknown), and the occupation vocabulary size.
 
+    The coding is :func:`mtrec.data.tasks.movielens.user_demographics` (shared with
+    :mod:`mtrec.serving.allocation`).
+
     Returns:
         ``{"user_gender": (U,) long, "user_occupation": (U,) long, "user_age": (U,) float}``
         with U = largest user id + 1, and the number of occupation ids (OOV included).
     """
     _columns(users, "users", ("user_id", "gender", "occupation", "age"))
-    check_nonempty(users, "users")
-    if users.user_id.dtype.kind not in "iu":
-        raise TypeError(f"users.user_id must hold integer ids, got dtype {users.user_id.dtype}")
-    if users.user_id.min() < 0 or users.user_id.duplicated().any():
-        raise ValueError("users.user_id must be distinct ids >= 0")
-    occupation = CategoryEncoder().fit(users.occupation)
-    users = users.set_index("user_id")
-    size = int(users.index.max()) + 1
-    demo = {
-        "user_gender": torch.zeros(size, dtype=torch.long),
-        "user_occupation": torch.zeros(size, dtype=torch.long),
-        "user_age": torch.zeros(size),
-    }
-    demo["user_gender"][users.index] = torch.as_tensor(
-        np.array(users.gender.map({"M": 1, "F": 2}).fillna(0), dtype=np.int64))  # fmt: skip
-    demo["user_occupation"][users.index] = torch.as_tensor(
-        np.array(occupation.transform(users.occupation), dtype=np.int64))  # fmt: skip
-    demo["user_age"][users.index] = torch.as_tensor(
-        np.array((users.age - 35.0) / 12.0, dtype=np.float32))  # fmt: skip
-    return demo, int(occupation.vocab_size)
+    demo, occupations = user_demographics(users)
+    return {f"user_{key}": value for key, value in demo.items()}, occupations
 
 
 def history_tensors(ordered: pd.DataFrame, items: pd.DataFrame) -> dict[str, Tensor]:

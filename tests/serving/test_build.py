@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mtrec.data import ML_SCENARIOS
+from mtrec.data.tasks.movielens import AGE_CENTRE, AGE_SCALE
 from mtrec.models.multitask.mmoe import MMoE
 from mtrec.serving.build import (
     RecommenderConfig,
@@ -89,7 +90,8 @@ def test_user_and_history_tensors():
     demo, occupations = user_tensors(USERS)
     assert demo["user_gender"].tolist() == [0, 2, 0, 1]  # indexed by user id, 0 = unknown
     assert occupations == 3 and demo["user_occupation"][[1, 3]].min() >= 1  # 0 is OOV
-    torch.testing.assert_close(demo["user_age"][[1, 3]], torch.tensor([0.0, 1.0]))
+    ages = (torch.tensor([35.0, 47.0]) - AGE_CENTRE) / AGE_SCALE  # the shared ML coding
+    torch.testing.assert_close(demo["user_age"][[1, 3]], ages)
     history = history_tensors(ordered(), ITEMS)
     assert history["history_users"].tolist() == [1, 3]
     assert history["history_indptr"].tolist() == [0, 2, 5]
@@ -121,4 +123,4 @@ def test_features_feed_the_mmoe():
     model = MMoE(mmoe_config(config, num_users=4, num_items=5, occupations=occupations))
     assert model(batch).shape == (len(rows["item_row"]), 2)
     assert torch.isfinite(model.loss(batch)).all()
-    assert np.isclose(float(batch["age"][0]), 0.0)
+    assert np.isclose(float(batch["age"][0]), (35 - AGE_CENTRE) / AGE_SCALE)  # user 1, age 35
