@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
 
@@ -86,33 +89,66 @@ def seed_file(folder: Path, experiment: Experiment, seed: int) -> Path:
     return Path(folder) / f"{experiment.name}_seed{seed}.csv"
 
 
+def _one_seed(experiment: Experiment, seed: int, args: argparse.Namespace,
+              threads: int | None) -> pd.DataFrame:  # fmt: skip
+    """One seed's tidy rows (in this process or a worker with ``threads`` intra-op threads)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return tidy(experiment, experiment.run_seed(seed, args), seed)
+
+
+def _save(rows: pd.DataFrame, path: Path | None) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".csv.partial")
+    rows.to_csv(partial, index=False)
+    partial.replace(path)  # atomic: a killed run leaves no half-written seed
+
+
 def run_seeds(
     experiment: Experiment,
     seeds: Sequence[int],
     args: argparse.Namespace,
     *,
     per_seed_dir: Path | None = None,
+    jobs: int = 1,
 ) -> pd.DataFrame:
-    """Run ``seeds`` in order (resuming from ``per_seed_dir``); return every seed's tidy rows."""
-    frames, start = [], time.perf_counter()
-    for done, seed in enumerate(seeds, start=1):
-        path = seed_file(per_seed_dir, experiment, seed) if per_seed_dir else None
-        if path is not None and path.exists():
-            print(f"[{experiment.name}] seed {seed}: kept from {path}", flush=True)
-            frames.append(pd.read_csv(path))
-            continue
-        tick = time.perf_counter()
-        rows = tidy(experiment, experiment.run_seed(seed, args), seed)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".csv.partial")
-            rows.to_csv(partial, index=False)
-            partial.replace(path)  # atomic: a killed run leaves no half-written seed
-        frames.append(rows)
-        print(f"[{experiment.name}] seed {seed} ({done}/{len(seeds)}) in "
+    """Run ``seeds`` (resuming from ``per_seed_dir``); return every seed's tidy rows.
+
+    ``jobs > 1`` runs the seeds in that many worker processes with one intra-op thread each
+    (spawned: no forked OpenMP state); a seed's rows do not depend on where it ran.
+    """
+    if jobs < 1:
+        raise ValueError(f"--jobs is the number of worker processes (>= 1), got {jobs}")
+    frames, start = {}, time.perf_counter()
+    paths = {s: seed_file(per_seed_dir, experiment, s) if per_seed_dir else None for s in seeds}
+    todo = []
+    for seed in seeds:
+        if paths[seed] is not None and paths[seed].exists():
+            print(f"[{experiment.name}] seed {seed}: kept from {paths[seed]}", flush=True)
+            frames[seed] = pd.read_csv(paths[seed])
+        else:
+            todo.append(seed)
+
+    def done(seed: int, rows: pd.DataFrame, tick: float) -> None:
+        _save(rows, paths[seed])
+        frames[seed] = rows
+        print(f"[{experiment.name}] seed {seed} ({len(frames)}/{len(seeds)}) after "
               f"{time.perf_counter() - tick:.0f} s", flush=True)  # fmt: skip
+
+    if jobs == 1 or len(todo) <= 1:
+        for seed in todo:
+            tick = time.perf_counter()
+            done(seed, _one_seed(experiment, seed, args, None), tick)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context) as pool:
+            futures = {s: pool.submit(_one_seed, experiment, s, args, 1) for s in todo}
+            for seed, future in futures.items():
+                done(seed, future.result(), start)
     print(f"[{experiment.name}] {len(seeds)} seeds in {time.perf_counter() - start:.0f} s")
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([frames[s] for s in seeds], ignore_index=True)
 
 
 def summarise(per_seed: pd.DataFrame) -> pd.DataFrame:
@@ -185,6 +221,8 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
         default=None,
         help="record the per-seed rows collected in this folder, run nothing",
     )
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes, one thread each (default 1: this process)")  # fmt: skip
     if experiment.add_arguments is not None:
         experiment.add_arguments(parser)
     return parser
@@ -197,7 +235,9 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> pd.DataFr
     if args.merge is not None:
         per_seed = merge(experiment, args.merge)
     else:
-        per_seed = run_seeds(experiment, args.seeds, args, per_seed_dir=args.per_seed_dir)
+        per_seed = run_seeds(
+            experiment, args.seeds, args, per_seed_dir=args.per_seed_dir, jobs=args.jobs
+        )
     table = summarise(per_seed)
     print(table[[*KEY, "value", "std", "seeds"]].round(4).to_string(index=False))
     written = record(per_seed)

@@ -98,3 +98,12 @@ def test_mtrec_run_hands_the_options_to_the_experiment(capsys):
     assert "--seeds" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["run", "no-such-experiment"])
+
+
+def test_worker_processes_give_the_same_rows_as_one_process():
+    experiment = _experiment()
+    alone = runner.run_seeds(experiment, [0, 1, 2], argparse.Namespace())
+    pooled = runner.run_seeds(experiment, [0, 1, 2], argparse.Namespace(), jobs=2)
+    pd.testing.assert_frame_equal(pooled, alone)
+    with pytest.raises(ValueError, match="--jobs"):
+        runner.run_seeds(experiment, [0], argparse.Namespace(), jobs=0)
