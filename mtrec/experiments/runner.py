@@ -52,6 +52,8 @@ class Experiment:
     scenario: str = "all"  # default ``scenario`` column
     description: str = ""  # one line for --help
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None  # extra options
+    # after the rows are recorded: extra outputs of the run (a per-seed table, a cost table)
+    finish: Callable[[pd.DataFrame, argparse.Namespace], None] | None = None
 
     def __post_init__(self) -> None:
         if len(self.seeds) < 3:
@@ -173,11 +175,23 @@ def record(per_seed: pd.DataFrame) -> bool:
     return record_quality(summarise(per_seed))
 
 
-def recorded(experiment: Experiment, models: Sequence[str] | None = None,
-             path: Path = QUALITY_CSV) -> pd.DataFrame:  # fmt: skip
-    """The experiment's recorded rows (its dataset and task), optionally of ``models`` only."""
+def recorded(
+    experiment: Experiment,
+    models: Sequence[str] | None = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    path: Path = QUALITY_CSV,
+) -> pd.DataFrame:
+    """The experiment's recorded rows, optionally of ``models`` only.
+
+    By default the rows of its ``dataset`` and ``task``; an experiment whose rows span several
+    datasets or tasks names them in ``datasets`` / ``tasks``.
+    """
     table = load_quality(path)
-    table = table[(table.dataset == experiment.dataset) & (table.task == experiment.task)]
+    datasets = [experiment.dataset] if datasets is None else list(datasets)
+    tasks = [experiment.task] if tasks is None else list(tasks)
+    table = table[table.dataset.isin(datasets) & table.task.isin(tasks)]
     if models is not None:
         table = table[table.model.isin(list(models))]
     return table.reset_index(drop=True)
@@ -243,4 +257,6 @@ def main(experiment: Experiment, argv: Sequence[str] | None = None) -> pd.DataFr
     written = record(per_seed)
     where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
     print(f"{len(table)} rows written to {where}")
+    if experiment.finish is not None:
+        experiment.finish(per_seed, args)
     return table
