@@ -4,7 +4,9 @@ Protocol (Bordes et al., NeurIPS 2013, "filtered" setting): each test triple (h,
 queries, (h, r, ?) and (?, r, t). Every entity except the OOV entity 0 is a candidate; candidates
 that form another *known* triple (train, valid or test) are removed, so a model is not punished
 for ranking another true answer first. The rank of the true entity is 1 + the number of
-candidates scored strictly higher. MRR = mean of 1/rank; Hits@K = share of ranks ≤ K.
+other candidates scored higher *or equal*: the pessimistic rank, the tie rule of every ranking
+metric in :mod:`mtrec.eval.metrics`, so a collapsed model that scores every entity alike ranks
+the true entity last rather than first. MRR = mean of 1/rank; Hits@K = share of ranks ≤ K.
 
 A model here is anything with ``score_tails(heads, relations) -> (B, N)`` and
 ``score_heads(relations, tails) -> (B, N)`` (the KG family of :mod:`mtrec.models.kg`).
@@ -107,7 +109,8 @@ def filtered_ranks(
             )
             scores[rows, sorted_answers[torch.repeat_interleave(lo, counts) + offsets]] = -torch.inf
             scores[:, 0] = -torch.inf  # the OOV entity is never a candidate
-            ranks.append(1 + (scores > target).sum(dim=1))
+            scores[torch.arange(len(chunk)), a] = -torch.inf  # the true entity itself
+            ranks.append(1 + (scores >= target).sum(dim=1))  # pessimistic: ties rank above
     return torch.cat(ranks)
 
 

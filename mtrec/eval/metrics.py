@@ -6,8 +6,16 @@ Conventions
   probabilities; ``logloss`` needs probabilities).
 * Ranking metrics take ``scores`` (U, N) and ``relevance`` (U, N): one row per user, one column
   per candidate item; relevance is 0/1 (or graded for NDCG). Exclude items (e.g. already seen) by
-  setting their score to ``-inf``. Ties are broken by column order (a stable sort), so give
-  continuous scores. Users without any relevant item are left out of the mean.
+  setting their score to ``-inf``. Users without any relevant item are left out of the mean.
+* **Ties.** One rule for every ranking metric here and in :mod:`mtrec.eval.next_item`,
+  :mod:`mtrec.eval.topk` and :mod:`mtrec.eval.link_prediction`: the *pessimistic* rank. An item
+  tied with others is ranked after every item it ties with that is less relevant, and a target
+  after every item it ties with (:func:`target_rank` counts the items scored higher *or equal*).
+  A model can therefore never gain from ties: a constant model scores HR@k = 0 when k is below
+  the number of candidates (the former rule, "count only strictly higher scores", ranked a tied
+  target first and gave a constant model HR@10 = 1). Pessimistic ranks are a lower bound of the
+  expected metric under random tie-breaking; for continuous scores of a trained model the two
+  agree, and for integer scores (popularity counts) the bound is what the tables report.
 * Every function accepts NumPy arrays or torch tensors and returns a Python float (``reduce=True``)
   or a per-user NumPy array (``reduce=False``).
 
@@ -166,8 +174,16 @@ def _topk(scores: ArrayLike, relevance: ArrayLike, k: int) -> tuple[np.ndarray, 
     if (r < 0).any() or np.isinf(r).any():
         raise ValueError("relevance must be finite and >= 0 (0 = not relevant)")
     k = min(k, s.shape[1])
-    order = np.argsort(-s, axis=1, kind="stable")[:, :k]  # (U, k)
+    order = pessimistic_order(s, r)[:, :k]  # (U, k)
     return np.take_along_axis(r, order, axis=1), r
+
+
+def pessimistic_order(scores: np.ndarray, relevance: np.ndarray) -> np.ndarray:
+    """(U, N) column order per row: score descending, and within a tie the less relevant first.
+
+    The ranking rule of every metric here (module docstring): ties never lift a relevant item.
+    """
+    return np.lexsort((relevance, -scores), axis=1)
 
 
 def _reduce(per_user: np.ndarray, has_relevant: np.ndarray, reduce: bool) -> float | np.ndarray:
@@ -242,7 +258,10 @@ def mrr(scores: ArrayLike, relevance: ArrayLike, *, reduce: bool = True) -> floa
 def target_rank(
     scores: torch.Tensor | np.ndarray, targets: torch.Tensor | np.ndarray
 ) -> np.ndarray:
-    """0-based rank of one target column per row: the number of items scored strictly higher.
+    """0-based pessimistic rank of one target column per row: the other items scored >= it.
+
+    A target tied with other items ranks after all of them (module docstring, "Ties"), so a
+    constant model ranks every target last.
 
     Args:
         scores: (U, N) scores; excluded items at ``-inf``.
@@ -263,7 +282,7 @@ def target_rank(
             "first. Exclude items with -inf, not NaN; " + _SCORE_FIX
         )
     target_scores = s.gather(1, t[:, None])  # (U, 1)
-    return (s > target_scores).sum(dim=1).cpu().numpy()
+    return ((s >= target_scores).sum(dim=1) - 1).cpu().numpy()  # minus the target itself
 
 
 def hit_ndcg_from_rank(ranks: np.ndarray, k: int) -> tuple[float, float]:

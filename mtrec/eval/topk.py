@@ -130,7 +130,11 @@ def _reduce_to_topk(scores: Tensor, relevance: Tensor, k: int) -> tuple[np.ndarr
     of :mod:`mtrec.eval.metrics` (which reads the top k and the row's relevant count) is unchanged.
     """
     k = min(k, scores.shape[1])
-    top = scores.topk(k, dim=1).indices  # (U, k)
+    # the pessimistic order (mtrec.eval.metrics, "Ties"): score descending, within a tie the
+    # non-relevant items first. Two stable sorts: relevance ascending, then score descending.
+    by_relevance = relevance.argsort(dim=1, stable=True)
+    by_score = scores.gather(1, by_relevance).argsort(dim=1, descending=True, stable=True)
+    top = by_relevance.gather(1, by_score[:, :k])  # (U, k)
     top_rel = relevance.gather(1, top)  # (U, k)
     outside = (relevance > 0).sum(dim=1) - (top_rel > 0).sum(dim=1)  # (U,)
     width = int(outside.max()) if len(outside) else 0
