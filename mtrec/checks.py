@@ -211,3 +211,64 @@ def is_tracing() -> bool:
     traced does not have: callers skip them then (the eager call checked the same inputs).
     """
     return bool(torch.compiler.is_compiling() or torch.jit.is_tracing())
+
+
+def arg_int(*, min: int | None = None, max: int | None = None) -> Any:
+    """An ``argparse`` ``type=`` for a bounded integer flag (``--threads``, ``--seeds``, ...).
+
+    The parser then answers a bad value with its usage line and a message naming the flag, what
+    it expected and what it got, instead of passing it on to torch or the standard library.
+    """
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if (min is not None and value < min) or (max is not None and value > max):
+            bounds = " and ".join(
+                part for part in (min is not None and f">= {min}", max is not None and f"<= {max}")
+                if part
+            )  # fmt: skip
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, got {value}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+def arg_float(*, min: float | None = None, max: float | None = None) -> Any:
+    """An ``argparse`` ``type=`` for a finite, bounded float flag (``--atol``, ...)."""
+    import argparse
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if (min is not None and value < min) or (max is not None and value > max):
+            raise argparse.ArgumentTypeError(
+                f"expected a number in [{min if min is not None else '-inf'}, "
+                f"{max if max is not None else 'inf'}], got {value}"
+            )
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def arg_path(text: str) -> str:
+    """An ``argparse`` ``type=`` for a folder or file flag: an empty path is refused.
+
+    (``--out ''`` would otherwise fall back to a default folder and overwrite it.)
+    """
+    import argparse
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "expected a path, got an empty string; leave the flag out for the default folder"
+        )
+    return text

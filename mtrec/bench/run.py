@@ -23,6 +23,7 @@ from mtrec.bench.flops import copy_ceiling, matmul_ceiling
 from mtrec.bench.goals import ceiling_goals, scenario_routing_cost
 from mtrec.bench.measure import Context, environment, measure_case, row
 from mtrec.bench.timing import Settings
+from mtrec.checks import arg_int, arg_path
 from mtrec.reporting import (
     RESULTS_DIR,
     THROUGHPUT_KEY,
@@ -138,14 +139,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-sizes",
         nargs="+",
-        type=int,
+        type=arg_int(min=1),
         default=None,
         help="override every model's batch sizes",
     )
     parser.add_argument("--compile", action="store_true", help="also time torch.compile-d models")
     parser.add_argument(
         "--out",
-        type=str,
+        type=arg_path,
         default=None,
         help="results directory (default: benchmarks/results); the report is written next to it",
     )
@@ -157,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=arg_int(min=1, max=1024),
         default=None,
         help="torch intra-op CPU threads (default: torch's choice); on a shared, oversubscribed "
         "machine 1 thread avoids waiting at every parallel region for a descheduled thread",
@@ -170,7 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="measure, skip the report")
     parser.add_argument(
         "--merge",
-        type=str,
+        type=arg_path,
         default=None,
         metavar="DIR",
         help="measure nothing: upsert the throughput.csv / goals.csv rows of another run's --out "

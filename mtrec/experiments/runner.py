@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mtrec.checks import arg_int, arg_path
 from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
 
 log = logging.getLogger(__name__)
@@ -213,29 +214,22 @@ def merge(experiment: Experiment, folder: str | Path) -> pd.DataFrame:
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
 
-def _seeds(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is an integer >= 0, got {text}")
-    return value
-
-
 def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"mtrec run {experiment.name}", description=experiment.description or None
     )
-    parser.add_argument("--seeds", type=_seeds, nargs="+", default=list(experiment.seeds),
+    parser.add_argument("--seeds", type=arg_int(min=0), nargs="+", default=list(experiment.seeds),
                         help=f"seeds to run (default {list(experiment.seeds)})")  # fmt: skip
-    parser.add_argument("--per-seed-dir", type=Path, default=None,
+    parser.add_argument("--per-seed-dir", type=lambda text: Path(arg_path(text)), default=None,
                         help="write each seed's rows here as it ends; seeds already there are "
                         "kept (resume)")  # fmt: skip
     parser.add_argument(
         "--merge",
-        type=Path,
+        type=lambda text: Path(arg_path(text)),
         default=None,
         help="record the per-seed rows collected in this folder, run nothing",
     )
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", type=arg_int(min=1, max=256), default=1,
                         help="worker processes, one thread each (default 1: this process)")  # fmt: skip
     if experiment.add_arguments is not None:
         experiment.add_arguments(parser)
@@ -244,10 +238,14 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
 
 def main(experiment: Experiment, argv: Sequence[str] | None = None) -> pd.DataFrame:
     """Parse ``argv``, run (or merge) the seeds, print the table, record the rows."""
-    args = build_parser(experiment).parse_args(argv)
+    parser = build_parser(experiment)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.merge is not None:
-        per_seed = merge(experiment, args.merge)
+        try:
+            per_seed = merge(experiment, args.merge)
+        except FileNotFoundError as error:
+            parser.error(str(error))  # exits 2 with the usage line: nothing was recorded
     else:
         per_seed = run_seeds(
             experiment, args.seeds, args, per_seed_dir=args.per_seed_dir, jobs=args.jobs

@@ -78,3 +78,21 @@ def test_merge_upserts_another_runs_rows_and_says_what_it_needs(tmp_path):
     args = build_parser().parse_args(["bench", "--out", str(target), "--merge", str(empty)])
     with pytest.raises(SystemExit, match="found neither"):
         args.func(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "--out", ""], "--out: expected a path, got an empty string"),
+        (["bench", "--threads", "0"], "--threads: expected an integer >= 1"),
+        (["bench", "--batch-sizes", "8", "-2"], "--batch-sizes: expected an integer >= 1"),
+        (["bench", "--merge", ""], "--merge: expected a path"),
+    ],
+)
+def test_numeric_and_path_flags_are_checked_at_the_parser(argv, message, capsys):
+    from mtrec.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err

@@ -107,3 +107,20 @@ def test_worker_processes_give_the_same_rows_as_one_process():
     pd.testing.assert_frame_equal(pooled, alone)
     with pytest.raises(ValueError, match="--jobs"):
         runner.run_seeds(experiment, [0], argparse.Namespace(), jobs=0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--merge", "/nonexistent/folder"], "no such folder"),
+        (["--jobs", "0"], "--jobs: expected an integer >= 1"),
+        (["--seeds", "-1"], "--seeds: expected an integer >= 0"),
+        (["--seeds", "x"], "expected an integer, got 'x'"),
+        (["--per-seed-dir", ""], "expected a path, got an empty string"),
+    ],
+)
+def test_bad_options_stop_at_the_parser_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        runner.main(_experiment(), argv)
+    assert stopped.value.code == 2  # not 0: nothing was run or recorded
+    assert message in capsys.readouterr().err
