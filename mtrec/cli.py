@@ -100,7 +100,15 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPERIMENTS = ("transfer", "kg", "multiscenario", "multitask", "sequential", "generative")
+EXPERIMENTS = (
+    "transfer",
+    "kg",
+    "multiscenario",
+    "multitask",
+    "sequential",
+    "generative",
+    "allocation",
+)
 
 
 def _run(args: argparse.Namespace) -> int:

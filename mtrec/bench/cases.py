@@ -21,13 +21,17 @@ from mtrec.bench.flops import transformer_flops
 from mtrec.bench.inputs import click_batch, click_features
 from mtrec.bench.timing import SEED
 from mtrec.data import Batch
-from mtrec.data.schema import SparseFeature, TextFeature
+from mtrec.data.schema import TextFeature
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.multitask.ple import PLE, PLEConfig
-from mtrec.models.of_record import SCENARIO_BENCHMARK
+from mtrec.models.of_record import (
+    SCENARIO_BENCHMARK,
+    student_config,
+    throughput_teacher_config,
+)
 from mtrec.models.scenario.star import STAR, STARConfig
 from mtrec.models.sequential.sasrec import SASRec, SASRecConfig
-from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.models.student import StudentMLP
 from mtrec.nn.attention import MultiHeadAttention
 from mtrec.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 from mtrec.nn.scenario import ScenarioRouter
@@ -260,26 +264,21 @@ def benchmark_pair(
 ) -> tuple[nn.Module, nn.Module, Callable[[int], Batch]]:
     """The teacher/student pair of notebook 09 at real (ML-100k) sizes, for throughput tables.
 
-    Teacher: an MMoE (8 experts of widths (512, 256), towers (64,)) over user and item ids (16-d
-    embeddings) and a 384-d language-model item-text embedding. Student: the ID-only
-    :class:`~mtrec.models.student.StudentMLP` (16-d id embeddings, one hidden layer of 32).
+    Teacher: an MMoE (:func:`~mtrec.models.of_record.throughput_teacher_config`: 8 experts of
+    widths (512, 256), towers (64,)) over user and item ids (16-d embeddings) and a 384-d
+    language-model item-text embedding. Student: the ID-only
+    :class:`~mtrec.models.student.StudentMLP` of
+    :func:`~mtrec.models.of_record.student_config` (16-d id embeddings, one hidden layer of 32).
 
     Returns:
         (teacher, student, example_batch_fn); ``example_batch_fn(batch_size)`` gives a random
         batch with every key either model reads (``user_id``, ``item_id``, ``item_text``) plus
         ``labels`` (B, T). Both models are in eval mode on the CPU.
     """
-    ids = (SparseFeature("user_id", num_users, 16), SparseFeature("item_id", num_items, 16))
-    teacher = MMoE(
-        MMoEConfig(
-            features=(*ids, TextFeature("item_text", text_dim)),
-            num_tasks=len(task_names),
-            num_experts=8,
-            expert_hidden=(512, 256),
-            tower_hidden=(64,),
-        )
-    ).eval()
-    student = StudentMLP(StudentConfig(features=ids, task_names=task_names, hidden=(32,))).eval()
+    student_cfg = student_config(num_users, num_items, task_names)
+    features = (*student_cfg.features, TextFeature("item_text", text_dim))
+    teacher = MMoE(throughput_teacher_config(features, len(task_names))).eval()
+    student = StudentMLP(student_cfg).eval()
 
     def example_batch(batch_size: int) -> Batch:
         generator = torch.Generator().manual_seed(batch_size)

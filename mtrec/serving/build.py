@@ -23,6 +23,8 @@ from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, che
 from mtrec.data import ML_SCENARIOS, DenseFeature, SparseFeature, TextFeature
 from mtrec.data.tasks.movielens import user_demographics
 from mtrec.models.multitask.mmoe import MMoEConfig
+from mtrec.models.of_record import multitask_mmoe_config
+from mtrec.nn.pca import pca_project
 from mtrec.routing import RuleTaskMapper
 
 # The tasks a rating can label: task name → what makes a training row positive for it.
@@ -138,8 +140,9 @@ def scenario_ids(items: pd.DataFrame, config: RecommenderConfig) -> Tensor:
 def text_projection(embeddings: Tensor, dim: int) -> Tensor:
     """(I, D) sentence embeddings → (I, dim) principal components, scaled to unit std.
 
-    ``torch.pca_lowrank`` draws from the global torch random state, so the result depends on
-    what ran before it (the caller seeds).
+    The projection is :func:`mtrec.nn.pca.pca_project`'s randomized one (``torch.pca_lowrank``):
+    it draws from the global torch random state, so the result depends on what ran before it
+    (the caller seeds).
     """
     check_tensor(embeddings, "embeddings", ndim=2)
     check_nonempty(embeddings, "embeddings")
@@ -150,9 +153,7 @@ def text_projection(embeddings: Tensor, dim: int) -> Tensor:
             f"text_dim must be in 1..{min(embeddings.shape)} (the embedding width and item "
             f"count), got {dim}; lower RecommenderConfig.text_dim"
         )
-    centred = embeddings - embeddings.mean(0)
-    _, _, v = torch.pca_lowrank(centred, q=dim, center=False)
-    text = centred @ v[:, :dim]  # (I, dim)
+    text = pca_project(embeddings, dim, randomized=True)  # (I, dim)
     if not float(text.std()) > 0:
         raise ValueError("embeddings are all equal (no variance): nothing to project")
     return (text / text.std()).float().contiguous()
@@ -162,7 +163,7 @@ def user_tensors(users: pd.DataFrame) -> tuple[dict[str, Tensor], int]:
     """Demographics indexed by user id (0 where unknown), and the occupation vocabulary size.
 
     The coding is :func:`mtrec.data.tasks.movielens.user_demographics` (shared with
-    :mod:`mtrec.serving.allocation`).
+    :mod:`mtrec.experiments.allocation`).
 
     Returns:
         ``{"user_gender": (U,) long, "user_occupation": (U,) long, "user_age": (U,) float}``
@@ -271,6 +272,8 @@ def mmoe_config(
 ) -> MMoEConfig:
     """The scoring MMoE over user, item, scenario, demographics and the item text projection.
 
+    Its sizes are notebook 06's MMoE (:func:`mtrec.models.of_record.multitask_mmoe_config`).
+
     Args:
         config: gives the scenario count, the heads (``tasks``) and the text width.
         num_users, num_items, occupations: embedding vocabularies (largest id + 1).
@@ -284,5 +287,4 @@ def mmoe_config(
         DenseFeature("age"),
         TextFeature("item_text", config.text_dim),
     )
-    return MMoEConfig(features=features, num_tasks=len(config.tasks), num_experts=4,
-                      expert_hidden=(64, 32), tower_hidden=(16,))  # fmt: skip
+    return multitask_mmoe_config(features, len(config.tasks))

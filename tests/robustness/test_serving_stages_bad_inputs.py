@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mtrec.data import ML_GENRES
-from mtrec.serving import allocation, build, export
+from mtrec.experiments import allocation_study as allocation
+from mtrec.serving import build, export
 from mtrec.serving.budget import BudgetTable, DepthController, ScenarioBudget
 from mtrec.serving.cascade import (
     CascadeScorer,

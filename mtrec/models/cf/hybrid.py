@@ -17,6 +17,7 @@ from torch import Tensor
 
 from mtrec.checks import check_finite, check_float, check_nonempty, check_tensor
 from mtrec.models.cf.bpr import BPRMF, BPRConfig
+from mtrec.nn.pca import pca_project
 
 
 def standardise(scores: Tensor) -> Tensor:
@@ -101,15 +102,6 @@ class WeightedHybrid:
             tried.append((weights, float(valid_metric(blended))))
         best = max(tried, key=lambda t: t[1])[0]
         return cls(best), tried
-
-
-def pca_project(vectors: Tensor, dim: int) -> Tensor:
-    """(N, dim) projection of centred (N, D) vectors on their top principal directions."""
-    centred = vectors.float() - vectors.float().mean(dim=0, keepdim=True)
-    _, _, v = torch.linalg.svd(centred, full_matrices=False)  # v: (D, D)
-    if dim > v.shape[0]:
-        raise ValueError(f"dim {dim} exceeds the vector width {v.shape[0]}")
-    return centred @ v[:dim].T
 
 
 def lm_initialised_bpr(config: BPRConfig, item_vectors: Tensor) -> BPRMF:

@@ -126,7 +126,7 @@ def test_user_demographics_unknowns_and_bad_ids():
 
 
 def test_serving_build_and_allocation_code_users_alike():
-    from mtrec.serving.allocation import movielens_tables
+    from mtrec.experiments.allocation_study import movielens_tables
     from mtrec.serving.build import user_tensors
 
     ml = load_movielens()

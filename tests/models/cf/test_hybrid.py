@@ -5,11 +5,11 @@ from mtrec.models.cf.bpr import BPRMF, BPRConfig
 from mtrec.models.cf.hybrid import (
     WeightedHybrid,
     lm_initialised_bpr,
-    pca_project,
     place_cold_items,
     standardise,
     weight_grid,
 )
+from mtrec.nn.pca import pca_project
 
 
 def test_weight_grid_is_the_simplex():

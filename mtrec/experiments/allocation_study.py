@@ -1,8 +1,11 @@
-"""The MovieLens-100k teacher/student pair of notebook 14 and its quality-per-depth table.
+"""The compute-allocation study's parts: the MovieLens-100k teacher/student pair and its
+quality-per-depth table (the experiment is :mod:`mtrec.experiments.allocation`, notebook 14
+replays it under load with :mod:`mtrec.serving`'s cascade, budgets and controller).
 
 * :func:`movielens_tables`: per-user and per-item feature tables (ids, demographics, genres, a
   MiniLM title embedding reduced by PCA), so any (user, item) batch is two gathers.
-* :func:`fit_pair`: the **teacher**, an MMoE (Ma et al., KDD 2018) over all those features, fit on
+* :func:`fit_pair`: the **teacher**, an MMoE (Ma et al., KDD 2018) over all those features
+  (:func:`mtrec.models.of_record.teacher_config`), fit on
   the training ratings (positives) and as many sampled unrated items (negatives), tasks *watch*
   and *like* (rating >= 4); the **student**, an ID-only :class:`mtrec.models.StudentMLP`
   distilled from it (Hinton et al., 2015) on those rows plus a transfer set of random
@@ -26,7 +29,9 @@ from mtrec.checks import as_tensor, check_finite, check_ids, check_int, check_no
 from mtrec.data import ML_GENRES, DenseFeature, SparseFeature, TensorBatcher, TextFeature
 from mtrec.data.tasks.movielens import user_demographics
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
+from mtrec.models.of_record import student_config, teacher_config
 from mtrec.models.student import StudentConfig, StudentMLP
+from mtrec.nn.pca import pca_project
 from mtrec.train import fit
 from mtrec.train.distill import DistillConfig, Distiller
 
@@ -59,15 +64,13 @@ class FeatureTables:
         return self.item["item_id"].shape[0] - 1
 
 
+TITLE_SCALE = 4  # ×4: the projected titles at a unit-ish scale next to the other inputs
+
+
 def title_pca(embeddings: Tensor, dim: int) -> Tensor:
-    """(I, 384) sentence embeddings → (I, dim): centred, projected on the top principal axes."""
-    check_tensor(embeddings, "embeddings", ndim=2)
-    check_nonempty(embeddings, "embeddings", fix="pass at least one item's embedding")
-    check_finite(embeddings, "embeddings")
-    check_int(dim, "dim", min=1, max=min(embeddings.shape))
-    centred = embeddings.float() - embeddings.float().mean(0)
-    _, _, components = torch.linalg.svd(centred, full_matrices=False)
-    return centred @ components[:dim].T * 4  # ×4: unit-ish scale next to the other inputs
+    """(I, 384) sentence embeddings → (I, dim): centred, projected on the top principal axes
+    (:func:`mtrec.nn.pca.pca_project`, exact), times :data:`TITLE_SCALE`."""
+    return pca_project(embeddings, dim) * TITLE_SCALE
 
 
 def movielens_tables(users: pd.DataFrame, items: pd.DataFrame, text: Tensor) -> FeatureTables:
@@ -100,7 +103,7 @@ def movielens_tables(users: pd.DataFrame, items: pd.DataFrame, text: Tensor) -> 
 
 
 def pair_configs(tables: FeatureTables) -> tuple[MMoEConfig, StudentConfig]:
-    """The teacher's and the student's configs (same tasks, in ``TASKS`` order)."""
+    """The teacher's and the student's configs of record (same tasks, in ``TASKS`` order)."""
     num_users, num_items = tables.user["user_id"].shape[0], tables.item["item_id"].shape[0]
     occupations = int(tables.user["occupation"].max()) + 1
     teacher_features = (
@@ -109,14 +112,7 @@ def pair_configs(tables: FeatureTables) -> tuple[MMoEConfig, StudentConfig]:
         DenseFeature("age"), DenseFeature("genres", len(ML_GENRES)),
         TextFeature("item_text", tables.item["item_text"].shape[1]),
     )  # fmt: skip
-    teacher = MMoEConfig(features=teacher_features, num_tasks=len(TASKS), num_experts=4,
-                         expert_hidden=(128, 64), tower_hidden=(32,))  # fmt: skip
-    student = StudentConfig(
-        features=(SparseFeature("user_id", num_users, 16), SparseFeature("item_id", num_items, 16)),
-        task_names=TASKS,
-        hidden=(32,),
-    )
-    return teacher, student
+    return teacher_config(teacher_features, len(TASKS)), student_config(num_users, num_items, TASKS)
 
 
 def training_rows(ratings: pd.DataFrame, num_items: int, *, seed: int) -> dict[str, Tensor]:
