@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from mtrec import bench
+from mtrec.checks import arg_float, arg_int, arg_path
 from mtrec.utils import REPO_ROOT
 
 
@@ -161,13 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         "models", nargs="*", default=None, metavar="MODEL",
         help="student and/or mmoe (default: both)",
     )  # fmt: skip
-    export.add_argument("--out", default="exported", help="output folder (default: exported/)")
+    export.add_argument("--out", type=arg_path, default="exported",
+                        help="output folder (default: exported/)")  # fmt: skip
     export.add_argument("--student", default=None, metavar="FILE",
                         help="StudentMLP weights (a safetensors state dict) to load first")  # fmt: skip
     export.add_argument("--mmoe", default=None, metavar="FILE",
                         help="MMoE weights (a safetensors state dict) to load first")  # fmt: skip
-    export.add_argument("--atol", type=float, default=1e-5, help="parity tolerance on logits")
-    export.add_argument("--check-batch", type=int, default=64, help="rows of the parity batch")
+    export.add_argument("--atol", type=arg_float(min=0.0), default=1e-5,
+                        help="parity tolerance on logits")  # fmt: skip
+    export.add_argument("--check-batch", type=arg_int(min=1, max=1_000_000), default=64,
+                        help="rows of the parity batch")  # fmt: skip
     export.set_defaults(func=_export)
 
     tour = sub.add_parser("tour", help="execute every numbered notebook in order")

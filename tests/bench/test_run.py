@@ -96,3 +96,21 @@ def test_numeric_and_path_flags_are_checked_at_the_parser(argv, message, capsys)
         main(argv)
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--atol", "nan"], "--atol: expected a finite number"),
+        (["export", "--atol", "-1"], "--atol: expected a number in [0.0, inf]"),
+        (["export", "--check-batch", "0"], "--check-batch: expected an integer >= 1"),
+        (["export", "--out", " "], "--out: expected a path"),
+    ],
+)
+def test_export_flags_are_checked_at_the_parser(argv, message, capsys):
+    from mtrec.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
