@@ -46,12 +46,12 @@ the training mean and the user's mean rating; RMSE, seeds 0, 1, 2.
 
 The title writer trains 3 epochs (Adam lr 5e-3, batches of 128, d_model 64, 2+2 layers).
 
-Run ``MTREC_WRITE_RESULTS=1 python -m mtrec.experiments.generative`` to write the rows (one
-process on one thread, about 20 minutes; or one process per seed with ``--seeds S
---per-seed-dir DIR``, then ``--merge DIR`` to record them: the same rows)
-(models ``p5-<scheme>``, ``sasrec``, ``popularity``: task ``next_item_schemes``; models
-``title-<writer>``: task ``review_title``; ``p5-semantic-rating``, ``training-mean``,
-``user-mean``: task ``rating_leave_last_out``) into ``benchmarks/results/quality.csv``.
+Run ``MTREC_WRITE_RESULTS=1 mtrec run generative`` to write the rows (one thread, about 20
+minutes; ``--part next rating titles`` picks parts, ``--epochs`` the P5 passes; the runner's
+``--jobs``, ``--per-seed-dir`` and ``--merge`` give the same rows). Each seed's rows carry their
+part's task and dataset (:data:`PARTS`): models ``p5-<scheme>``, ``sasrec``, ``popularity``: task
+``next_item_schemes``; models ``title-<writer>``: task ``review_title`` (clothing);
+``p5-semantic-rating``, ``training-mean``, ``user-mean``: task ``rating_leave_last_out``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,12 +70,14 @@ from mtrec.data import TensorBatcher, load_movielens
 from mtrec.data.sequences import SequenceData
 from mtrec.data.tasks.movielens import ml100k_leave_last_out, ml100k_next_item
 from mtrec.eval.next_item import evaluate_next_item
+from mtrec.experiments import runner
+from mtrec.experiments.runner import Experiment
 from mtrec.experiments.titles import TitleData, load_title_data, run_titles
 from mtrec.models.generative.codes import build_tokenizer
 from mtrec.models.generative.ids import SCHEMES, item_codebook
 from mtrec.models.generative.p5 import P5, P5Config
 from mtrec.models.generative.prompts import ItemText, score_next, training_examples, vocabulary
-from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
+from mtrec.reporting.store import QUALITY_CSV, load_quality
 from mtrec.train import fit
 from mtrec.utils import set_seed
 
@@ -246,22 +247,59 @@ def run_rating(data: NextItemData, seeds: Sequence[int] = SEEDS, **train_kw) -> 
     return pd.DataFrame(rows)
 
 
-def mean_std(results: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """ "mean ± std" (sample std over seeds) per model, models in first-seen order."""
-    order = list(dict.fromkeys(results.model))
-    grouped = results.groupby("model", sort=False)[list(columns)]
-    mean, std = grouped.mean().loc[order], grouped.std(ddof=1).loc[order].fillna(0.0)
-    return mean.round(4).astype(str) + " ± " + std.round(4).astype(str)
+PARTS = {  # part → (metrics recorded, task, dataset)
+    "next": ((*METRICS, "cold_hr@10", "cold_users"), NEXT_TASK, "ml-100k"),
+    "rating": (("rmse",), RATING_TASK, "ml-100k"),
+    "titles": (("bleu", "rouge_l", "sentiment_agreement", "class_consistency", "class_mention",
+                "distinct_titles"), TITLE_TASK, "clothing"),
+}  # fmt: skip
 
 
-def record(results: pd.DataFrame, task: str, metrics: Sequence[str], dataset: str) -> bool:
-    """Write one quality row per model and metric (mean and std over seeds)."""
-    rows = [
-        quality_rows(dataset=dataset, model=name, task=task,
-                     metrics={m: group[m].dropna().tolist() for m in metrics if group[m].notna().any()})
-        for name, group in results.groupby("model", sort=False)
-    ]  # fmt: skip
-    return record_quality(pd.concat(rows, ignore_index=True))
+def part_rows(results: pd.DataFrame, part: str) -> pd.DataFrame:
+    """A part's per-seed results (one column per metric) as tidy rows under its task and
+    dataset; a metric a model has no value for (``cold_hr@10`` without cold users) has no row."""
+    metrics, task, dataset = PARTS[part]
+    present = [m for m in metrics if m in results]
+    rows = results.melt(id_vars="model", value_vars=present, var_name="metric")
+    return rows.dropna(subset=["value"]).assign(task=task, dataset=dataset)
+
+
+def selected_parts(wanted: Sequence[str]) -> list[str]:
+    """The parts of ``--part`` in run order (``all``: every part)."""
+    return [p for p in PARTS if "all" in wanted or p in wanted]
+
+
+def run_seed(seed: int, args: argparse.Namespace) -> pd.DataFrame:
+    """One seed of every part in ``args.part``: tidy rows (model, metric, value, task, dataset)."""
+    torch.set_num_threads(args.threads)  # the recorded rows were measured on one thread
+    parts = selected_parts(args.part)
+    data = load_next_item_data() if {"next", "rating"} & set(parts) else None
+    runs = {
+        "next": lambda: run_next_item(data, [seed], epochs=args.epochs),
+        "rating": lambda: run_rating(data, [seed], epochs=args.epochs),
+        "titles": lambda: run_titles(None, [seed]),
+    }
+    return pd.concat([part_rows(runs[p](), p) for p in parts], ignore_index=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--part", choices=(*PARTS, "all"), nargs="+", default=["all"],
+                        help="parts to run (default all: next rating titles)")  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=EPOCHS,
+                        help=f"P5 passes over the prompts, parts next and rating (default {EPOCHS})")  # fmt: skip
+    # One intra-op thread: the recorded rows were measured so, and results move with the count.
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+
+
+EXPERIMENT = Experiment(
+    name="generative",
+    run_seed=run_seed,
+    seeds=SEEDS,
+    dataset="ml-100k",  # every row names its part's dataset and task (PARTS)
+    task=NEXT_TASK,
+    description=__doc__.split("\n")[0],
+    add_arguments=add_arguments,
+)
 
 
 def recorded(task: str = NEXT_TASK, path=QUALITY_CSV) -> pd.DataFrame:
@@ -270,8 +308,9 @@ def recorded(task: str = NEXT_TASK, path=QUALITY_CSV) -> pd.DataFrame:
     A notebook's one-seed live run records its rows under ``<model>_nbNN`` names; they are not
     the experiment's and are left out.
     """
-    frame = load_quality(path)
-    frame = frame[(frame.task == task) & ~frame.model.str.fullmatch(r".+_nb\d\d")]
+    datasets = sorted({dataset for _, _, dataset in PARTS.values()})
+    frame = runner.recorded(EXPERIMENT, datasets=datasets, tasks=[task], path=path)
+    frame = frame[~frame.model.str.fullmatch(r".+_nb\d\d")]
     if frame.empty:
         return pd.DataFrame()
     text = frame.apply(lambda r: f"{r.value:.4f} ± {0.0 if pd.isna(r['std']) else r['std']:.4f}",
@@ -280,83 +319,16 @@ def recorded(task: str = NEXT_TASK, path=QUALITY_CSV) -> pd.DataFrame:
     return table.loc[list(dict.fromkeys(frame.model))]
 
 
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    return runner.main(EXPERIMENT, argv)
+
+
+# load_quality: notebook 08 reads the recorded rows through it
 __all__ = [
-    "NextItemData", "TitleData", "load_next_item_data", "load_title_data", "mean_std", "record",
-    "recorded", "run_next_item", "run_rating", "run_titles", "scheme_codebook", "train_p5",
+    "EXPERIMENT", "PARTS", "NextItemData", "TitleData", "load_next_item_data", "load_quality",
+    "load_title_data", "main", "part_rows", "recorded", "run_next_item", "run_rating",
+    "run_seed", "run_titles", "scheme_codebook", "train_p5",
 ]  # fmt: skip
-
-
-RECORDED = {  # part → (metrics recorded, task, dataset)
-    "next": ([*METRICS, "cold_hr@10", "cold_users"], NEXT_TASK, "ml-100k"),
-    "rating": (["rmse"], RATING_TASK, "ml-100k"),
-    "titles": (["bleu", "rouge_l", "sentiment_agreement", "class_consistency", "class_mention",
-                "distinct_titles"], TITLE_TASK, "clothing"),
-}  # fmt: skip
-
-
-def merge(folder: str | Path) -> bool:
-    """Record the per-seed rows written by runs with ``--per-seed-dir`` (one run per seed)."""
-    written = False
-    for part, (metrics, task, dataset) in RECORDED.items():
-        files = sorted(Path(folder).glob(f"{part}_seeds*.csv"))
-        if not files:
-            continue
-        results = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-        print(mean_std(results, metrics).to_string())
-        written |= record(results, task, metrics, dataset)
-    print(f"rows written: {written}")
-    return written
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--part", choices=("next", "rating", "titles", "all"), nargs="+", default=["all"]
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    # One intra-op thread: the recorded rows were measured so, and results move with the count.
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument(
-        "--per-seed-dir",
-        default=None,
-        help="write each part's per-seed rows here (one run per seed) and record nothing",
-    )
-    parser.add_argument(
-        "--merge",
-        default=None,
-        help="record the per-seed rows collected in this folder (mean ± std over seeds)",
-    )
-    args = parser.parse_args(argv)
-    if args.merge:
-        merge(args.merge)
-        return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(args.threads)
-    written = False
-    wanted = {"next", "rating", "titles"} if "all" in args.part else set(args.part)
-    data = load_next_item_data() if wanted & {"next", "rating"} else None
-    parts = {
-        "next": lambda: run_next_item(data, args.seeds, epochs=args.epochs),
-        "rating": lambda: run_rating(data, args.seeds, epochs=args.epochs),
-        "titles": lambda: run_titles(None, args.seeds),
-    }
-    for part, run in parts.items():
-        if part not in wanted:
-            continue
-        results = run()
-        if args.per_seed_dir:
-            seeds = "-".join(map(str, args.seeds))
-            results.to_csv(Path(args.per_seed_dir) / f"{part}_seeds{seeds}.csv", index=False)
-            continue
-        metrics, task, dataset = RECORDED[part]
-        print(mean_std(results, metrics).to_string())
-        written |= record(results, task, metrics, dataset)
-    if args.per_seed_dir:
-        print(f"per-seed rows written to {args.per_seed_dir} (record them with --merge)")
-        return
-    where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
-    print(f"rows written to {where}")
 
 
 if __name__ == "__main__":

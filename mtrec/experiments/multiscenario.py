@@ -1,7 +1,8 @@
 """The multi-scenario benchmark: every multi-scenario model and the baselines, 5 seeds, two datasets.
 
-Run ``python -m mtrec.experiments.multiscenario`` (``--help`` for options). Protocols (also in
-``datasets/README.md``, section "Multi-scenario benchmark"):
+Run ``MTREC_WRITE_RESULTS=1 mtrec run multiscenario`` (``--help`` for options; the runner
+:mod:`mtrec.experiments.runner` runs the seeds, one :func:`run_seed` each, two worker processes by
+default). Protocols (also in ``datasets/README.md``, section "Multi-scenario benchmark"):
 
 * ``ml-100k-age``: the task :func:`mtrec.data.tasks.ml100k_by_age` (MovieLens-100k, 3 scenarios
   by user age: <25, 25–34, ≥35, Scenario-Wise Rec's ML-1M groups; task ``like`` = rating > 3;
@@ -16,21 +17,23 @@ Run ``python -m mtrec.experiments.multiscenario`` (``--help`` for options). Prot
 The split is fixed; each seed changes initialisation and batch order, so the seeds pair up
 across models and :func:`mtrec.eval.significance.compare_to_baseline` can test each model
 against Shared-Bottom (``sb+scenario``: shared bottom, scenario embedding, per-scenario towers).
-Writes quality rows (mean ± std; scenario = name or ``all``), the per-seed values (for the
-tests) and a cost table (parameters, train s/epoch, inference µs/row on this CPU, measured after
-the quality runs in one process on one thread, the models interleaved).
+With ``MTREC_WRITE_RESULTS=1`` (and no ``--no-write``) writes quality rows (mean ± std; scenario
+= name or ``all``; NaN metrics, e.g. the AUC of a one-class scenario, are left out), then in
+:func:`finish` the per-seed values (for the tests) and a cost table (parameters, train s/epoch,
+inference µs/row on this CPU, measured after the quality runs in one process on one thread, the
+models interleaved; ``--cost-only`` measures only these).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import functools
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -39,10 +42,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mtrec.checks import check_int
 from mtrec.data import TensorBatcher
 from mtrec.data.tasks import ClickTask, clothing_departments, ml100k_by_age
 from mtrec.eval.click import mean_auc, predict
 from mtrec.eval.metrics import breakdown
+from mtrec.experiments import runner
+from mtrec.experiments.runner import Experiment
 from mtrec.models import (
     HAMUR,
     M2M,
@@ -62,13 +68,14 @@ from mtrec.models import (
     STARConfig,
 )
 from mtrec.reporting.multiscenario import BASELINE, COST_CSV, SEED_COLUMNS, SEEDS_CSV
-from mtrec.reporting.store import quality_rows, record_quality, upsert
+from mtrec.reporting.store import upsert, writing_enabled
 from mtrec.train import count_parameters, fit
 from mtrec.utils import env_info, git_commit, set_seed
 
 log = logging.getLogger(__name__)
 Tensors = dict[str, torch.Tensor]
 PREDICT_BATCH = 4096  # rows per inference batch
+SEEDS = (0, 1, 2, 3, 4)  # the command's seeds (the published rows)
 
 
 @dataclass(frozen=True)
@@ -232,24 +239,6 @@ def measure_cost(data: Prepared, models: Sequence[str], repeats: int = 3) -> pd.
     ])  # fmt: skip
 
 
-def quality_frame(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Quality rows (mean ± std over seeds) from the per-seed metrics."""
-    frames = []
-    for (dataset, model, scenario, task), g in per_seed.groupby(
-        ["dataset", "model", "scenario", "task"], sort=False
-    ):
-        metrics = {m: v.sort_values("seed")["value"].dropna() for m, v in g.groupby("metric")}
-        frames.append(quality_rows(dataset=dataset, model=model, scenario=scenario, task=task,
-                                   metrics={m: v for m, v in metrics.items() if len(v)}))  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
-
-
-def write_quality(per_seed: pd.DataFrame) -> None:
-    """Quality rows (mean ± std, via ``record_quality``) and every seed's value."""
-    record_quality(quality_frame(per_seed))
-    upsert(SEEDS_CSV, per_seed, SEED_COLUMNS, [c for c in SEED_COLUMNS if c != "value"])
-
-
 def write_cost(cost: pd.DataFrame) -> None:
     """The cost table, stamped with the machine, torch, commit and date."""
     info = env_info()
@@ -263,45 +252,106 @@ def _prepared(dataset: str) -> Prepared:
     return DATASETS[dataset]()
 
 
-def _job(dataset: str, model: str, seeds: Sequence[int], threads: int) -> pd.DataFrame:
-    """One (dataset, model) pair over every seed, in a worker process."""
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    return run_benchmark(_prepared(dataset), [model], seeds)
+def prepared(dataset: str, max_epochs: int | None = None) -> Prepared:
+    """The dataset's tensors and protocol (built once per process), ``max_epochs`` overriding."""
+    data = _prepared(dataset)
+    if max_epochs is None:
+        return data
+    return dataclasses.replace(data, max_epochs=check_int(max_epochs, "--max-epochs", min=1))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m mtrec.experiments.multiscenario [--seeds 5] [--jobs 2] ...``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes (1 thread each)")
-    parser.add_argument("--cost-only", action="store_true", help="only the cost table")
-    parser.add_argument("--no-write", action="store_true", help="print, write no CSV")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if not args.no_write:  # an explicit command: it writes its results unless told not to
-        os.environ.setdefault("MTREC_WRITE_RESULTS", "1")
-    started = time.perf_counter()
-    if not args.cost_only:
-        pairs = [(d, m) for d in args.datasets for m in args.models]
-        seeds = list(range(args.seeds))
-        context = multiprocessing.get_context("spawn")  # no forked OpenMP state
-        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            frames = list(pool.map(_job, *zip(*pairs), [seeds] * len(pairs), [1] * len(pairs)))
-        per_seed = pd.concat(frames, ignore_index=True)
-        if not args.no_write:
-            write_quality(per_seed)
-        overall = per_seed[(per_seed.scenario == "all") & (per_seed.metric == "auc")]
-        print(overall.groupby(["dataset", "task", "model"])["value"].agg(["mean", "std"]).round(4))
-        log.info("quality: %.0f s", time.perf_counter() - started)
+def finite_rows(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """``rows`` less the NaN metric values, logged (a mean over seeds needs a value each seed).
+
+    A metric is NaN when it is undefined on the rows it scores, e.g. the AUC of a scenario whose
+    test rows hold one class.
+    """
+    bad = ~np.isfinite(rows["value"].to_numpy(dtype=float))
+    if bad.any():
+        log.info("seed %d: %d of %d metric values are NaN (undefined, e.g. the AUC of a scenario "
+                 "whose test rows hold one class) and are left out: %s", seed, int(bad.sum()),
+                 len(rows), rows[bad][["dataset", "model", "scenario", "task", "metric"]]
+                 .drop_duplicates().head(3).to_dict("records"))  # fmt: skip
+    return rows[~bad].reset_index(drop=True)
+
+
+def run_seed(seed: int, args: argparse.Namespace) -> pd.DataFrame:
+    """The runner's unit: every requested dataset × model for ``seed``, on one thread."""
+    torch.set_num_threads(1)  # the published per-seed values were measured on one thread
+    rows = []
+    for dataset in args.datasets:
+        data = prepared(dataset, args.max_epochs)
+        rows.append(run_benchmark(data, args.models, [seed]))
+    rows = finite_rows(pd.concat(rows, ignore_index=True), seed)
+    return rows[["dataset", "model", "scenario", "task", "metric", "value"]]
+
+
+def measure_costs(args: argparse.Namespace) -> pd.DataFrame:
+    """:func:`measure_cost` of the requested models on each dataset, one process, one thread.
+
+    Written to the cost table when ``MTREC_WRITE_RESULTS=1``.
+    """
     torch.set_num_threads(1)  # cost: one process, one thread, models interleaved
-    cost = pd.concat([measure_cost(_prepared(d), args.models) for d in args.datasets])
-    if not args.no_write:
+    cost = pd.concat([measure_cost(prepared(d), args.models) for d in args.datasets])
+    if writing_enabled():
         write_cost(cost)
     print(cost.round(3).to_string(index=False))
-    print(f"multiscenario benchmark: {time.perf_counter() - started:.0f} s")
+    return cost
+
+
+def finish(per_seed: pd.DataFrame, args: argparse.Namespace) -> None:
+    """After the quality rows: every seed's value (for the t-tests) and the cost table."""
+    if writing_enabled():
+        seeds = per_seed.assign(split="test")[SEED_COLUMNS]
+        upsert(SEEDS_CSV, seeds, SEED_COLUMNS, [c for c in SEED_COLUMNS if c != "value"])
+        print(f"{len(seeds)} per-seed values written to {SEEDS_CSV}")
+    measure_costs(args)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="epoch cap for a quick run (default: each dataset's protocol)")  # fmt: skip
+    parser.add_argument("--cost-only", action="store_true", help="only the cost table")
+    parser.add_argument("--no-write", action="store_true",
+                        help="write no CSV even when MTREC_WRITE_RESULTS=1")  # fmt: skip
+    parser.set_defaults(jobs=2)  # seeds in 2 worker processes, one thread each
+
+
+EXPERIMENT = Experiment(
+    name="multiscenario",
+    run_seed=run_seed,
+    seeds=SEEDS,
+    dataset="ml-100k-age",  # every row names its dataset: ml-100k-age or clothing-departments
+    description=__doc__.splitlines()[0],
+    add_arguments=_add_arguments,
+    finish=finish,
+)
+
+
+@contextlib.contextmanager
+def _writing_disabled(disabled: bool):
+    """``MTREC_WRITE_RESULTS`` unset inside the block when ``disabled`` (``--no-write``)."""
+    saved = os.environ.pop("MTREC_WRITE_RESULTS", None) if disabled else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MTREC_WRITE_RESULTS"] = saved
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    """``mtrec run multiscenario [--seeds ...] [--jobs 2] [--datasets ...] [--models ...]``.
+
+    Returns the quality rows, or the cost table with ``--cost-only``.
+    """
+    args = runner.build_parser(EXPERIMENT).parse_args(argv)
+    with _writing_disabled(args.no_write):
+        if args.cost_only:
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
+            return measure_costs(args)
+        return runner.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

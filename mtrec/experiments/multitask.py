@@ -1,7 +1,7 @@
 """Notebook 06's experiment: multi-task models against single-task ones on three datasets.
 
-Run ``python -m mtrec.experiments.multitask`` (``--help`` for options). Protocol (also written in
-notebook 06):
+Run ``mtrec run multitask`` (``--help`` for options; the runner :mod:`mtrec.experiments.runner`
+runs the seeds, one :func:`run_seed` each). Protocol (also written in notebook 06):
 
 * **Data.** Clothing (:func:`mtrec.data.tasks.clothing_departments`: 23,472 reviews; tasks
   recommended, like, helpful; features item, class, age and a 16-d TF-IDF SVD of the review
@@ -23,17 +23,19 @@ notebook 06):
   sample std over seeds. The command's defaults (:data:`SEEDS`, :data:`EPOCHS`) are the
   published rows; the notebook's live run is smaller.
 
-Writes quality rows (model = ``single_task``, ``shared_bottom``, ``mmoe``, ``ple``, ``esmm``,
-``mmoe+uncertainty``, ``mmoe+gradnorm``; task = the task; metric ``auc``) when
-``MTREC_WRITE_RESULTS=1``.
+The runner writes quality rows (model = ``single_task``, ``shared_bottom``, ``mmoe``, ``ple``,
+``esmm``, ``mmoe+uncertainty``, ``mmoe+gradnorm``; task = the task; metric ``auc``) when
+``MTREC_WRITE_RESULTS=1``; :func:`recorded` reads them back.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,14 +46,18 @@ from mtrec.checks import check_int
 from mtrec.data import TensorBatcher
 from mtrec.data.tasks import ClickTask, adult_income, clothing_departments, ml100k_impressions
 from mtrec.data.tasks.adult import ADULT_ROWS
+from mtrec.data.tasks.adult import TASKS as ADULT_TASKS
+from mtrec.data.tasks.clothing import TASKS as CLOTHING_TASKS
 from mtrec.data.tasks.movielens import IMPRESSION_ROWS
 from mtrec.eval.click import evaluate
 from mtrec.eval.metrics import auc
+from mtrec.experiments import runner
+from mtrec.experiments.runner import Experiment
 from mtrec.models.multitask.esmm import ESMM, ESMMConfig
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.multitask.ple import PLE, PLEConfig
 from mtrec.models.multitask.shared_bottom import SharedBottom, SharedBottomConfig
-from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
+from mtrec.reporting.store import QUALITY_CSV
 from mtrec.train import fit
 from mtrec.train.weighting import GradNorm, UncertaintyWeighting
 from mtrec.utils import set_seed
@@ -64,6 +70,8 @@ BATCH_SIZE = 1024
 LR = 1e-2  # Adam learning rate
 ML_ROWS = IMPRESSION_ROWS  # ML-100k impressions used (of 200k: 100k ratings + 100k negatives)
 MODELS = ("single_task", "shared_bottom", "mmoe", "ple", "esmm")
+# the task names of each dataset (the rows' task column; checked against the tasks when run)
+TASKS = {"clothing": CLOTHING_TASKS, "ml-100k": ("watch", "like"), "adult": ADULT_TASKS}
 
 
 def multitask_data(
@@ -177,23 +185,65 @@ def run_balancing(data: ClickTask, *, seeds: Sequence[int], epochs: int,
     return pd.DataFrame(balance, columns=["weighting", "task", "seed", "auc"]), final_weights
 
 
-def record(frame: pd.DataFrame, balance: pd.DataFrame) -> bool:
-    """Write mean ± std rows to quality.csv (only when ``MTREC_WRITE_RESULTS=1``)."""
-    rows = [quality_rows(dataset=d, model=m, task=t,
-                         metrics={"auc": g.sort_values("seed")["auc"].tolist()})
-            for (d, m, t), g in frame.groupby(["dataset", "model", "task"])]  # fmt: skip
-    rows += [quality_rows(dataset="clothing", model=f"mmoe+{kind}", task=t,
-                          metrics={"auc": g.sort_values("seed")["auc"].tolist()})
-             for (kind, t), g in balance.groupby(["weighting", "task"])]  # fmt: skip
-    return record_quality(pd.concat(rows, ignore_index=True))
+def seed_rows(data: Mapping[str, ClickTask], seed: int, *, epochs: int,
+              device: torch.device | str | None = None) -> pd.DataFrame:  # fmt: skip
+    """One seed's tidy rows: :func:`run` on every dataset, :func:`run_balancing` on Clothing.
+
+    Columns dataset, model, task, metric (``auc``), value; the balancing rows are named
+    ``mmoe+<weighting>`` on ``clothing``.
+    """
+    frame, _ = run(data, seeds=[seed], epochs=epochs, device=device)
+    balance, _ = run_balancing(data["clothing"], seeds=[seed], epochs=epochs, device=device)
+    balance = balance.assign(dataset="clothing", model="mmoe+" + balance.weighting)
+    rows = pd.concat([frame, balance[frame.columns]], ignore_index=True)
+    return rows.rename(columns={"auc": "value"}).assign(metric="auc")[
+        ["dataset", "model", "task", "metric", "value"]
+    ]
 
 
-def recorded(path=QUALITY_CSV) -> pd.DataFrame:
+@functools.cache
+def _data() -> dict[str, ClickTask]:
+    """:func:`multitask_data` once per process (every seed uses the same split)."""
+    data = multitask_data()
+    for name, task in data.items():
+        if task.task_names != TASKS[name]:
+            raise ValueError(
+                f"{name}: the task declares tasks {task.task_names}, the experiment expects "
+                f"{TASKS[name]}; update multitask.TASKS to match the task"
+            )
+    return data
+
+
+def run_seed(seed: int, args: argparse.Namespace) -> pd.DataFrame:
+    """The runner's unit: every model and weighting on every dataset for ``seed``."""
+    torch.set_num_threads(1)  # small MLPs: one intra-op thread is fastest on a shared CPU
+    start = time.perf_counter()
+    rows = seed_rows(_data(), seed, epochs=args.epochs)
+    log.info("multitask seed %d: %d AUCs in %.0f s", seed, len(rows), time.perf_counter() - start)
+    return rows
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=int, default=EPOCHS,
+                        help=f"epoch cap, early stopping on validation (default {EPOCHS})")  # fmt: skip
+
+
+EXPERIMENT = Experiment(
+    name="multitask",
+    run_seed=run_seed,
+    seeds=SEEDS,
+    dataset="clothing",  # every row names its dataset: clothing, ml-100k or adult
+    description=__doc__.splitlines()[0],
+    add_arguments=_add_arguments,
+)
+
+
+def recorded(path: Path = QUALITY_CSV) -> pd.DataFrame:
     """This experiment's rows read back from quality.csv: dataset, model, task, auc, std, seeds."""
-    table = load_quality(path)
     names = [*MODELS, *(f"mmoe+{kind}" for kind in WEIGHTINGS)]
-    rows = table[table.model.isin(names) & (table.metric == "auc") & (table.scenario == "all")
-                 & table.dataset.isin(["clothing", "ml-100k", "adult"])]  # fmt: skip
+    tasks = sorted({t for names_ in TASKS.values() for t in names_})
+    rows = runner.recorded(EXPERIMENT, names, datasets=list(TASKS), tasks=tasks, path=path)
+    rows = rows[(rows.metric == "auc") & (rows.scenario == "all")]
     rows = rows.rename(columns={"value": "auc"})[
         ["dataset", "model", "task", "auc", "std", "seeds"]
     ]
@@ -217,26 +267,9 @@ def transfer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
     return out[["dataset", "task", "model", "delta", "noise", "verdict"]].reset_index(drop=True)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mtrec.experiments.multitask [--seeds 5] [--epochs 10]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1")
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epoch cap (early stopping)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(1)  # small MLPs: one intra-op thread is fastest on a shared CPU
-    start = time.perf_counter()
-    seeds = range(check_int(args.seeds, "--seeds", min=2))
-    data = multitask_data()
-    frame, _ = run(data, seeds=seeds, epochs=args.epochs)
-    log.info("models done in %.0f s", time.perf_counter() - start)
-    balance, _ = run_balancing(data["clothing"], seeds=seeds, epochs=args.epochs)
-    summary = frame.groupby(["dataset", "task", "model"])["auc"].agg(["mean", "std"]).round(4)
-    print(summary.unstack("model").to_string())
-    written = record(frame, balance)
-    where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
-    print(f"{len(frame) + len(balance)} AUCs in {time.perf_counter() - start:.0f} s; rows "
-          f"written to {where}")  # fmt: skip
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    """``mtrec run multitask [--seeds 0 1 2 3 4] [--epochs 10] [--jobs N]``."""
+    return runner.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

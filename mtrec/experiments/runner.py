@@ -230,7 +230,7 @@ def build_parser(experiment: Experiment) -> argparse.ArgumentParser:
         help="record the per-seed rows collected in this folder, run nothing",
     )
     parser.add_argument("--jobs", type=arg_int(min=1, max=256), default=1,
-                        help="worker processes, one thread each (default 1: this process)")  # fmt: skip
+                        help="worker processes, one thread each (default: %(default)s; 1 runs in this process)")  # fmt: skip
     if experiment.add_arguments is not None:
         experiment.add_arguments(parser)
     return parser

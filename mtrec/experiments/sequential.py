@@ -16,15 +16,19 @@ Protocol (also written in notebook 03):
   :data:`SASREC_EPOCHS` / :data:`GEN_EPOCHS` epochs (caps that early stopping reaches first; each
   run records whether it did). The test targets are read once, with the best validation state.
 * Seeds :data:`SEEDS`; tables report mean ± sample std over seeds. A difference between two
-  models counts only when it exceeds the larger of their seed stds (:func:`verdict`).
+  models counts only when it exceeds the larger of their seed stds (:func:`verdict`). The
+  baselines use no seed: they are run once, with seed :data:`BASELINE_SEED`, and their rows
+  count one seed (no std).
 
-Run ``MTREC_WRITE_RESULTS=1 python -m mtrec.experiments.sequential`` to write the rows (dataset
-``ml-100k``, task ``next-item``) into ``benchmarks/results/quality.csv``.
+Run ``MTREC_WRITE_RESULTS=1 mtrec run sequential`` (the experiment runner,
+:mod:`mtrec.experiments.runner`) to write the rows (dataset ``ml-100k``, task ``next-item``) into
+``benchmarks/results/quality.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -39,17 +43,20 @@ from mtrec.data import TensorBatcher
 from mtrec.data.sequences import SequenceData
 from mtrec.data.tasks.movielens import ml100k_next_item
 from mtrec.eval.next_item import evaluate_next_item
+from mtrec.experiments import runner
+from mtrec.experiments.runner import Experiment
 from mtrec.models.cf.popularity import Popularity
 from mtrec.models.sequential.cooccurrence import CoOccurrence
 from mtrec.models.sequential.next_items import NextItems, NextItemsConfig, NextItemsSampler
 from mtrec.models.sequential.sasrec import SASRec, SASRecConfig
-from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
+from mtrec.reporting.store import QUALITY_CSV
 from mtrec.train import History, fit
 from mtrec.utils import get_device, set_seed
 
 log = logging.getLogger(__name__)
 
 SEEDS = (0, 1, 2, 3, 4)
+BASELINE_SEED = 0  # the seed whose rows carry the (seedless) baselines
 MAX_LEN = 50  # L: most recent items a model reads
 D_MODEL = 64  # D of both trained models
 LR = 5e-3  # Adam learning rate
@@ -178,16 +185,19 @@ def run(
     *,
     epochs: dict[str, int] | None = None,
     device: str | None = None,
+    with_baselines: bool = True,
 ) -> pd.DataFrame:
     """Baselines once, each trained model per seed: one row per (model, seed).
 
     Columns: model, seed, hr@10, ndcg@10, best_epoch, epochs (run), stopped_early, seconds.
-    ``epochs`` overrides the caps per model name (a short live run uses small ones).
+    ``epochs`` overrides the caps per model name (a short live run uses small ones);
+    ``with_baselines=False`` leaves the baselines out (their rows carry seed
+    :data:`BASELINE_SEED`).
     """
     rows = []
-    tested, _ = baselines(seq)
+    tested, _ = baselines(seq) if with_baselines else ({}, None)
     for name, metrics in tested.items():
-        rows.append({"model": name, "seed": 0, **metrics, "best_epoch": np.nan,
+        rows.append({"model": name, "seed": BASELINE_SEED, **metrics, "best_epoch": np.nan,
                      "epochs": 0, "stopped_early": True, "seconds": 0.0})  # fmt: skip
     for name, train in TRAINERS.items():
         for seed in seeds:
@@ -236,19 +246,61 @@ def verdict(table: pd.DataFrame, a: str, b: str, metric: str = METRICS[0]) -> st
     return f"{a} vs {b}: {winner} is better ({metric} {diff:+.4f} > seed std {noise:.4f})"
 
 
-def record(results: pd.DataFrame) -> bool:
-    """Write mean ± std rows (dataset ml-100k, task next-item) to quality.csv when enabled."""
-    rows = [quality_rows(dataset="ml-100k", model=name, task="next-item", scenario="all",
-                         split="test", metrics={m: group.sort_values("seed")[m] for m in METRICS})
-            for name, group in results.groupby("model", sort=False)]  # fmt: skip
-    return record_quality(pd.concat(rows, ignore_index=True))
+def tidy_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """:func:`run`'s per-run frame as the runner's rows: model, seed, metric, value."""
+    return results.melt(id_vars=["model", "seed"], value_vars=list(METRICS), var_name="metric",
+                        value_name="value")  # fmt: skip
+
+
+@functools.cache
+def _sequences() -> SequenceData:
+    """The split of :func:`movielens_sequences`, built once per process."""
+    return movielens_sequences()
+
+
+def run_seed(seed: int, args: argparse.Namespace) -> pd.DataFrame:
+    """One seed of the published table: each trained model, plus the baselines on seed 0.
+
+    Returns the runner's rows (model, metric, value) for HR@10 and NDCG@10 on test.
+    """
+    torch.set_num_threads(1)  # small models: one intra-op thread is fastest on a shared CPU
+    results = run(_sequences(), [seed], with_baselines=seed == BASELINE_SEED)
+    capped = results[~results.stopped_early]
+    if len(capped):
+        log.warning("runs that reached their epoch cap: %s", capped[["model", "seed"]].values)
+    return tidy_rows(results).drop(columns="seed")
+
+
+def per_seed_table(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """The runner's per-seed rows back as :func:`run`'s frame (model, seed, hr@10, ndcg@10)."""
+    wide = per_seed.pivot_table(index=["model", "seed"], columns="metric", values="value",
+                                sort=False).reset_index()  # fmt: skip
+    return wide[["model", "seed", *METRICS]].rename_axis(columns=None)
+
+
+def print_verdicts(per_seed: pd.DataFrame, args: argparse.Namespace) -> None:
+    """After the rows are recorded: SASRec against each other model (:func:`verdict`)."""
+    table = summary(per_seed_table(per_seed))
+    for other in ("popularity", "co-occurrence", "next-items enc-dec"):
+        if "SASRec" in table.index and other in table.index:
+            print(verdict(table, "SASRec", other))
+
+
+EXPERIMENT = Experiment(
+    name="sequential",
+    run_seed=run_seed,
+    seeds=SEEDS,
+    dataset="ml-100k",
+    task="next-item",
+    description=__doc__.splitlines()[0],
+    finish=print_verdicts,
+)
 
 
 def recorded(path=QUALITY_CSV) -> pd.DataFrame:
-    """The rows :func:`record` wrote, as a summary table: model, hr@10, ndcg@10, stds, seeds."""
-    table = load_quality(path)
-    table = table[(table.dataset == "ml-100k") & (table.task == "next-item")
-                  & table.model.isin(BASELINES + TRAINED) & table.metric.isin(METRICS)]  # fmt: skip
+    """The recorded rows as a summary table: model, hr@10, ndcg@10, their stds, seeds."""
+    table = runner.recorded(EXPERIMENT, BASELINES + TRAINED, path=path)
+    table = table[table.metric.isin(METRICS)]
     wide = table.pivot(index="model", columns="metric", values=["value", "std"])
     out = pd.DataFrame({"seeds": table.groupby("model").seeds.max().astype(int)})
     for metric in METRICS:
@@ -257,26 +309,9 @@ def recorded(path=QUALITY_CSV) -> pd.DataFrame:
     return out.reindex([m for m in BASELINES + TRAINED if m in out.index])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mtrec.experiments.sequential [--seeds 5]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (>= 3)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(1)  # small models: one intra-op thread is fastest on a shared CPU
-    start = time.perf_counter()
-    results = run(movielens_sequences(), range(args.seeds))
-    print(results.round(4).to_string(index=False))
-    capped = results[~results.stopped_early]
-    if len(capped):
-        log.warning("runs that reached their epoch cap: %s", capped[["model", "seed"]].values)
-    table = summary(results)
-    print(table.round(4).to_string())
-    for other in ("popularity", "co-occurrence", "next-items enc-dec"):
-        print(verdict(table, "SASRec", other))
-    written = record(results)
-    where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
-    print(f"{len(results)} runs in {time.perf_counter() - start:.0f} s; rows written to {where}")
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    """``mtrec run sequential [--seeds 0 1 2 3 4] [--jobs N]`` (see :func:`runner.main`)."""
+    return runner.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,16 @@ Protocol (also written in notebook 12 and ``datasets/README.md``):
   never beats its un-adapted start is returned as the start (selection on validation only).
 * Seeds 0..4 (model initialisation and the draw of pool and rows); mean ± std over seeds.
 
-Run ``MTREC_WRITE_RESULTS=1 python -m mtrec.experiments.transfer`` to write the rows (model
-``star-<strategy>``, task ``<task>@n=<n>``) into ``benchmarks/results/quality.csv``.
+Run ``MTREC_WRITE_RESULTS=1 mtrec run transfer [--held-out Jackets]`` (the experiment runner,
+:mod:`mtrec.experiments.runner`) to write the rows (model ``star-<strategy>``, scenario the held-out
+department, task ``<task>@n=<n>``) into ``benchmarks/results/quality.csv``.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -41,9 +43,11 @@ from mtrec.data import CLOTHING_SCENARIOS, Batch, TensorBatcher, clothing_multit
 from mtrec.data.tasks import ClickTask, clothing_leave_one_out
 from mtrec.eval.click import mean_auc
 from mtrec.eval.metrics import auc
+from mtrec.experiments import runner
+from mtrec.experiments.runner import Experiment
 from mtrec.extractors.text import TextEncoder
 from mtrec.models.scenario.star import STAR, STARConfig
-from mtrec.reporting.store import QUALITY_CSV, load_quality, quality_rows, record_quality
+from mtrec.reporting.store import QUALITY_CSV
 from mtrec.train import fit
 from mtrec.train.transfer import add_scenario, nearest_scenario, prepare_adaptation
 from mtrec.utils import set_seed
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 
 TASKS = ("recommended", "like", "helpful")
 SIZES: tuple[int | None, ...] = (0, 16, 64, 256, 1024, None)  # None = every non-pool row
+SIZE_LABELS = ("0", "16", "64", "256", "1024", "all")  # the ``n`` of SIZES in the rows
 SEEDS = (0, 1, 2, 3, 4)
 VALID_POOL = 200  # held-out rows kept for early stopping / selection
 ZERO_SHOT = ("shared", "mean", "nearest")  # add_scenario inits, used as they are (n = 0)
@@ -226,23 +231,60 @@ def run(data: TransferData, seeds: Sequence[int] = SEEDS, sizes=SIZES) -> pd.Dat
     return pd.concat([run_seed(data, seed, sizes) for seed in seeds], ignore_index=True)
 
 
-def record(results: pd.DataFrame, held_out: str) -> bool:
-    """Write mean ± std rows (model ``star-<strategy>``, task ``<task>@n=<n>``) to quality.csv."""
-    rows = [quality_rows(dataset="clothing", model=f"star-{strategy}", scenario=held_out,
-                         task=f"{task}@n={n}", metrics={"auc": group.sort_values("seed").auc})
-            for (strategy, n, task), group in results.groupby(["strategy", "n", "task"])]  # fmt: skip
-    return record_quality(pd.concat(rows, ignore_index=True))
+def tidy_rows(results: pd.DataFrame, held_out: str) -> pd.DataFrame:
+    """:func:`run`'s rows as the runner's: model ``star-<strategy>``, task ``<task>@n=<n>``, auc."""
+    return pd.DataFrame({"model": "star-" + results.strategy, "scenario": held_out,
+                         "task": results.task + "@n=" + results.n, "metric": "auc",
+                         "value": results.auc, "seed": results.seed})  # fmt: skip
+
+
+@functools.cache
+def _data(held_out: str) -> TransferData:
+    """:func:`clothing_transfer_data` of ``held_out``, built once per process."""
+    return clothing_transfer_data(held_out)
+
+
+def seed_rows(seed: int, args: argparse.Namespace) -> pd.DataFrame:
+    """One seed of the published table (every strategy at every n) as the runner's rows."""
+    torch.set_num_threads(1)  # small models: one intra-op thread is fastest on a shared CPU
+    rows = tidy_rows(run_seed(_data(args.held_out), seed), args.held_out)
+    return rows.drop(columns="seed")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--held-out", default="Jackets", choices=CLOTHING_SCENARIOS,
+                        help="the department left out and adapted to (default Jackets)")  # fmt: skip
+
+
+def print_summary(per_seed: pd.DataFrame, args: argparse.Namespace) -> None:
+    """After the rows are recorded: the strategy × n table of the recommended task."""
+    task_n = per_seed.task.str.split("@n=", expand=True)
+    results = pd.DataFrame({"strategy": per_seed.model.str.removeprefix("star-"),
+                            "task": task_n[0], "n": task_n[1], "auc": per_seed.value,
+                            "seed": per_seed.seed})  # fmt: skip
+    print(summary(results).to_string())
+
+
+EXPERIMENT = Experiment(
+    name="transfer",
+    run_seed=seed_rows,
+    seeds=SEEDS,
+    dataset="clothing",
+    description=__doc__.splitlines()[0],
+    add_arguments=add_arguments,
+    finish=print_summary,
+)
 
 
 def recorded(held_out: str = "Jackets", path=QUALITY_CSV) -> pd.DataFrame:
-    """The rows :func:`record` wrote, parsed back: strategy, task, n, auc, std, seeds."""
-    table = load_quality(path)
-    table = table[(table.dataset == "clothing") & (table.scenario == held_out)
-                  & table.task.str.contains("@n=") & table.model.str.startswith("star-")]  # fmt: skip
-    task_n = table.task.str.split("@n=", expand=True)
-    return pd.DataFrame({"strategy": table.model.str.removeprefix("star-"), "task": task_n[0],
-                         "n": task_n[1], "auc": table.value, "std": table["std"],
-                         "seeds": table.seeds}).reset_index(drop=True)  # fmt: skip
+    """The recorded rows, parsed back: strategy, task, n, auc, std, seeds."""
+    tasks = [f"{task}@n={n}" for task in TASKS for n in SIZE_LABELS]
+    table = runner.recorded(EXPERIMENT, tasks=tasks, path=path)
+    table = table[(table.scenario == held_out) & table.model.str.startswith("star-")]
+    task_n = table.task.str.extract(r"^(?P<task>.+)@n=(?P<n>.+)$")  # also when no rows
+    return pd.DataFrame({"strategy": table.model.str.removeprefix("star-"),
+                         "task": task_n["task"], "n": task_n["n"], "auc": table.value,
+                         "std": table["std"], "seeds": table.seeds}).reset_index(drop=True)  # fmt: skip
 
 
 def summary(results: pd.DataFrame, task: str = "recommended") -> pd.DataFrame:
@@ -252,7 +294,7 @@ def summary(results: pd.DataFrame, task: str = "recommended") -> pd.DataFrame:
         lambda v: f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
     )
     table = cells.unstack("n")
-    order = [n for n in ["0", "16", "64", "256", "1024", "all"] if n in table.columns]
+    order = [n for n in SIZE_LABELS if n in table.columns]
     return table[order].fillna("")
 
 
@@ -282,21 +324,9 @@ def rows_to_reach(curve: pd.DataFrame, fraction: float = 0.95) -> pd.Series:
     return hits.groupby("strategy").n.min().reindex(curve.strategy.unique()).drop("oracle")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m mtrec.experiments.transfer [--seeds 5] [--held-out Jackets]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1 (>= 5)")
-    parser.add_argument("--held-out", default="Jackets", choices=CLOTHING_SCENARIOS)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(1)  # small models: one intra-op thread is fastest on a shared CPU
-    start = time.perf_counter()
-    data = clothing_transfer_data(args.held_out)
-    results = run(data, range(args.seeds))
-    print(summary(results).to_string())
-    written = record(results, args.held_out)
-    where = QUALITY_CSV if written else "nowhere (set MTREC_WRITE_RESULTS=1 to write)"
-    print(f"{len(results)} AUCs in {time.perf_counter() - start:.0f} s; rows written to {where}")
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    """``mtrec run transfer [--held-out Jackets] [--seeds 0 1 2 3 4] [--jobs N]``."""
+    return runner.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""mtrec.experiments.generative: tables from per-seed rows and from the CSV; title metrics."""
+"""mtrec.experiments.generative: tidy rows per part, the runner's command path, title metrics."""
 
 import numpy as np
 import pandas as pd
@@ -6,38 +6,90 @@ import pytest
 import torch
 
 from mtrec.experiments import generative as experiment
-from mtrec.experiments import titles
+from mtrec.experiments import runner, titles
 from mtrec.reporting.store import QUALITY_COLUMNS
 
 
-def _per_seed() -> pd.DataFrame:
-    rows = []
-    for seed, bump in ((0, 0.0), (1, 0.02)):
-        rows += [{"model": "p5-random", "seed": seed, "hr@10": 0.05 + bump, "cold_hr@10": np.nan},
-                 {"model": "p5-sequential", "seed": seed, "hr@10": 0.20 + bump, "cold_hr@10": 0.5}]  # fmt: skip
-    return pd.DataFrame(rows)
+def _wide(part: str, seed: int) -> pd.DataFrame:
+    """A part's per-seed results as its run_* function returns them (one column per metric)."""
+    metrics = experiment.PARTS[part][0]
+    bump = 0.02 * seed
+    rows = [{"model": f"{part}-a", "seed": seed, **{m: 0.05 + bump for m in metrics}},
+            {"model": f"{part}-b", "seed": seed, **{m: 0.20 + bump for m in metrics}}]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    if "cold_hr@10" in frame:
+        frame.loc[0, "cold_hr@10"] = np.nan  # no cold user for model a: no row, not a NaN row
+    return frame
 
 
-def test_mean_std_and_record_round_trip(tmp_path, monkeypatch):
-    table = experiment.mean_std(_per_seed(), ["hr@10"])
-    assert table.loc["p5-sequential", "hr@10"] == "0.21 ± 0.0141"
-    written = []
-    monkeypatch.setattr(experiment, "record_quality", lambda rows: written.append(rows) or True)
-    assert experiment.record(_per_seed(), experiment.NEXT_TASK, ["hr@10", "cold_hr@10"], "ml-100k")
-    rows = pd.concat(written)
-    assert set(rows.model) == {"p5-random", "p5-sequential"}
-    assert "cold_hr@10" not in set(rows[rows.model == "p5-random"].metric)  # all NaN: no row
+def test_part_rows_are_tidy_under_each_parts_task_and_dataset():
+    for part, (metrics, task, dataset) in experiment.PARTS.items():
+        rows = runner.tidy(experiment.EXPERIMENT, experiment.part_rows(_wide(part, 0), part), 0)
+        assert list(rows.columns) == [*runner.KEY, "value", "seed"]
+        assert set(rows.task) == {task} and set(rows.dataset) == {dataset}
+        assert set(rows.metric) == set(metrics)
+    rows = experiment.part_rows(_wide("next", 0), "next")
+    assert "cold_hr@10" not in set(rows[rows.model == "next-a"].metric)
+    assert len(rows) == 2 * len(experiment.PARTS["next"][0]) - 1
+    assert experiment.selected_parts(["all"]) == ["next", "rating", "titles"]
+    assert experiment.selected_parts(["titles", "next"]) == ["next", "titles"]
+
+
+def test_recorded_is_a_model_by_metric_view_of_the_runner_rows(tmp_path):
+    tidy = [experiment.part_rows(_wide("next", s), "next") for s in (0, 1)]
+    per_seed = pd.concat([runner.tidy(experiment.EXPERIMENT, t, s) for s, t in enumerate(tidy)])
+    rows = runner.summarise(per_seed)[QUALITY_COLUMNS]
+    live = rows.assign(model=rows.model + "_nb08")  # a notebook's one-seed run: left out
     path = tmp_path / "quality.csv"
-    rows[QUALITY_COLUMNS].to_csv(path, index=False)
-    back = experiment.recorded(experiment.NEXT_TASK, path)
-    assert back.loc["p5-random", "hr@10"] == "0.0600 ± 0.0141"
+    pd.concat([rows, live]).to_csv(path, index=False)
+    table = experiment.recorded(experiment.NEXT_TASK, path)
+    assert list(table.index) == ["next-a", "next-b"]
+    assert table.loc["next-b", "hr@10"] == "0.2100 ± 0.0141"
+    assert pd.isna(table.loc["next-a", "cold_hr@10"])  # no value, no row
     assert experiment.recorded("no-such-task", path).empty
-    live = rows[QUALITY_COLUMNS].assign(model=rows.model + "_nb08")  # a notebook's one-seed run
-    pd.concat([rows[QUALITY_COLUMNS], live]).to_csv(path, index=False)
-    assert set(experiment.recorded(experiment.NEXT_TASK, path).index) == {
-        "p5-random",
-        "p5-sequential",
-    }
+
+
+def _fake_parts(monkeypatch):
+    monkeypatch.setattr(experiment, "load_next_item_data", lambda: None)
+    runs = {"run_next_item": "next", "run_rating": "rating", "run_titles": "titles"}
+    for name, part in runs.items():
+        monkeypatch.setattr(experiment, name, lambda data, seeds, p=part, **kw: _wide(p, seeds[0]))
+
+
+def test_main_runs_every_part_through_the_runner_and_writes_nothing(monkeypatch, capsys):
+    _fake_parts(monkeypatch)
+    monkeypatch.delenv("MTREC_WRITE_RESULTS", raising=False)
+    threads = torch.get_num_threads()
+    try:
+        table = experiment.main(["--seeds", "0", "1", "2"])
+        assert torch.get_num_threads() == 1  # the recorded rows were measured on one thread
+    finally:
+        torch.set_num_threads(threads)
+    assert "written to nowhere" in capsys.readouterr().out  # MTREC_WRITE_RESULTS unset
+    for metrics, task, dataset in experiment.PARTS.values():
+        rows = table[table.task == task]
+        assert set(rows.dataset) == {dataset} and set(rows.metric) == set(metrics)
+        assert set(rows.seeds) == {3}
+    assert table[(table.model == "next-a") & (table.metric == "cold_hr@10")].empty
+    one = experiment.main(["--part", "rating", "--seeds", "0", "1", "2"])
+    assert set(one.task) == {experiment.RATING_TASK}
+
+
+def test_options_are_checked():
+    with pytest.raises(SystemExit):
+        experiment.main(["--part", "nothing"])
+
+
+@pytest.mark.slow
+def test_rating_part_runs_for_real_on_one_seed(monkeypatch):
+    monkeypatch.delenv("MTREC_WRITE_RESULTS", raising=False)
+    threads = torch.get_num_threads()
+    try:
+        table = experiment.main(["--part", "rating", "--seeds", "0", "--epochs", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    assert set(table.model) == {"p5-semantic-rating", "training-mean", "user-mean"}
+    assert set(table.metric) == {"rmse"} and (table.value > 0).all()
 
 
 def test_title_metrics_by_code():
@@ -67,22 +119,3 @@ def test_title_sources_and_writer_round_trip():
     writer = titles.TitleWriter(["a b", "a b"], ["love it", "love it"], d_model=16, seed=0)
     writer.fit(["a b"] * 8, ["love it"] * 8, epochs=1)
     assert isinstance(writer.write(["a b", "a b"])[0], str)
-
-
-def test_main_records_each_part_under_its_task(monkeypatch, capsys):
-    """The one-process command path (what `make tour` runs) records rows, like --merge."""
-    written = []
-    monkeypatch.setattr(experiment, "record_quality", lambda rows: written.append(rows) or True)
-    monkeypatch.setattr(experiment, "load_next_item_data", lambda: None)
-    metrics = experiment.RECORDED["next"][0]
-    per_seed = _per_seed().assign(**{m: 0.1 for m in metrics if m not in ("hr@10", "cold_hr@10")})
-    monkeypatch.setattr(experiment, "run_next_item", lambda data, seeds, **kw: per_seed)
-    threads = torch.get_num_threads()
-    try:
-        experiment.main(["--part", "next", "--seeds", "0", "1"])
-    finally:
-        torch.set_num_threads(threads)
-    rows = pd.concat(written)
-    assert set(rows.task) == {experiment.NEXT_TASK} and set(rows.dataset) == {"ml-100k"}
-    assert set(rows.metric) == set(metrics)
-    assert "rows written to" in capsys.readouterr().out

@@ -1,4 +1,6 @@
-"""Notebook 06's experiment: a tiny run on a task, verdicts, rows read back."""
+"""Notebook 06's experiment: a tiny run on a task, the runner's seed rows, verdicts, rows read back."""
+
+import argparse
 
 import pandas as pd
 import pytest
@@ -6,7 +8,7 @@ import torch
 
 from mtrec.data.synthetic import random_batch, tiny_features
 from mtrec.data.tasks import ClickTask
-from mtrec.experiments import multitask
+from mtrec.experiments import multitask, runner
 from mtrec.reporting.store import quality_rows, upsert
 
 
@@ -64,3 +66,33 @@ def test_recorded_reads_the_rows_back(tmp_path, monkeypatch):
     back = multitask.recorded(path)
     assert back[["model", "task", "seeds"]].values.tolist() == [["mmoe", "income_50k", 2]]
     assert back.auc.iloc[0] == pytest.approx(0.855)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_seed_gives_every_dataset_model_and_weighting_as_tidy_rows():
+    rows = multitask.seed_rows({"clothing": _task(), "toy": _task()}, 0, epochs=1)
+    assert list(rows.columns) == ["dataset", "model", "task", "metric", "value"]
+    weighted = rows[rows.model.str.startswith("mmoe+")]
+    assert set(weighted.model) == {f"mmoe+{kind}" for kind in multitask.WEIGHTINGS}
+    assert set(weighted.dataset) == {"clothing"}  # the balancing study runs on Clothing only
+    assert set(rows[rows.dataset == "toy"].model) == {"single_task", "shared_bottom", "mmoe", "ple"}
+    assert len(rows) == 2 * 4 * 2 + 2 * 2 and (rows.metric == "auc").all()
+    tidy = runner.tidy(multitask.EXPERIMENT, rows, seed=0)  # what the runner records
+    assert not tidy.duplicated(runner.KEY).any() and set(tidy.scenario) == {"all"}
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_main_runs_end_to_end_and_writes_nothing_by_default(monkeypatch, capsys):
+    monkeypatch.delenv("MTREC_WRITE_RESULTS", raising=False)
+    monkeypatch.setattr(multitask, "_data", lambda: {"clothing": _task()})
+    table = multitask.main(["--seeds", "0", "1", "--epochs", "1"])
+    assert "written to nowhere" in capsys.readouterr().out
+    assert (table.seeds == 2).all() and len(table) == 4 * 2 + 2 * 2
+    seed1 = multitask.run_seed(1, argparse.Namespace(epochs=1))  # the runner's unit
+    assert set(seed1.model) == set(table.model) and seed1.value.between(0, 1).all()
+
+
+def test_the_declared_task_names_are_checked(monkeypatch):
+    monkeypatch.setattr(multitask, "multitask_data", lambda: {"clothing": _task()})
+    with pytest.raises(ValueError, match="update multitask.TASKS"):
+        multitask._data.__wrapped__()

@@ -1,11 +1,15 @@
 """mtrec.experiments.sequential: the runner on a tiny synthetic split, the tables and the verdicts."""
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mtrec.data import leave_last_out
 from mtrec.data.sequences import build_sequences
+from mtrec.experiments import runner
 from mtrec.experiments import sequential as experiment
 from mtrec.reporting.store import QUALITY_COLUMNS
 
@@ -50,16 +54,37 @@ def test_a_difference_counts_only_beyond_the_seed_std():
         experiment.verdict(_table(0.1, 0.0, 0.1, 0.0), "a", "SASRec")
 
 
-def test_recorded_reads_back_what_record_writes(tmp_path, monkeypatch):
+def test_recorded_reads_back_the_runners_rows(tmp_path):
     per_seed = pd.DataFrame({"model": ["popularity", "SASRec", "SASRec"], "seed": [0, 0, 1],
                              "hr@10": [0.05, 0.15, 0.17], "ndcg@10": [0.02, 0.08, 0.09]})  # fmt: skip
-    written = []
-    monkeypatch.setattr(experiment, "record_quality", lambda rows: written.append(rows) or True)
-    assert experiment.record(per_seed)
+    rows = experiment.tidy_rows(per_seed)
+    assert len(rows) == 6 and set(rows.metric) == set(experiment.METRICS)
     path = tmp_path / "quality.csv"
-    written[0][QUALITY_COLUMNS].to_csv(path, index=False)
+    summary = runner.summarise(rows.assign(dataset="ml-100k", scenario="all", task="next-item"))
+    summary[QUALITY_COLUMNS].to_csv(path, index=False)
     table = experiment.recorded(path)
     assert list(table.index) == ["popularity", "SASRec"]
     assert table.loc["SASRec", "hr@10"] == pytest.approx(0.16)
     assert table.loc["SASRec", "hr@10 std"] == pytest.approx(np.std([0.15, 0.17], ddof=1))
-    assert table.loc["SASRec", "seeds"] == 2
+    assert table.loc["SASRec", "seeds"] == 2 and table.loc["popularity", "seeds"] == 1
+    pd.testing.assert_frame_equal(experiment.per_seed_table(rows), per_seed, check_dtype=False)
+
+
+def test_main_runs_end_to_end_and_writes_nothing_by_default(seq, monkeypatch, capsys):
+    """Three seeds on the ring, 2 epochs each: baselines on seed 0 only, verdicts printed."""
+    monkeypatch.delenv("MTREC_WRITE_RESULTS", raising=False)
+    monkeypatch.setattr(experiment, "_sequences", lambda: seq)
+    for name, train in experiment.TRAINERS.items():
+        monkeypatch.setitem(experiment.TRAINERS, name, functools.partial(train, epochs=2))
+    threads = torch.get_num_threads()
+    try:
+        table = experiment.main(["--seeds", "0", "1", "2"])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "[sequential] 3 seeds in" in out and "written to nowhere" in out
+    assert "SASRec vs popularity:" in out
+    seeds = table.groupby("model").seeds.max()
+    assert seeds["popularity"] == 1 and seeds["SASRec"] == 3  # a baseline is run once
+    assert set(table.metric) == set(experiment.METRICS) and set(table.task) == {"next-item"}
+    assert table[table.model == "popularity"]["std"].isna().all()

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pandas as pd
+import torch
 
+from mtrec.experiments import runner
 from mtrec.experiments import transfer as experiment
 from mtrec.reporting.store import QUALITY_COLUMNS
 
@@ -34,14 +36,35 @@ def test_summary_curves_and_rows_to_reach():
     assert "oracle" not in reach
 
 
-def test_recorded_reads_back_what_record_writes(tmp_path, monkeypatch):
-    path, written = tmp_path / "quality.csv", []
-    monkeypatch.setattr(experiment, "record_quality", lambda rows: written.append(rows) or True)
-    assert experiment.record(_per_seed(), "Jackets")
-    rows = pd.concat(written)
-    assert set(rows.seeds) == {2} and "recommended@n=16" in set(rows.task)
-    assert set(rows.model) == {f"star-{s}" for s in _per_seed().strategy}
+def test_recorded_reads_back_the_runners_rows(tmp_path):
+    per_seed = experiment.tidy_rows(_per_seed(), "Jackets")
+    assert set(per_seed.model) == {f"star-{s}" for s in _per_seed().strategy}
+    assert "recommended@n=16" in set(per_seed.task) and set(per_seed.metric) == {"auc"}
+    rows = runner.summarise(per_seed.assign(dataset="clothing"))
+    assert set(rows.seeds) == {2} and set(rows.scenario) == {"Jackets"}
+    path = tmp_path / "quality.csv"
     rows[QUALITY_COLUMNS].to_csv(path, index=False)
     back = experiment.recorded("Jackets", path)
     assert len(back) == len(rows) and set(back.n) == {"0", "16", "64", "all"}
     np.testing.assert_allclose(back.set_index(["strategy", "n"]).auc["scratch", "64"], 0.6)
+    assert experiment.recorded("Dresses", path).empty  # another held-out department's rows
+
+
+def test_main_runs_the_seeds_and_writes_nothing_by_default(monkeypatch, capsys):
+    """The runner's path end to end, with a stand-in for the (minutes-long) training."""
+    monkeypatch.delenv("MTREC_WRITE_RESULTS", raising=False)
+    threads = torch.get_num_threads()
+    frame = _per_seed()
+    monkeypatch.setattr(experiment, "_data", lambda held_out: held_out)
+    monkeypatch.setattr(experiment, "run_seed",
+                        lambda data, seed: frame[frame.seed == 0].assign(seed=seed))  # fmt: skip
+    try:
+        table = experiment.main(["--seeds", "0", "1", "2", "--held-out", "Dresses"])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "[transfer] 3 seeds in" in out and "written to nowhere" in out
+    assert "0.800 ± 0.000" in out  # the strategy × n summary printed after the rows
+    assert set(table.dataset) == {"clothing"} and set(table.scenario) == {"Dresses"}
+    assert set(table.seeds) == {3} and set(table.metric) == {"auc"}
+    assert len(table) == frame[frame.seed == 0].shape[0]  # one row per strategy × n × task
