@@ -153,3 +153,25 @@ def block_network() -> None:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def umask() -> int:
+    """The process umask (Linux reports it in /proc; elsewhere read it by setting it back)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share_file(path: Path) -> None:
+    """Give ``path`` the permissions of a plain ``open`` (0o666 less the umask).
+
+    ``tempfile.mkstemp`` and safetensors create files 0600, which a colleague reading a shared
+    cache or a copied save could not open; every file mtrec writes atomically passes here.
+    """
+    os.chmod(path, 0o666 & ~umask())

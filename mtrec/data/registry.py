@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
-from mtrec.utils import REPO_ROOT, sha256_file
+from mtrec.utils import REPO_ROOT, sha256_file, share_file
 
 log = logging.getLogger(__name__)
 
@@ -291,19 +291,6 @@ def _read_members(archive: Path, members: set[str]) -> dict[str, bytes]:
     return found
 
 
-def _umask() -> int:
-    """The process umask (Linux reports it in /proc; elsewhere read it by setting it back)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_write(target: Path, payload: bytes) -> None:
     """Write ``payload`` to a temporary ``.part`` file next to ``target`` and rename it into place;
     the file gets the permissions of a plain ``open`` (0o666 less the umask)."""
@@ -317,7 +304,7 @@ def _atomic_write(target: Path, payload: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600: a shared cache needs more
+        share_file(Path(tmp))  # mkstemp creates 0600: a shared cache needs more
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ import contextlib
 import io
 import logging
 import os
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -23,6 +24,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from mtrec.extractors.text_cache import unreadable_note
+from mtrec.utils import sha256_file, share_file
 
 log = logging.getLogger(__name__)
 
@@ -112,21 +116,79 @@ def quantize_int8(source: Path, target: Path) -> Path:
 
 
 def int8_session(model: nn.Module, tokenizer: Any, folder: Path, identity: str) -> Any:
-    """An onnxruntime session of the int8 encoder, built once per model in ``folder``."""
+    """An onnxruntime session of the int8 encoder, built once per model in ``folder``.
+
+    The file's sha256 is kept next to it (``.sha256``) and checked on every load: a damaged
+    file, or one without its checksum (an older mtrec), is rebuilt with a warning. A folder that
+    cannot be written (a colleague's read-only cache) gets the file built in a temporary folder
+    for this process, with one warning.
+    """
     ort = _require_serve()
     path = folder / f"encoder-{identity}-int8.onnx"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = uuid.uuid4().hex
-        fp32, int8 = folder / f".{tmp}-fp32.onnx", folder / f".{tmp}-int8.onnx"
-        log.info("exporting the text encoder to %s (once)", path)
+    problem = _damage(path) if path.exists() else None
+    if problem is not None:
+        log.warning("%s; rebuilding it", problem)
+    if problem is not None or not path.is_file():
         try:
-            export_encoder(model, tokenizer, fp32)
-            quantize_int8(fp32, int8)
-            os.replace(int8, path)  # atomic: a concurrent reader never sees half a file
-        finally:
-            for file in folder.glob(f".{tmp}*"):
-                file.unlink(missing_ok=True)
+            _build(model, tokenizer, path)
+        except OSError as error:  # read-only or full cache folder: build it for this process
+            log.warning(
+                "could not write the int8 text encoder into %s (%s); building it in a "
+                "temporary folder for this process only. Pass cache_dir= a writable folder "
+                "to keep it",
+                folder,
+                error,
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                return _session(ort, _build(model, tokenizer, Path(tmp) / path.name))
+    return _session(ort, path)
+
+
+def _checksum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _damage(path: Path) -> str | None:
+    """Why the int8 file at ``path`` cannot be trusted (unreadable, no checksum, a changed
+    sha256), or None when it matches the checksum written with it."""
+    note = unreadable_note(path)
+    if note is not None:
+        return note
+    checksum = _checksum_file(path)
+    if not checksum.is_file():
+        return (
+            f"{path} has no {checksum.name} (written by an older mtrec, or the checksum was "
+            "removed), so its sha256 cannot be verified"
+        )
+    if sha256_file(path) != checksum.read_text().strip():
+        return f"{path} does not match its sha256 in {checksum.name} (the file is damaged)"
+    return None
+
+
+def _build(model: nn.Module, tokenizer: Any, path: Path) -> Path:
+    """Export and quantise the encoder into ``path`` and write its checksum (both readable by
+    others, each renamed into place: a concurrent reader never sees half a file)."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = uuid.uuid4().hex
+    fp32, int8 = folder / f".{tmp}-fp32.onnx", folder / f".{tmp}-int8.onnx"
+    checksum = folder / f".{tmp}.sha256"
+    log.info("exporting the text encoder to %s (once)", path)
+    try:
+        export_encoder(model, tokenizer, fp32)
+        quantize_int8(fp32, int8)
+        checksum.write_text(sha256_file(int8) + "\n")
+        for file in (int8, checksum):
+            share_file(file)
+        os.replace(int8, path)
+        os.replace(checksum, _checksum_file(path))
+    finally:
+        for file in folder.glob(f".{tmp}*"):
+            file.unlink(missing_ok=True)
+    return path
+
+
+def _session(ort: Any, path: Path) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3

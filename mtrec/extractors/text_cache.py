@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtrec.utils import share_file
+
 # The cache's warnings keep the logger name of TextEncoder's module, where they were logged before
 # the cache had a module of its own: logging filters set on "mtrec.extractors.text" still apply.
 log = logging.getLogger("mtrec.extractors.text")
@@ -37,6 +39,23 @@ MAX_SHARDS = 32  # merge a cache directory's shards into one when it holds more 
 HASH_BYTES = 32  # bytes of a sha256 digest: the width of a shard's ``hashes`` rows
 
 _UNWRITABLE: set[Path] = set()  # cache directories already warned about (one warning each)
+_UNREADABLE: set[Path] = set()  # cache directories whose unreadable shards were warned about
+
+
+def unreadable_note(path: Path) -> str | None:
+    """Why ``path`` (an existing file) cannot be read by this user, with the fix; None if it can.
+
+    safetensors reports a file it may not open as "No such file or directory": this says what
+    is really wrong.
+    """
+    if not path.exists() or os.access(path, os.R_OK):
+        return None
+    info = path.stat()
+    return (
+        f"{path} exists but this user may not read it (permission denied: mode "
+        f"{info.st_mode & 0o777:o}, owner uid {info.st_uid}); ask its owner to make it readable "
+        f"(chmod a+r {path}), or pass cache_dir= a folder of your own"
+    )
 
 
 def text_hashes(texts: Sequence[str]) -> list[bytes]:
@@ -141,7 +160,13 @@ class EmbeddingCache:
                 expected = (handle.metadata() or {}).get("sha256")
             hashes, embeddings = data["hashes"].numpy(), data["embeddings"]
         except Exception as error:  # a truncated or foreign file: skip it, never crash
-            log.warning("ignoring unreadable embedding cache shard %s (%s)", shard, error)
+            note = unreadable_note(shard)
+            if note is None:
+                log.warning("ignoring unreadable embedding cache shard %s (%s)", shard, error)
+            elif self.directory not in _UNREADABLE:  # one warning per folder, not per shard
+                _UNREADABLE.add(self.directory)
+                log.warning("ignoring embedding cache shards: %s; their texts are encoded again "
+                            "(warned once per folder)", note)  # fmt: skip
             return None
         if expected is not None and _payload_sha256(hashes, embeddings) != expected:
             log.warning(
@@ -219,6 +244,7 @@ class EmbeddingCache:
                 str(tmp),
                 metadata=metadata,
             )
+            share_file(tmp)  # safetensors writes 0600: a colleague must be able to read it
             os.replace(tmp, self.directory / name)
         except Exception as error:  # OSError, or safetensors' own SafetensorError
             with contextlib.suppress(OSError):

@@ -109,29 +109,67 @@ def _rows(batch: Batch) -> int:
     return next(iter(sizes.values()))
 
 
+def _declared_tasks(model: nn.Module) -> tuple[int | None, tuple[str, ...] | None]:
+    """(T, task names) a model declares (``config.num_tasks``, ``task_names``), None if not."""
+    config = getattr(model, "config", None)
+    names = getattr(model, "task_names", None) or getattr(config, "task_names", None)
+    names = tuple(names) if names else None
+    count = getattr(config, "num_tasks", None)
+    if not isinstance(count, int) or isinstance(count, bool):
+        count = len(names) if names else None
+    return count, names
+
+
 class CascadeScorer:
     """Student over all candidates → teacher over the top ``depth`` → one order.
 
     Args:
         student: a click model, ``student(batch) -> (C, T)`` logits.
-        teacher: a click model with the same T tasks in the same order.
+        teacher: a click model with the same T tasks in the same order: refused at construction
+            when the two declare different tasks, else at the first call whose logits differ.
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module) -> None:
         for name, model in (("student", student), ("teacher", teacher)):
             if not isinstance(model, nn.Module):
                 raise TypeError(f"{name} must be an nn.Module, got {type(model).__name__}")
+        (s_count, s_names), (t_count, t_names) = _declared_tasks(student), _declared_tasks(teacher)
+        if s_count is not None and t_count is not None and s_count != t_count:
+            raise ValueError(
+                f"the student predicts {s_count} tasks {list(s_names or ())} but the teacher "
+                f"{t_count} {list(t_names or ())}: a cascade sums the same tasks in both stages; "
+                "distil a student on the teacher's tasks, or pair models of the same tasks"
+            )
+        if s_names and t_names and s_names != t_names:
+            raise ValueError(
+                f"the student's tasks {list(s_names)} and the teacher's {list(t_names)} differ in "
+                "name or order: logit t must mean the same task in both; pair models whose "
+                "task_names match"
+            )
         self.student, self.teacher = student.eval(), teacher.eval()
+        self._widths: dict[str, int] = {}  # T of each model's logits, seen at the first call
+
+    def _logits(self, stage: str, batch: Batch) -> Tensor:
+        logits = getattr(self, stage)(batch)
+        if isinstance(logits, Tensor) and logits.dim() == 2:
+            self._widths.setdefault(stage, logits.shape[1])
+        if len(set(self._widths.values())) > 1:
+            raise ValueError(
+                f"the student's logits have {self._widths['student']} tasks but the teacher's "
+                f"{self._widths['teacher']}: a cascade sums the same tasks in both stages; pair "
+                "models of the same tasks in the same order"
+            )
+        return logits
 
     @torch.no_grad()
     def student_scores(self, batch: Batch, tasks: Tensor | None = None) -> Tensor:
         """(C,) student relevance of every candidate."""
-        return task_relevance(self.student(batch), tasks)
+        return task_relevance(self._logits("student", batch), tasks)
 
     @torch.no_grad()
     def teacher_scores(self, batch: Batch, tasks: Tensor | None = None) -> Tensor:
         """(C,) teacher relevance of every candidate (the teacher-only policy)."""
-        return task_relevance(self.teacher(batch), tasks)
+        return task_relevance(self._logits("teacher", batch), tasks)
 
     @torch.no_grad()
     def rank(self, batch: Batch, depth: int, tasks: Tensor | None = None) -> Tensor:

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -87,6 +88,20 @@ def example_batch(model: nn.Module, batch_size: int = 2) -> dict[str, Tensor]:
                 f"example_batch does not know how to draw feature {feature!r}; pass example="
             )
     return batch
+
+
+def fingerprint(model: nn.Module) -> dict[str, Any]:
+    """What identifies a model's export: its class, parameter count, the sha256 of its tensor
+    names and shapes (the architecture) and of its weights (the trained values)."""
+    shapes, weights = hashlib.sha256(), hashlib.sha256()
+    count = sum(p.numel() for p in model.parameters())
+    for key, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        shapes.update(f"{key}:{tuple(tensor.shape)};".encode())
+        weights.update(f"{key}:{tensor.dtype}:".encode())
+        weights.update(tensor.view(torch.uint8).numpy().tobytes())
+    return {"model": type(model).__name__, "parameters": count,
+            "shapes_sha256": shapes.hexdigest(), "weights_sha256": weights.hexdigest()}  # fmt: skip
 
 
 class _Positional(nn.Module):
@@ -176,7 +191,7 @@ def export_onnx(
             "inputs": names,
             "outputs": ["logits", "probabilities"],
             "task_names": list(getattr(model, "task_names", []) or []),
-            "model": type(model).__name__,
+            **fingerprint(model),  # check_parity tells another model from a faithless export
             # id vocabularies, so OnnxScorer can refuse an id past them with a clear message
             "vocab_sizes": {
                 f.name: int(f.vocab_size)
@@ -196,29 +211,79 @@ def check_parity(
     model: nn.Module, path: str | os.PathLike[str], batch: dict[str, Tensor], *, atol: float
 ) -> float:
     """Max abs logit difference of onnxruntime vs torch on ``batch`` and on it doubled (another
-    batch size: the dynamic axis); raises ``AssertionError`` above ``atol``."""
+    batch size: the dynamic axis); raises ``AssertionError`` above ``atol``.
+
+    ``model`` is first compared with the sidecar's fingerprint of the exported one (class,
+    parameter count, tensor shapes: ``ValueError`` when another architecture is passed), and a
+    gap is blamed on the exporter only when the weights are the exported ones too."""
     atol = check_float(atol, "atol", min=0.0)
     scorer = OnnxScorer(path)
+    exported, ours = scorer.meta, fingerprint(model)
+    same = {key: exported.get(key) == ours[key] for key in ("model", "parameters", "shapes_sha256")}
+    if exported.get("inputs") != input_names(model) or not all(same.values()):
+        raise ValueError(
+            f"the {ours['model']} passed ({ours['parameters']} parameters, inputs "
+            f"{input_names(model)}) is not the model exported to {path} "
+            f"({exported.get('model')}, {exported.get('parameters')} parameters, inputs "
+            f"{exported.get('inputs')}; differing: {[k for k, ok in same.items() if not ok]}): "
+            "is this the model you exported? Pass that model, or export this one with "
+            "export_onnx(model, path)"
+        )
     doubled = {key: torch.cat([value, value.flip(0)]) for key, value in batch.items()}
     worst = 0.0
     for sample in (batch, doubled):
         with torch.no_grad():
             expected = model({name: sample[name].cpu() for name in scorer.input_names})
         worst = max(worst, (scorer(sample) - expected).abs().max().item())
+    if worst > atol and exported.get("weights_sha256") != ours["weights_sha256"]:
+        raise AssertionError(
+            f"onnxruntime logits differ from torch by {worst:.2e} > atol={atol:g} for {path}, "
+            "and the model's weights differ from the ones exported (their sha256 does not "
+            "match the sidecar's): is this the model you exported? Its weights changed since "
+            "(more training, another seed); export it again with export_onnx(model, path)"
+        )
     if worst > atol:
         raise AssertionError(
-            f"onnxruntime logits differ from torch by {worst:.2e} > atol={atol:g} for {path}; "
-            "the export is not faithful (an op exported differently); report it with the model"
+            f"onnxruntime logits differ from torch by {worst:.2e} > atol={atol:g} for {path}, "
+            "with the very weights that were exported: the export is not faithful (an op "
+            "exported differently); report it with the model"
         )
     log.info("%s: onnxruntime vs torch max abs logit difference %.2e", path, worst)
     return worst
+
+
+_REEXPORT = "export the model again with export_onnx(model, '{path}'), which writes both files"
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    """The ``<path>.json`` export_onnx wrote next to ``path``, checked (raises ValueError)."""
+    sidecar = path.with_suffix(path.suffix + ".json")
+    if not sidecar.is_file():
+        raise ValueError(
+            f"{path} has no sidecar {sidecar.name}: it names the model's inputs, tasks and id "
+            "vocabularies, without which out-of-range ids would be scored silently as other "
+            f"ids; copy the sidecar along with the .onnx file, or {_REEXPORT.format(path=path)}"
+        )
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{sidecar} is not valid JSON ({error}); {_REEXPORT.format(path=path)}"
+        ) from error
+    if not isinstance(meta, dict) or not isinstance(meta.get("vocab_sizes"), dict):
+        raise ValueError(
+            f"{sidecar} must be a JSON object with vocab_sizes (written by an older mtrec or "
+            f"edited); {_REEXPORT.format(path=path)}"
+        )
+    return meta
 
 
 class OnnxScorer:
     """An exported click model served by onnxruntime: ``forward``/``predict`` as in torch.
 
     Args:
-        path: an ONNX file written by :func:`export_onnx` (its ``.json`` sidecar names the inputs).
+        path: an ONNX file written by :func:`export_onnx`; its ``.json`` sidecar (inputs, tasks,
+            id vocabularies) must lie next to it.
         threads: onnxruntime intra-op threads (``None``: its default, all cores).
     """
 
@@ -248,10 +313,16 @@ class OnnxScorer:
             for node in self.session.get_inputs()
         }
         self._shapes = {node.name: list(node.shape) for node in self.session.get_inputs()}
-        sidecar = self.path.with_suffix(self.path.suffix + ".json")
-        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-        self.task_names: tuple[str, ...] = tuple(meta.get("task_names", ()))
-        self._vocab: dict[str, int] = dict(meta.get("vocab_sizes", {}))
+        self.meta = _sidecar(self.path)
+        self.task_names: tuple[str, ...] = tuple(self.meta.get("task_names", ()))
+        self._vocab: dict[str, int] = dict(self.meta["vocab_sizes"])
+        unchecked = [n for n in self.input_names if self._dtypes[n] == np.int64 and
+                     not isinstance(self._vocab.get(n), int)]  # fmt: skip
+        if unchecked:
+            raise ValueError(
+                f"{self.path}.json has no vocab_sizes for the id inputs {unchecked}, so "
+                f"out-of-range ids could not be refused; {_REEXPORT.format(path=self.path)}"
+            )
 
     def __repr__(self) -> str:
         return f"OnnxScorer({self.path.name!r}, inputs={self.input_names})"

@@ -3,7 +3,9 @@
 A save is a folder of two files:
 
 - ``config.json``: the format version, the :class:`~mtrec.serving.build.RecommenderConfig`
-  (``"recommender"``), the fitted sizes, titles and fusion weights, and ``tensors_sha256``;
+  (``"recommender"``), the fitted sizes, titles and fusion weights, ``tensors_sha256`` and
+  ``router_sha256`` (the router's class list bound to its trained head: a reordered list would
+  route every query to the wrong scenario);
 - ``tensors.safetensors``: item and user tensors, the MMoE (``model.*``) and the router
   (``router.*``).
 
@@ -12,24 +14,34 @@ A save is a folder of two files:
 config is valid (:meth:`RecommenderConfig.from_dict` owns its keys and values), the tensors match
 their sha256 and hold every required name. A damaged file raises ``ValueError`` naming it and
 the fix. Saves made before the checksum existed load with a logged note (their tensors cannot be
-verified); format 1 (mtrec 0.2.0, MovieLens scenarios and tasks built in) still loads.
+verified); format 1 (mtrec 0.2.0, MovieLens scenarios and tasks built in) still loads. A save
+without ``router_sha256`` loads when its classes are in the sorted order
+:class:`~mtrec.routing.ScenarioClassifier` fits them in, and is refused otherwise.
+
+Both files are written under a temporary name and renamed into place, readable by others as the
+umask allows (a colleague can load a copy); :func:`serving_device` maps a save made on a GPU to
+the CPU of a machine without one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import numbers
+import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from mtrec.serving.build import RecommenderConfig
-from mtrec.utils import sha256_file
+from mtrec.utils import get_device, sha256_file, share_file
 
 # The load note keeps the logger name of the Recommender's module, where it was logged before
 # saving and loading had a module of their own: logging filters set on that name still apply.
@@ -39,13 +51,63 @@ FORMAT_VERSION = 2  # of config.json; 1 (mtrec 0.2.0) had MovieLens scenarios an
 # config.json's keys besides "version": required (with their JSON type) and optional ones
 REQUIRED_META = {"titles": list, "fusion": dict, "router_classes": list, "num_users": int,
                  "num_items": int, "occupations": int}  # fmt: skip
-OPTIONAL_META = {"seed", "epochs", "device", "encoder", "tensors_sha256"}
+OPTIONAL_META = {"seed", "epochs", "device", "encoder", "tensors_sha256", "router_sha256"}
 FORMAT_KEYS = {1: {"task_table", "text_dim"}, 2: {"recommender"}}  # per format version
 FUSION_KEYS = ("query", "scenario", "pool", "trade_off", "tau")
 REQUIRED_TENSORS = ("item_ids", "item_scenarios", "item_embeddings", "item_text",
                     "history_users", "history_indptr", "history_rows", "user_gender",
                     "user_occupation", "user_age")  # fmt: skip
 FIX = "save the recommender again with Recommender.save (or restore the file)"
+_MAPPED: set[str] = set()  # saved devices already warned about (mapped to the CPU, once each)
+
+
+def serving_device(requested: str | None, saved: str | None, *, argument: str) -> torch.device:
+    """Where a recommender runs: ``requested`` when given (``argument`` is its parameter's name,
+    for the error's fix), else the ``saved`` device when this machine has it, else the CPU (a
+    save made on a GPU machine, loaded on a CPU-only one: warned once per saved device)."""
+    if requested is not None:
+        try:
+            return get_device(requested)
+        except (ValueError, RuntimeError, TypeError):
+            raise ValueError(
+                f"{argument}={requested!r} is not a device this machine has (torch.cuda."
+                f"is_available() is {torch.cuda.is_available()}); pass {argument}='cpu', or "
+                f"{argument}=None for CUDA when present, else the CPU"
+            ) from None
+    try:
+        return get_device(saved)
+    except (ValueError, RuntimeError, TypeError):
+        if str(saved) not in _MAPPED:
+            _MAPPED.add(str(saved))
+            log.warning(
+                "the recommender was saved with device=%r, which this machine does not have: "
+                "it runs on the CPU (warned once); pass device= to Recommender.load to choose",
+                saved,
+            )
+        return torch.device("cpu")
+
+
+def router_sha256(classes: list[Any], state: Mapping[str, Tensor]) -> str:
+    """sha256 of the router's class list (in order) and its ``router.*`` tensors: the class
+    order is bound to the trained head, whose output j means ``classes[j]``."""
+    digest = hashlib.sha256(json.dumps(list(classes)).encode())
+    for key in sorted(k for k in state if k.startswith("router.")):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _write_shared(target: Path, write: Any) -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``target``, readable by others as the umask allows
+    (safetensors writes 0600: a colleague's copy could not be read)."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        share_file(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_saved(
@@ -69,10 +131,13 @@ def write_saved(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = directory / "tensors.safetensors"
-    save_file({k: v.contiguous() for k, v in state.items()}, tensors)
+    _write_shared(tensors, lambda tmp: save_file({k: v.contiguous() for k, v in state.items()},
+                                                 tmp))  # fmt: skip
     saved = {"version": FORMAT_VERSION, "recommender": config.to_dict(), **meta,
-             "tensors_sha256": sha256_file(tensors)}  # fmt: skip
-    (directory / "config.json").write_text(json.dumps(saved, indent=1))
+             "tensors_sha256": sha256_file(tensors),
+             "router_sha256": router_sha256(meta["router_classes"], state)}  # fmt: skip
+    _write_shared(directory / "config.json",
+                  lambda tmp: tmp.write_text(json.dumps(saved, indent=1)))  # fmt: skip
     return directory
 
 
@@ -89,6 +154,14 @@ def read_saved(
             f"tensors.safetensors, missing {[f.name for f in files if not f.is_file()]}; "
             "write one with Recommender.save(directory)"
         )
+    for file in files:  # a colleague's 0600 copy: say so, not a bare PermissionError
+        if not os.access(file, os.R_OK):
+            raise PermissionError(
+                f"{file} exists but this user may not read it (mode "
+                f"{file.stat().st_mode & 0o777:o}, owner uid {file.stat().st_uid}); ask its owner "
+                f"to make the save readable (chmod a+r {directory}/*), or to save it again with "
+                "Recommender.save, which writes files others can read"
+            )
     meta = read_meta(files[0])
     config = _recommender_config(files[0], meta)
     if not set(config.scenarios) <= set(map(str, meta["router_classes"])):
@@ -97,6 +170,7 @@ def read_saved(
             f"scenarios {list(config.scenarios)}; save the recommender again"
         )
     state = _read_tensors(files[1], meta.pop("tensors_sha256", None), meta_file=files[0])
+    _check_router(files[0], meta["router_classes"], state, meta.pop("router_sha256", None))
     if len(meta["titles"]) != len(state["item_ids"]):
         raise ValueError(
             f"{files[0]} lists {len(meta['titles'])} titles but {files[1]} has "
@@ -126,6 +200,38 @@ def _recommender_config(file: Path, meta: dict[str, Any]) -> RecommenderConfig:
             f"{file} holds an invalid recommender config ({detail}); it must be "
             "RecommenderConfig.to_dict() of the fitted config: save the recommender again"
         ) from error
+
+
+def _check_router(
+    file: Path, classes: list[Any], state: Mapping[str, Tensor], expected: str | None
+) -> None:
+    """Refuse ``router_classes`` in another order than the router head was trained with."""
+    try:
+        fitted = sorted(classes)  # ScenarioClassifier.fit's order (np.unique)
+    except TypeError:
+        fitted = None
+    if expected is None:  # an older save: only the order fit writes can be trusted
+        if classes != fitted or len(set(map(str, classes))) != len(classes):
+            raise ValueError(
+                f"{file}: router_classes {classes} are not in the sorted order "
+                "ScenarioClassifier.fit saves them in, and the file has no router_sha256 to "
+                "check another order against (saved by an older mtrec); the router would send "
+                f"queries to the wrong scenario. Restore the order {fitted}, load it and save "
+                "it again with Recommender.save (which adds the checksum), or re-fit"
+            )
+        return
+    if router_sha256(classes, state) != expected:
+        restore = (
+            f"restore the order {fitted}"
+            if fitted is not None and router_sha256(fitted, state) == expected
+            else "restore the list it was saved with"
+        )
+        raise ValueError(
+            f"{file}: router_classes {classes} do not match the router head they were saved "
+            "with (router_sha256 differs): the list was reordered or edited, and the router "
+            f"would send queries to the wrong scenario; {restore}, or save the recommender "
+            "again with Recommender.save"
+        )
 
 
 def _read_tensors(file: Path, expected: str | None, *, meta_file: Path) -> dict[str, Tensor]:

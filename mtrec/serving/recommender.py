@@ -48,10 +48,10 @@ from mtrec.serving.build import (
     training_rows,
     user_tensors,
 )
-from mtrec.serving.persistence import read_saved, write_saved
+from mtrec.serving.persistence import read_saved, serving_device, write_saved
 from mtrec.serving.rerank import attention_weights, explain, mmr
 from mtrec.train import fit as fit_model
-from mtrec.utils import get_device, set_seed
+from mtrec.utils import set_seed
 
 
 @dataclass
@@ -107,11 +107,11 @@ class Recommender:
 
     def __init__(
         self, state: Mapping[str, Tensor], meta: dict[str, Any], *, config: RecommenderConfig,
-        encoder: Any,
+        encoder: Any, device: str | None = None,
     ) -> None:  # fmt: skip
         self.config, self.meta, self.encoder = config, meta, encoder
         self.fusion = meta["fusion"]  # weights and sizes of context fusion, MMR and explanations
-        self.device = get_device(meta.get("device"))
+        self.device = serving_device(device, meta.get("device"), argument="device")
         # item and user tensors: ids, embeddings, text projection, scenario ids, histories
         self.items = {k: v for k, v in state.items() if not k.startswith(("model.", "router."))}
         self.titles: list[str] = meta["titles"]
@@ -168,7 +168,9 @@ class Recommender:
             ratings, users, items: frames in :class:`mtrec.data.MovieLens`'s schema.
             encoder: a :class:`mtrec.extractors.text.TextEncoder` (or anything with ``encode``).
             config: scenarios, tasks, task table, text width (default: the MovieLens one).
+            device: where the MMoE trains and runs (None: CUDA when present, else the CPU).
         """
+        serving_device(device, None, argument="device")  # an absent device: refused up front
         config = RecommenderConfig.movielens() if config is None else config
         set_seed(seed)
         items = items.sort_values("item_id").reset_index(drop=True)
@@ -209,15 +211,18 @@ class Recommender:
         return write_saved(directory, state, config=self.config, meta=self.meta)
 
     @classmethod
-    def load(cls, directory: str | Path, *, encoder: Any) -> Recommender:
+    def load(cls, directory: str | Path, *, encoder: Any, device: str | None = None) -> Recommender:
         """Rebuild a saved recommender (safetensors + JSON only; nothing is unpickled).
+
+        ``device`` (e.g. ``"cpu"``): where it runs; None: the device it was saved with when
+        this machine has it, else the CPU (a GPU save on a CPU-only machine, warned once).
 
         Every file and key is checked first (:func:`mtrec.serving.persistence.read_saved`).
         Reads format 2 and format 1 (mtrec 0.2.0, whose MovieLens scenarios and tasks were
         built in: they become :meth:`RecommenderConfig.movielens` with the saved task table).
         """
         state, meta, config = read_saved(directory)
-        return cls(state, meta, config=config, encoder=encoder)
+        return cls(state, meta, config=config, encoder=encoder, device=device)
 
     def user_history(self, user: int | Sequence[int]) -> tuple[int, Tensor]:
         """(the MMoE's user id, 0 for a new user; (L,) the history's item rows, oldest first)."""

@@ -12,6 +12,7 @@ pytest runs with ``--import-mode=importlib``, which registers this file as the m
 
 from __future__ import annotations
 
+import shutil
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -105,3 +106,46 @@ def result_or_clear_error(
         return fn(*args, **kwargs)
     except accept as error:
         return check_clear(error, accept=accept)
+
+
+# ------------------------------------------- one small fitted Recommender per test module
+
+
+@pytest.fixture(scope="module")
+def recommender(tmp_path_factory):
+    """A Recommender fitted for one epoch on 40 MovieLens users (one thread)."""
+    from mtrec.data import leave_last_out, load_movielens
+    from mtrec.extractors.text import TextEncoder
+    from mtrec.serving.recommender import Recommender
+
+    ml = load_movielens()
+    users = ml.ratings.user_id.drop_duplicates().to_numpy()[:40]
+    split = leave_last_out(ml.ratings[ml.ratings.user_id.isin(users)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny MMoE on a shared CPU
+    try:
+        fitted = Recommender.fit(split.train, ml.users, ml.items, encoder=TextEncoder(), epochs=1)
+        # random query texts go to a private cache, not the shared one the item profiles use
+        queries = TextEncoder(cache_dir=tmp_path_factory.mktemp("queries"), device="cpu")
+        queries._model, queries._tokenizer = fitted.encoder.model, fitted.encoder.tokenizer
+        fitted.encoder = queries
+        yield fitted
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def user(recommender):
+    """A known user id (the fitted users are a sample of MovieLens ids)."""
+    return min(recommender.history)
+
+
+@pytest.fixture(scope="module")
+def saved(recommender, tmp_path_factory):
+    return recommender.save(tmp_path_factory.mktemp("pipeline"))
+
+
+@pytest.fixture
+def copy(saved, tmp_path):
+    """A fresh copy of the saved pipeline to damage."""
+    return Path(shutil.copytree(saved, tmp_path / "copy"))

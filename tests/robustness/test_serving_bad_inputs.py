@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,44 +27,6 @@ FEW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthChec
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def recommender(tmp_path_factory):
-    from mtrec.data import leave_last_out, load_movielens
-    from mtrec.extractors.text import TextEncoder
-
-    ml = load_movielens()
-    users = ml.ratings.user_id.drop_duplicates().to_numpy()[:40]
-    split = leave_last_out(ml.ratings[ml.ratings.user_id.isin(users)])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny MMoE on a shared CPU
-    try:
-        fitted = Recommender.fit(split.train, ml.users, ml.items, encoder=TextEncoder(), epochs=1)
-        # random query texts go to a private cache, not the shared one the item profiles use
-        queries = TextEncoder(cache_dir=tmp_path_factory.mktemp("queries"), device="cpu")
-        queries._model, queries._tokenizer = fitted.encoder.model, fitted.encoder.tokenizer
-        fitted.encoder = queries
-        yield fitted
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def user(recommender):
-    """A known user id (the fitted users are a sample of MovieLens ids)."""
-    return min(recommender.history)
-
-
-@pytest.fixture(scope="module")
-def saved(recommender, tmp_path_factory):
-    return recommender.save(tmp_path_factory.mktemp("pipeline"))
-
-
-@pytest.fixture
-def copy(saved, tmp_path):
-    """A fresh copy of the saved pipeline to damage."""
-    return Path(shutil.copytree(saved, tmp_path / "copy"))
 
 
 def check_result(rec: Recommender, result, user, k: int) -> None:
