@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mtrec.checks import check_int
+from mtrec.checks import check_float, check_int
 from mtrec.eval.metrics import ArrayLike, UndefinedMetricWarning, _np, auc
 
 HIGHER_IS_BETTER = {"auc": True, "gauc": True, "logloss": False, "rmse": False}
@@ -131,13 +131,22 @@ def compare_to_baseline(
         baseline: the model every other model is compared with.
         table: columns naming one table: Holm's family.
         cell: columns naming one cell inside a table (e.g. the scenario).
-        alpha: significance level.
+        alpha: significance level, in (0, 1).
 
     Returns:
         One row per (table, cell, model ≠ baseline): mean, baseline_mean, diff (model − baseline),
         p_value, p_holm, seeds, better (in the metric's direction), significant (p < alpha),
         significant_holm (p_holm < alpha).
+
+    Raises:
+        ValueError: ``alpha`` outside (0, 1); a model with two rows for one seed in a cell
+            (they would be averaged silently); no (cell, model) with at least 2 paired seeds.
     """
+    alpha = check_float(alpha, "alpha")
+    if not 0 < alpha < 1:
+        raise ValueError(
+            f"alpha is a significance level in (0, 1), got {alpha}; e.g. 0.05 for 5% (not 5)"
+        )
     if not isinstance(per_seed, pd.DataFrame):
         raise TypeError(f"per_seed must be a tidy DataFrame, got {type(per_seed).__name__}")
     need = {"model", "seed", "value", *table, *cell}
@@ -147,10 +156,23 @@ def compare_to_baseline(
     if baseline not in set(per_seed.model):
         raise ValueError(f"baseline {baseline!r} not among models {sorted(set(per_seed.model))}")
     keys = [*table, *cell]
-    records = []
+    twice = per_seed.duplicated([*keys, "model", "seed"], keep=False)
+    if twice.any():
+        sizes = per_seed[twice].groupby([*keys, "model", "seed"], sort=False).size()
+        (*where, model, seed), count = sizes.index[0], int(sizes.iloc[0])
+        cell_text = ", ".join(f"{c}={v!r}" for c, v in zip(keys, where))
+        raise ValueError(
+            f"model {model!r} has {count} rows for seed {seed} ({cell_text}); a paired test "
+            "needs one value per model, seed and cell (duplicates would be averaged): drop the "
+            "repeated run, or give each run its own seed"
+        )
+    records, paired = [], []
     for key, group in per_seed.groupby(keys, sort=True):
         wide = group.pivot_table(index="seed", columns="model", values="value").dropna(axis=0)
-        if baseline not in wide or len(wide) < 2:
+        if baseline not in wide or len(wide.columns) < 2:
+            continue
+        paired.append(len(wide))
+        if len(wide) < 2:
             continue
         for model in [m for m in wide.columns if m != baseline]:
             test = paired_t_test(wide[model].to_numpy(), wide[baseline].to_numpy())
@@ -159,7 +181,13 @@ def compare_to_baseline(
                             "p_value": test.p_value, "seeds": test.n})  # fmt: skip
     out = pd.DataFrame.from_records(records)
     if out.empty:
-        return out
+        if paired:  # models to compare, but too few seeds
+            raise ValueError(
+                f"a comparison needs at least 2 seeds per model (the same seeds as the "
+                f"baseline {baseline!r}), got {max(paired)}; run every model with 2 or more of "
+                "the same seeds (5 is usual)"
+            )
+        return out  # only the baseline: nothing to compare
     out["p_holm"] = out.groupby(list(table), group_keys=False)["p_value"].transform(holm)
     higher = out["metric"].map(HIGHER_IS_BETTER).fillna(True) if "metric" in out else True
     out["better"] = np.where(higher, out["diff"] > 0, out["diff"] < 0)

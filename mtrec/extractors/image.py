@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "resnet18-small"
 SMALL_WIDTHS = (16, 32, 64, 128)  # channels of the four ResNet stages of the default backbone
+FLOAT_TOLERANCE = 0.01  # float pixels may leave [0, 1] by this much (resampling overshoot)
 
 
 def small_resnet18(widths: Sequence[int] = SMALL_WIDTHS, *, stem_stride: int = 2) -> nn.Sequential:
@@ -137,7 +138,9 @@ def to_image_batch(images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor
     drops its alpha channel. Image file paths (one, or a list) are read with PIL as RGB. A 3-D
     array whose last axis looks like channels, e.g. one (28, 28, 3) image, is refused rather
     than read as 28 grey images (pass ``image[None]``). Integer arrays other than uint8 must hold
-    values in [0, 1]; convert 0..255 pixels with ``.astype(np.uint8)``.
+    values in [0, 1]; convert 0..255 pixels with ``.astype(np.uint8)``. Float images must hold
+    values in [0, 1] (up to ``FLOAT_TOLERANCE`` outside, from resampling): a float image in
+    0..255 is refused rather than read as 255 times too bright.
     """
     if isinstance(images, (str, os.PathLike)):
         images = [images]
@@ -187,6 +190,7 @@ def to_image_batch(images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor
                 f"images of dtype {x.dtype} hold values {low}..{high}; pass 0..255 pixels as "
                 "uint8 (images.astype(np.uint8)), or floats in [0, 1]"
             )
+    was_float = x.is_floating_point()
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     if x.shape[1] == 4:
         x = x[:, :3]
@@ -194,6 +198,18 @@ def to_image_batch(images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor
         x = x.expand(-1, 3, -1, -1)
     if not torch.isfinite(x).all():
         raise ValueError("images contain NaN or inf values")
+    if was_float:
+        low, high = float(x.min()), float(x.max())
+        if low < -FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
+            fix = (
+                "they look like 0..255 pixels: divide by 255 (images / 255.0), or pass them as "
+                "uint8 (images.astype(np.uint8))"
+                if high > 1 + FLOAT_TOLERANCE and low >= -FLOAT_TOLERANCE and high <= 255
+                else "rescale them to [0, 1] (the encoder normalises with its own mean and std)"
+            )
+            raise ValueError(
+                f"float images must hold values in [0, 1], got {low:.4g}..{high:.4g}; {fix}"
+            )
     return x.contiguous()
 
 

@@ -95,6 +95,17 @@ def top_k_unseen(
     if int(left.min()) < k:
         row = int(left.argmin())
         n = int(left[row])
+        if n == 0:  # an all -inf row: no list of any length can be made for it
+            if exclude_seen:
+                raise ValueError(
+                    f"row {row} of the {what} scores has no unseen item left to recommend (every "
+                    "item is in its history or padding); leave that row out (a user who has seen "
+                    "the whole catalogue), or pass exclude_seen=False to allow seen items"
+                )
+            raise ValueError(
+                f"row {row} of the {what} scores is all -inf: no item to recommend; leave that "
+                "row out, or score at least k items above -inf"
+            )
         if exclude_seen:
             fix = f"ask for k <= {n}, or pass exclude_seen=False to allow seen items"
             raise ValueError(

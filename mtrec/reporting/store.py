@@ -110,12 +110,24 @@ def quality_rows(
     task: str = "all",
     split: str = "test",
 ) -> pd.DataFrame:
-    """Build tidy quality rows: one per metric, mean and sample std over per-seed values."""
+    """Build tidy quality rows: one per metric, mean and sample std over per-seed values.
+
+    A NaN or infinite per-seed value is refused: it would turn the mean and std into NaN. A
+    metric that is undefined on a seed (e.g. AUC over one class) is left out by the caller.
+    """
     records: list[dict[str, Any]] = []
     for metric, values in metrics.items():
         values = np.asarray(list(values), dtype=float)
         if values.size == 0:
             raise ValueError(f"metric {metric!r} has no values; pass one value per seed")
+        if not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum())
+            raise ValueError(
+                f"metric {metric!r} ({dataset}, {model}, {scenario}, {task}) has {bad} of "
+                f"{values.size} per-seed values NaN or infinite: {values.tolist()[:8]}; the mean "
+                "and std would be NaN. Fix the run that produced them, or leave out the seeds "
+                "where the metric is undefined (e.g. AUC of one class)"
+            )
         records.append(
             {
                 "dataset": dataset,
@@ -134,11 +146,39 @@ def quality_rows(
 
 
 def record_quality(rows: pd.DataFrame, *, path: Path = QUALITY_CSV) -> bool:
-    """Upsert quality rows when writing is enabled; return whether anything was written."""
+    """Upsert quality rows when writing is enabled; return whether anything was written.
+
+    Rows with a NaN or infinite ``value``, or a NaN ``std`` over 2 or more seeds, are refused
+    (even when writing is off, so a test run catches them): build rows with
+    :func:`quality_rows` from finite per-seed values. One seed's std is NaN by design.
+    """
+    _check_quality(rows)
     if not writing_enabled():
         return False
     upsert(path, rows, QUALITY_COLUMNS, QUALITY_KEY)
     return True
+
+
+def _check_quality(rows: pd.DataFrame) -> None:
+    if not isinstance(rows, pd.DataFrame):
+        raise TypeError(
+            f"quality rows must be a DataFrame (quality_rows), got {type(rows).__name__}"
+        )
+    missing = sorted(set(QUALITY_COLUMNS) - set(rows.columns))
+    if missing:
+        raise ValueError(f"quality rows lack columns {missing}; build them with quality_rows")
+    value = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype=float)
+    std = pd.to_numeric(rows["std"], errors="coerce").to_numpy(dtype=float)
+    seeds = pd.to_numeric(rows["seeds"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(value) | (~np.isfinite(std) & ~(seeds == 1))
+    if bad.any():
+        row = rows[bad].iloc[0]
+        raise ValueError(
+            f"{int(bad.sum())} quality row(s) have a NaN/infinite value or std, e.g. metric "
+            f"{row['metric']!r} of {row['model']!r} ({row['dataset']}, {row['scenario']}, "
+            f"{row['task']}): value {row['value']}, std {row['std']} over {row['seeds']} seeds; "
+            "record finite per-seed values only (leave out seeds where a metric is undefined)"
+        )
 
 
 def record_throughput(rows: pd.DataFrame, *, path: Path = THROUGHPUT_CSV) -> None:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
+from mtrec.checks import check_ids, check_int
 from mtrec.models.generative.codes import ItemCodebook, PrefixTrie, build_tokenizer
 
 __all__ = ["P5", "ItemCodebook", "P5Config", "PrefixTrie", "build_tokenizer"]
@@ -160,6 +161,14 @@ class P5(nn.Module):
                 f"prompts, {len(exclude)} exclude lists"
                 + (f", {len(candidates)} candidate lists" if candidates else "")
             )
+        k = check_int(k, "k", min=1)
+        if k > len(self.code_ids):  # beam search keeps k sequences per prompt: k = 10**6 is OOM
+            raise ValueError(
+                f"k={k} beams per prompt, but the catalogue holds only {len(self.code_ids)} items: "
+                f"ask for k <= {len(self.code_ids)} (each prompt decodes k beams at once, and no "
+                "more distinct items than the catalogue's can come out)"
+            )
+        exclude = self._exclusions(exclude)
         if candidates:
             for c in candidates:
                 self.codebook.check_known(c, "candidates")
@@ -215,6 +224,23 @@ class P5(nn.Module):
                 texts[b] = [texts[b][j] for j in keep]
         return items, texts
 
+    @staticmethod
+    def _exclusions(exclude: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Each prompt's excluded item ids as ints; 2.7 is refused rather than read as item 2."""
+        out = []
+        for b, seen in enumerate(exclude):
+            try:
+                ids = check_ids(list(seen), f"exclude[{b}]")
+            except (TypeError, ValueError, RuntimeError) as error:
+                if isinstance(error, ValueError) and "integer ids" in str(error):
+                    raise
+                raise TypeError(
+                    f"exclude[{b}] must be a list of integer item ids, got {str(seen)[:80]} "
+                    f"({error}); pass the ids the codebook was built from"
+                ) from None
+            out.append(ids.flatten().tolist())
+        return out
+
     def _item(self, code: list[int]) -> int:
         tokens = tuple(self.tokenizer.convert_ids_to_tokens(code))
         return self.codebook.items.get(tokens, -1)
@@ -259,10 +285,35 @@ class P5(nn.Module):
         (the tokens the trie can allow there), see :meth:`_code_log_probs`. Excluded items, and
         ids that are not items, get -inf.
 
+        Args:
+            prompts: B prompt strings.
+            exclude: per prompt, integer item ids to score -inf (ids that are not items, e.g.
+                the padding id 0, are ignored).
+
         Returns:
             (B, N+1) scores indexed by item id (N = the largest item id).
+
+        Raises:
+            ValueError: an exclude list holds a fractional id, or excludes every item (its row
+                would be all -inf: nothing left to rank).
         """
         self.eval()
+        if len(prompts) != len(exclude):
+            raise ValueError(
+                f"prompts and exclude need one entry per prompt, got {len(prompts)} prompts and "
+                f"{len(exclude)} exclude lists"
+            )
+        known = [
+            sorted({i for i in seen if i in self.code_ids}) for seen in self._exclusions(exclude)
+        ]
+        full = [b for b, seen in enumerate(known) if len(seen) == len(self.code_ids)]
+        if full:
+            raise ValueError(
+                f"exclude[{full[0]}] excludes every one of the {len(self.code_ids)} items, so row "
+                f"{full[0]} of the scores would be all -inf (nothing left to rank; {len(full)} such "
+                "row(s) in all); exclude fewer items, or leave out users who have seen the whole "
+                "catalogue"
+            )
         device = next(self.parameters()).device
         items, tokens = self.item_ids, self.item_tokens.to(device)
         enc = {k: v.to(device) for k, v in self.encode(prompts, self.config.max_source_len).items()}
@@ -273,7 +324,6 @@ class P5(nn.Module):
             scores[:, items] = logits.log_softmax(dim=-1).float().cpu()
         else:
             scores[:, items] = self._code_log_probs(enc).float().cpu()
-        known = [[int(i) for i in seen if int(i) in self.code_ids] for seen in exclude]
         rows = torch.repeat_interleave(torch.arange(len(known)), torch.tensor([*map(len, known)]))
         scores[
             rows, torch.tensor([i for seen in known for i in seen], dtype=torch.long)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from mtrec.checks import check_float, check_ids, check_int
+from mtrec.checks import check_float, check_ids, check_int, check_tensor
 from mtrec.models.ranking import BPRSampler, bpr_loss, check_interactions
 
 
@@ -63,6 +63,8 @@ class CKE(nn.Module):
     def __init__(self, config: CKEConfig, side: Mapping[str, Tensor] | None = None) -> None:
         super().__init__()
         side = dict(side or {})
+        for name, x in side.items():
+            check_tensor(x, f"side[{name!r}]")
         expected = dict(config.side_dims)
         received = {name: tuple(x.shape) for name, x in side.items()}
         if set(expected) != set(side) or any(
@@ -73,6 +75,15 @@ class CKE(nn.Module):
                 f"{ {n: (config.num_items, d) for n, d in expected.items()} }, received {received}; "
                 "declare each source in CKEConfig.side_dims with its width"
             )
+        for name, x in side.items():  # a NaN row would make every user's scores NaN
+            if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                bad = int((~torch.isfinite(x)).any(dim=1).sum())
+                raise ValueError(
+                    f"side vectors {name!r} have NaN or inf in {bad} of {x.shape[0]} rows (items); "
+                    "their scores, and after one training step every score, would be NaN: give "
+                    "items without a side vector a zero row (torch.nan_to_num(x, nan=0.0)) or fix "
+                    "the source that made them"
+                )
         self.config = config
         self.user_embedding = nn.Embedding(config.num_users, config.d_model)
         self.item_embedding = nn.Embedding(config.num_items, config.d_model)
