@@ -256,6 +256,47 @@ def _ndcg_of_lists(lists: Tensor, relevant: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+def _check_requests(
+    users: Sequence[int],
+    seen: dict[int, np.ndarray],
+    targets: dict[int, int],
+    tasks: Tensor,
+    num_items: int,
+) -> None:
+    """Refuse what would score silently wrong: a padding id in a history (0 would block the last
+    item), a target that is no item or was already seen (it could never be ranked: NDCG 0),
+    a user with no task to rank by (every list would agree with the teacher's)."""
+    if tasks.dtype != torch.bool:
+        raise TypeError(f"tasks must be a (U, T) bool mask, got dtype {tasks.dtype}")
+    idle = (~tasks.any(dim=1)).nonzero().flatten().tolist()
+    if idle:
+        raise ValueError(
+            f"tasks masks every task of {len(idle)} user(s), e.g. user {users[idle[0]]}: no score "
+            "to rank by (agreement would be 1.0 for any list); give each user at least one task"
+        )
+    for u in users:
+        if int(u) not in seen or int(u) not in targets:
+            raise KeyError(f"user {u} needs an entry in seen and in targets")
+        history = check_ids(seen[int(u)], f"seen[{u}]", vocab_size=num_items + 1)
+        if bool((history == 0).any()):
+            raise ValueError(
+                f"seen[{u}] holds item id 0, the padding id (items are 1..{num_items}); drop the "
+                f"padding first: seen[u] = h[h > 0]"
+            )
+        target = int(check_ids([targets[int(u)]], f"targets[{u}]")[0])
+        if not 1 <= target <= num_items:
+            raise ValueError(
+                f"targets[{u}] = {target} is not an item id (items are 1..{num_items}); the "
+                "held-out item must be one of the catalogue the tables were built on"
+            )
+        if bool((history == target).any()):
+            raise ValueError(
+                f"targets[{u}] = {target} is in the user's own history seen[{u}], which is never "
+                "a candidate, so it would score 0; hold out an item the user has not seen in "
+                "training (leave_last_out keeps them apart)"
+            )
+
+
 def depth_quality(
     teacher: MMoE,
     student: StudentMLP,
@@ -287,9 +328,7 @@ def depth_quality(
     check_nonempty(users, "users")
     depths = [check_int(d, "depths[i]", min=0) for d in check_nonempty(depths, "depths")]
     check_tensor(tasks, "tasks", shape=(len(users), None))
-    for u in users:
-        if int(u) not in seen or int(u) not in targets:
-            raise KeyError(f"user {u} needs an entry in seen and in targets")
+    _check_requests(users, seen, targets, tasks, tables.num_items)
     items = torch.arange(1, tables.num_items + 1)  # (I,) the catalogue
     users_t = as_tensor(users, np.int64)
     agreement, held_out, teacher_held_out = [], [], []

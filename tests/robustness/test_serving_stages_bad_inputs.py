@@ -483,6 +483,14 @@ BAD_DEPTH_QUALITY = {
     "no depths": {"depths": []},
     "tasks rows": {"tasks": torch.ones(3, 2).bool()},
     "no target": {"targets": {}},
+    "padding id in history": {"seen": {1: [0, 3]}},  # 0 would block the last item
+    "history id past catalogue": {"seen": {1: [10**6]}},
+    "fractional history id": {"seen": {1: [2.7]}},
+    "target seen": {"seen": {1: [2]}},  # never a candidate: NDCG 0 whatever the models do
+    "target 0": {"targets": {1: 0}},
+    "target past catalogue": {"targets": {1: 10**6}},
+    "every task masked": {"tasks": torch.zeros(1, 2).bool()},  # agreement would be 1.0
+    "tasks not bool": {"tasks": torch.ones(1, 2)},
 }
 
 
