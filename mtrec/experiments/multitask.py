@@ -54,9 +54,10 @@ from mtrec.eval.metrics import auc
 from mtrec.experiments import runner
 from mtrec.experiments.runner import Experiment
 from mtrec.models.multitask.esmm import ESMM, ESMMConfig
-from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
+from mtrec.models.multitask.mmoe import MMoE
 from mtrec.models.multitask.ple import PLE, PLEConfig
 from mtrec.models.multitask.shared_bottom import SharedBottom, SharedBottomConfig
+from mtrec.models.of_record import multitask_mmoe_config
 from mtrec.reporting.store import QUALITY_CSV
 from mtrec.train import fit
 from mtrec.train.weighting import GradNorm, UncertaintyWeighting
@@ -100,9 +101,7 @@ def builders(features: tuple, num_tasks: int) -> dict[str, Callable[[], nn.Modul
     return {
         "shared_bottom": lambda: SharedBottom(SharedBottomConfig(
             features, num_tasks=num_tasks, bottom_hidden=(64, 32), tower_hidden=(16,))),
-        "mmoe": lambda: MMoE(MMoEConfig(
-            features, num_tasks=num_tasks, num_experts=4, expert_hidden=(64, 32),
-            tower_hidden=(16,))),
+        "mmoe": lambda: MMoE(multitask_mmoe_config(features, num_tasks)),
         "ple": lambda: PLE(PLEConfig(
             features, num_tasks=num_tasks, num_levels=1, num_specific=2, num_shared=2,
             expert_hidden=(64, 32), tower_hidden=(16,))),
