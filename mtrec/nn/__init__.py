@@ -1,4 +1,5 @@
-"""Building blocks shared by the models: layers, attention, Transformer layers, scenario routing.
+"""Building blocks shared by the models: layers, attention, Transformer layers, scenario routing,
+losses and a PCA projection.
 
 * :mod:`~mtrec.nn.layers`: ``MLP``, ``FeatureEmbedding`` (built from a declared schema),
   ``BatchedMLP`` (E independent MLPs as stacked weights, one batched matmul per layer).
@@ -8,6 +9,7 @@
 * :mod:`~mtrec.nn.scenario`: per-scenario parameters applied by grouping rows by scenario
   (``grouped_matmul``, ``ScenarioRouter``, ``StarLinear``).
 * :mod:`~mtrec.nn.losses`: ``masked_bce`` (NaN = unlabelled) and ``check_labels``.
+* :mod:`~mtrec.nn.pca`: ``pca_project``, vectors centred and projected on their top principal axes.
 
 This layer imports only :mod:`mtrec.data` and :mod:`mtrec.utils` (checked by ``make lint``).
 """
