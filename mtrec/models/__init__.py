@@ -23,6 +23,10 @@ One interface per family, so a learner who knows one model of a family knows the
   ``check_interactions`` (2-D, non-empty, finite).
 * **Generative models** (``generative/``): text in, text out; ``P5.scores`` ranks every
   item for a batch of prompts.
+* **A pretrained language model** (``llm/``): SmolLM2-135M-Instruct, real weights from the
+  data registry. ``load_language_model() -> (model, tokenizer)`` (a transformers causal LM);
+  ``candidate_log_likelihood(model, tokenizer, prompt, candidates) -> (C,)`` scores candidate
+  titles zero-shot after ``history_prompt(titles)``; ``add_lora(model)`` wraps it for fine-tuning.
 * **Knowledge-graph models** (``kg/``): embeddings of (head, relation, tail) triples. A batch
   is ``{"heads", "relations", "tails"}``, each (B,) long (:func:`mtrec.data.kg.triple_batches`);
   ``loss(batch)`` samples negatives itself (train with :func:`mtrec.train.fit`);
@@ -35,7 +39,8 @@ One interface per family, so a learner who knows one model of a family knows the
 
 Each model file holds a frozen ``...Config`` dataclass with a ``tiny()`` constructor for tests.
 Names are imported on first use, so ``import mtrec.models`` stays cheap and the optional
-dependencies (``transformers`` for P5) load only when asked for.
+dependencies (``transformers`` for P5 and the language model, ``gguf`` and ``peft`` for the
+latter) load only when asked for.
 """
 
 from __future__ import annotations
@@ -70,6 +75,9 @@ _FAMILIES = {
     "kg.cke": ("CKE", "CKEConfig", "WarmItemSampler"),
     "kg.paths": ("KGExplainer", "PathExplanation"),
     "generative.p5": ("P5", "P5Config"),
+    "llm.loader": ("load_language_model",),
+    "llm.scoring": ("candidate_log_likelihood", "history_prompt"),
+    "llm.lora": ("add_lora", "trainable_share"),
     "student": ("StudentMLP", "StudentConfig"),
     "ranking": ("top_k_unseen", "check_interactions"),
 }
