@@ -5,8 +5,11 @@ Recognition", CVPR 2016): torchvision's ``BasicBlock`` in the [2, 2, 2, 2] layou
 (16, 32, 64, 128) instead of (64, 128, 256, 512) and a 3x3 stride-1 stem without max-pooling, so
 small images (28x28 digits) train in seconds on a CPU. Any torchvision classification model is
 available by name (``"resnet18"``, ``"mobilenet_v3_small"``, ...); its last ``nn.Linear`` is removed
-so the encoder returns the pooled features. No ImageNet weights ship offline: pass a weights file
-(``.safetensors`` or a ``torch.save`` state dict) or train the encoder here (``loss`` works with
+so the encoder returns the pooled features. Pretrained weights: ``weights="imagenet"`` loads
+torchvision's ImageNet MobileNetV2 from the data registry (``mtrec data fetch mobilenet-v2``; see
+:mod:`mtrec.extractors.image_weights`) and normalises with ImageNet's mean and std; with
+``freeze=True`` only a class head trains. Any other backbone takes a weights file
+(``.safetensors`` or a ``torch.save`` state dict) or is trained here (``loss`` works with
 :func:`mtrec.train.fit`).
 """
 
@@ -23,7 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.checks import as_tensor, check_int, check_nonempty
+from mtrec.checks import as_tensor, check_int, check_nonempty, check_tensor
+from mtrec.extractors.image_weights import (
+    IMAGENET,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    check_pretrained,
+    load_imagenet,
+)
 from mtrec.utils import get_device
 
 log = logging.getLogger(__name__)
@@ -219,13 +229,18 @@ class ImageEncoder(nn.Module):
     Args:
         backbone: ``"resnet18-small"`` (default, D = 128) or a torchvision model name for
             ``torchvision.models.get_model(name, weights=None)`` (D = width of its last layer's
-            input, e.g. 512 for ``"resnet18"``).
-        image_size: side the images are resized to (default 28, MNIST's own size; use 224 for
-            ImageNet backbones).
-        weights: optional ``.safetensors`` or ``torch.save`` state-dict file for the backbone
-            (for a torchvision name: the full classifier's state dict, e.g. ImageNet weights).
+            input, e.g. 512 for ``"resnet18"``, 1280 for ``"mobilenet_v2"``).
+        image_size: side the images are resized to (default 28, MNIST's own size; ImageNet
+            weights were trained at 224; smaller sizes run faster and see less detail).
+        weights: ``"imagenet"`` for the registry's ImageNet weights (``"mobilenet_v2"`` only:
+            ``mtrec data fetch mobilenet-v2``), or an optional ``.safetensors`` or ``torch.save``
+            state-dict file for the backbone (for a torchvision name: the full classifier's state
+            dict, or one written by ``save``).
+        freeze: keep the backbone's weights and batch-norm statistics fixed (it stays in eval
+            mode, even under ``train()``); only the head trains.
         num_classes: add a linear head of this many classes, used by ``loss`` for training.
-        mean, std: per-channel normalisation after scaling to [0, 1].
+        mean, std: per-channel normalisation after scaling to [0, 1] (``None``: ImageNet's for
+            ``weights="imagenet"``, else 0.5 and 0.5).
         device: ``None`` for :func:`mtrec.utils.get_device`.
     """
 
@@ -235,9 +250,10 @@ class ImageEncoder(nn.Module):
         *,
         image_size: int = 28,
         weights: str | os.PathLike[str] | None = None,
+        freeze: bool = False,
         num_classes: int | None = None,
-        mean: Sequence[float] = (0.5, 0.5, 0.5),
-        std: Sequence[float] = (0.5, 0.5, 0.5),
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
@@ -245,6 +261,11 @@ class ImageEncoder(nn.Module):
 
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8, got {image_size}")
+        if not isinstance(freeze, bool):
+            raise TypeError(f"freeze must be True or False, got {freeze!r}")
+        pretrained = isinstance(weights, str) and weights == IMAGENET
+        if pretrained:
+            check_pretrained(backbone)  # before building: names the backbones that have weights
         self.backbone_name = backbone
         self.image_size = image_size
         if backbone == DEFAULT_BACKBONE:
@@ -262,15 +283,23 @@ class ImageEncoder(nn.Module):
                     f"unknown backbone {backbone!r}: use {DEFAULT_BACKBONE!r} or a name from "
                     "torchvision.models.list_models(module=torchvision.models)"
                 ) from error
+            if pretrained:  # every key, the ImageNet classifier's too, before removing it
+                load_imagenet(model, backbone)
             removed, self.dim = _strip_classifier(model)
-            if weights is not None:  # a full classifier's state dict or one saved by ``save``
+            if weights is not None and not pretrained:  # a full classifier's or a saved state
                 state = _load_state(weights)
                 _load_weights(
                     model, {k: v for k, v in state.items() if not k.startswith(removed + ".")},
                     weights,
                 )  # fmt: skip
             self.backbone = model
+        self.frozen = freeze
+        self.backbone.requires_grad_(not freeze)
         self.head = nn.Linear(self.dim, num_classes) if num_classes else None
+        if mean is None:
+            mean = IMAGENET_MEAN if pretrained else (0.5, 0.5, 0.5)
+        if std is None:
+            std = IMAGENET_STD if pretrained else (0.5, 0.5, 0.5)
         self.transform = v2.Compose(
             [
                 v2.Resize((image_size, image_size), antialias=True),
@@ -278,10 +307,18 @@ class ImageEncoder(nn.Module):
             ]
         )
         self.to(get_device(None if device is None else str(device)))
+        self.train()
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def train(self, mode: bool = True) -> ImageEncoder:
+        """Set train mode, but a frozen backbone stays in eval mode (fixed batch-norm statistics)."""
+        super().train(mode)
+        if self.frozen:
+            self.backbone.eval()
+        return self
 
     def preprocess(self, images: np.ndarray | Tensor | Sequence[np.ndarray]) -> Tensor:
         """Raw images (see :func:`to_image_batch`) → (N, 3, S, S) normalised float32 on CPU."""
@@ -297,30 +334,51 @@ class ImageEncoder(nn.Module):
         return self.backbone(images)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Cross-entropy of the class head. Batch keys: ``images`` (B, 3, S, S), ``labels`` (B,)."""
+        """Cross-entropy of the class head.
+
+        Batch keys: ``labels`` (B,) and either ``images`` (B, 3, S, S), preprocessed, or
+        ``features`` (B, D) from :meth:`features`, which trains the head alone: for a frozen
+        backbone the same loss as from the images, at one backbone pass for all epochs.
+        """
         if self.head is None:
             raise ValueError("loss needs a class head: build ImageEncoder(num_classes=K)")
-        logits = self.head(self(batch["images"]))  # (B, K)
+        if "features" in batch:
+            x = check_tensor(batch["features"], "batch['features']", shape=(None, self.dim))
+            if not len(x):
+                raise ValueError("batch['features'] is empty; pass at least one row")
+        else:
+            x = self(batch["images"])  # (B, D)
+        logits = self.head(x.to(self.head.weight.dtype))  # (B, K)
         return F.cross_entropy(logits, batch["labels"].long())
 
-    @torch.inference_mode()
-    def encode(
+    @torch.no_grad()
+    def features(
         self, images: np.ndarray | Tensor | Sequence[np.ndarray], *, batch_size: int = 256
     ) -> Tensor:
-        """Raw images → (N, D) float32 unit-norm vectors on CPU (eval mode, batched)."""
+        """Raw images → (N, D) float32 backbone features on CPU, not normalised (eval, batched).
+
+        Computed without gradients but outside inference mode, so a head can train on them.
+        """
         check_int(batch_size, "batch_size", min=1)
         was_training = self.training
         self.eval()
         x = self.preprocess(images)
         out = [
-            F.normalize(self(x[i : i + batch_size].to(self.device)).float(), dim=-1).cpu()
+            self(x[i : i + batch_size].to(self.device)).float().cpu()
             for i in range(0, len(x), batch_size)
         ]
         self.train(was_training)
         return torch.cat(out)
 
+    def encode(
+        self, images: np.ndarray | Tensor | Sequence[np.ndarray], *, batch_size: int = 256
+    ) -> Tensor:
+        """Raw images → (N, D) float32 unit-norm vectors on CPU (eval mode, batched)."""
+        return F.normalize(self.features(images, batch_size=batch_size), dim=-1)
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the backbone's weights as safetensors (reload with ``weights=path``)."""
+        """Write the backbone's weights as safetensors (reload with ``weights=path``; the
+        normalisation is not saved: pass ``mean`` and ``std`` again, e.g. ImageNet's)."""
         from safetensors.torch import save_file
 
         state = {k: v.detach().cpu().contiguous() for k, v in self.backbone.state_dict().items()}
