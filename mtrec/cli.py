@@ -106,6 +106,7 @@ EXPERIMENTS = (
     "kg",
     "multiscenario",
     "multitask",
+    "llm",
     "sequential",
     "generative",
     "allocation",

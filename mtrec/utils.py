@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import ipaddress
@@ -10,6 +11,7 @@ import platform
 import random
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,20 @@ def share_file(path: Path) -> None:
     cache or a copied save could not open; every file mtrec writes atomically passes here.
     """
     os.chmod(path, 0o666 & ~umask())
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Load a Hugging Face model without its per-load "Loading weights" progress bar and info
+    logs; restores the caller's progress-bar and verbosity settings afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

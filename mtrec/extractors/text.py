@@ -16,12 +16,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +37,9 @@ from mtrec.extractors.text_cache import (
     text_hashes,  # also imported from this module by tests
 )
 from mtrec.extractors.text_model import POOLING_MODES, load_model_config, sentence_config
-from mtrec.utils import get_device
+from mtrec.utils import get_device, quiet_transformers
 
 PRECISIONS = ("fp32", "int8")
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Load a Hugging Face model without its per-load "Loading weights" progress bar and info
-    logs; restores the caller's progress-bar and verbosity settings afterwards."""
-    from transformers.utils import logging as hf_logging
-
-    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def default_model_path() -> str:

@@ -1,10 +1,10 @@
-"""Diagram specs of notebook 08: ``draw_diagram(*p5())`` and ``draw_diagram(*semantic_ids())``."""
+"""Diagram specs of notebooks 08 and 15: ``draw_diagram(*p5())``, ``draw_diagram(*lora_yes_no())``."""
 
 from __future__ import annotations
 
 from mtrec.reporting.diagram import Box
 
-__all__ = ["p5", "semantic_ids"]
+__all__ = ["llm_chain", "lora_yes_no", "p5", "semantic_ids"]
 
 
 def p5() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
@@ -35,3 +35,31 @@ def semantic_ids() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
     }
     arrows = [("x", "l1"), ("l1", "r1"), ("r1", "l2"), ("l2", "c"), ("c", "id")]
     return boxes, arrows, "Semantic IDs by residual k-means (TIGER's RQ idea)"
+
+
+def lora_yes_no() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
+    """Notebook 15: a review as a prompt → SmolLM2 with LoRA adapters → P(Yes) vs P(No)."""
+    boxes = {
+        "row": Box(0, 1, "review row: age, class,\ndepartment, title", "input", 2.2, 0.7),
+        "prompt": Box(2.6, 1, 'prompt ending\n"... recommend it? Answer:"', "op", 2.4, 0.7),
+        "lm": Box(5.4, 1, "SmolLM2-135M (frozen)\n+ LoRA B·A on q, v", "model", 2.5, 0.7),
+        "logits": Box(8.1, 1, "next-token logits\nl_Yes, l_No", "op", 2.0, 0.7),
+        "p": Box(10.5, 1, "P(Yes) =\nσ(l_Yes − l_No)", "output", 1.9, 0.7),
+        "label": Box(8.1, -0.2, "label: recommended\n(1 = Yes, 0 = No)", "input", 2.2, 0.7),
+    }
+    arrows = [("row", "prompt"), ("prompt", "lm"), ("lm", "logits"), ("logits", "p"),
+              ("label", "p", "BCE trains A, B")]  # fmt: skip
+    return boxes, arrows, "TALLRec-style fine-tuning: the LM answers Yes or No"
+
+
+def llm_chain() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
+    """Notebook 15: pre-trained → zero-shot → LoRA fine-tuned → distilled student."""
+    boxes = {
+        "pre": Box(0, 0, "pre-trained LM\n(SmolLM2-135M)", "model", 2.0, 0.7),
+        "zero": Box(2.6, 0, "zero-shot:\nrank by log P(title)", "op", 2.1, 0.7),
+        "lora": Box(5.2, 0, "fine-tune on labels:\nLoRA, 0.3% of weights", "shared", 2.2, 0.7),
+        "student": Box(7.9, 0, "distil: a small MLP\nlearns the LM's P(Yes)", "specific", 2.1, 0.7),
+        "serve": Box(10.4, 0, "serve the\nstudent", "output", 1.6, 0.7),
+    }
+    arrows = [("pre", "zero"), ("zero", "lora"), ("lora", "student"), ("student", "serve")]
+    return boxes, arrows, "Pre-train → fine-tune → distil with a real language model"

@@ -33,7 +33,7 @@ import torch
 
 from mtrec.data import registry
 from mtrec.data.registry import DataError
-from mtrec.utils import get_device, sha256_file, share_file, umask
+from mtrec.utils import get_device, quiet_transformers, sha256_file, share_file, umask
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -105,9 +105,10 @@ def _convert(folder: Path) -> None:
     auto = _transformers()
     start = time.perf_counter()
     log.info("converting %s to a safetensors folder at %s (once)", gguf.name, folder)
-    quantised = auto.AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, local_files_only=True, dtype=torch.float32
-    )
+    with quiet_transformers():  # no progress bars in a notebook's stored outputs
+        quantised = auto.AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, local_files_only=True, dtype=torch.float32
+        )
     config = copy.deepcopy(quantised.config)
     del config.quantization_config  # save_pretrained refuses a model marked as GGUF-quantised
     model = auto.AutoModelForCausalLM.from_config(config).float()
@@ -211,6 +212,7 @@ def load_language_model(
         if folder.exists():
             log.warning("%s; rebuilding it from the GGUF weights", problem)
         _convert(folder)
-    model = auto.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
-    tokenizer = auto.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    with quiet_transformers():  # no "Loading weights" bar in a notebook's stored outputs
+        model = auto.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+        tokenizer = auto.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     return model.to(device=target, dtype=dtype).eval(), tokenizer
