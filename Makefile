@@ -20,7 +20,7 @@ EXERCISES := $(sort $(wildcard notebooks/exercises/*.ipynb notebooks/exercises/s
 # benchmarks/results/ and its notebook shows them beside a small live run of the same code.
 EXPERIMENTS := transfer kg multiscenario multitask llm sequential generative allocation
 
-.PHONY: install data test tour experiments notebooks lint format bench report clean
+.PHONY: install data test tour experiments notebooks lint format bench report site clean
 
 install: $(STAMP)
 
@@ -36,7 +36,7 @@ data: $(STAMP)
 
 test: data
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/ruff check mtrec tests notebooks
+	$(VENV)/bin/ruff check mtrec tests notebooks site
 	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --timeout=900 --durations=15 tests
 	$(OFFLINE) $(PY) -m pytest -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 --durations=0 --durations-min=1.0 \
 		--nbval-current-env notebooks
@@ -59,17 +59,26 @@ report: $(STAMP)
 
 tour: experiments notebooks report
 
+# The course as a static website, from the outputs stored in the notebooks: nothing is executed
+# and nothing fetched (site/conf.py refuses any connection off loopback). Warnings are errors.
+# tests/test_site.py builds it the same way and checks it in Chromium.
+SITE := site/_build
+site: $(STAMP)
+	$(OFFLINE) $(PY) -m sphinx -b html -c site -d $(SITE)/doctrees -W --keep-going -q . $(SITE)/html
+	@echo "Website built: open $(SITE)/html/index.html in a browser, or serve it with"
+	@echo "  $(PY) -m http.server -d $(SITE)/html 8000   and open http://127.0.0.1:8000"
+
 bench: data
 	$(VENV)/bin/mtrec bench
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/ruff check mtrec tests notebooks
-	$(VENV)/bin/ruff format --check mtrec tests
+	$(VENV)/bin/ruff check mtrec tests notebooks site
+	$(VENV)/bin/ruff format --check mtrec tests site
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format mtrec tests
-	$(VENV)/bin/ruff check --fix mtrec tests
+	$(VENV)/bin/ruff format mtrec tests site
+	$(VENV)/bin/ruff check --fix mtrec tests site
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(SITE)

@@ -11,50 +11,19 @@ root; the test is skipped, with the reason, only where that is impossible.
 
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from mtrec.utils import REPO_ROOT
+from tests.browser import CHROMIUM_ARGS, ensure_chromium, free_port, running_server
 
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "00_setup_and_overview.ipynb"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 TOKEN = "mtrec-browser-test"
 RUN_TIMEOUT_S = 60
-
-
-def ensure_chromium() -> Path:
-    """Return Chromium's path, installing Debian's package if needed (root only) or skip."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if shutil.which("apt-get") is None:
-        pytest.skip("Chromium is missing and apt-get is not available to install it")
-    if os.geteuid() != 0:
-        pytest.skip("Chromium is missing; install it as root: apt-get install -y chromium")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-        if result.returncode != 0:
-            pytest.skip(f"could not install Chromium ({' '.join(command)}): {result.stderr[-300:]}")
-    return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def last_code_output(path: Path) -> str:
@@ -105,28 +74,12 @@ def jupyter_lab(tmp_path):
     ]  # fmt: skip
     if os.geteuid() == 0:  # containers and CI often run as root
         command.append("--allow-root")
-    log = (tmp_path / "lab.log").open("w")
-    server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail(f"jupyter lab did not start:\n{(tmp_path / 'lab.log').read_text()}")
-                time.sleep(0.5)
+    with running_server(
+        command, name="jupyter lab", ready_url=f"{url}/api/status?token={TOKEN}",
+        log=tmp_path / "lab.log", cwd=root, env=env,
+    ):  # fmt: skip
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def test_notebook_00_runs_in_jupyterlab_in_headless_chromium(jupyter_lab, tmp_path):

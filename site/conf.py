@@ -1,0 +1,141 @@
+"""Sphinx configuration of the course website (``make site``).
+
+Built offline from the outputs stored in the notebooks: nothing is executed, nothing is fetched.
+
+Where the pages come from. The source directory is the repository root and this folder holds only
+the configuration (``sphinx-build -c site . site/_build/html``); ``include_patterns`` picks the
+pages: this folder's Markdown, the numbered notebooks, the exercises and their solutions, and
+``benchmarks/README.md`` (which ``make report`` writes). So the notebooks are read where they
+live: no copy that could go stale, no symlink (which a Windows checkout turns into a plain
+file), and every relative link a notebook holds (such as ``exercises/05_ndcg.ipynb``) resolves on
+the site exactly as it does on disk. The landing page is therefore ``site/index.html``; the
+``index.html`` at the top of the build only forwards to it.
+"""
+
+import json
+from pathlib import Path
+
+from mtrec.utils import block_network
+
+# The build must never need the network: any connection that leaves loopback raises here, so a
+# theme or an extension that tried to download something would fail the build, not slip by.
+block_network()
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+project = "mtrec"
+author = "the mtrec authors"
+copyright = "the mtrec authors, MIT licence"
+html_title = "mtrec: multi-scenario, multi-task recommendation"
+
+root_doc = "site/index"
+include_patterns = [
+    "site/*.md",
+    "notebooks/[0-9][0-9]_*.ipynb",
+    "notebooks/exercises/*.ipynb",
+    "notebooks/exercises/solutions/*.ipynb",
+    "benchmarks/README.md",
+]
+# Not pages; listed so the walk from the repository root does not descend into them.
+exclude_patterns = [
+    ".git", ".venv", "datasets", "mtrec", "tests", "site/_build", "build", "dist", "tmp",
+    "**/.ipynb_checkpoints",
+]  # fmt: skip
+
+extensions = ["myst_nb", "sphinxcontrib.bibtex"]  # no intersphinx: it would fetch inventories
+
+# myst-nb: render the outputs stored in each notebook; never start a kernel.
+nb_execution_mode = "off"
+nb_merge_streams = True  # one stdout block per cell, as JupyterLab shows it
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+bibtex_bibfiles = ["references.bib"]  # relative to this folder (the configuration directory)
+bibtex_default_style = "plain"
+bibtex_reference_style = "author_year"
+
+html_theme = "sphinx_book_theme"
+html_theme_options = {
+    "show_toc_level": 2,
+    "use_download_button": True,  # the .ipynb of each notebook page
+    "home_page_in_toc": True,
+}
+templates_path = ["_templates"]
+html_additional_pages = {"index": "redirect.html"}  # top-level index.html → site/index.html
+html_last_updated_fmt = None
+# MathJax (a few formulas in notebooks 02, 03 and 15) is loaded by the reader's browser from
+# Sphinx's default CDN; without network those formulas show as LaTeX source. The build itself
+# fetches nothing (see block_network above).
+
+suppress_warnings = [
+    # "Non-consecutive header level increase": notebook 04 puts a "###" caption before its first
+    # "##" section, and benchmarks/README.md (written by `make report`) nests its per-dataset
+    # tables as "####" under "##". Both read well as they are and render correctly; the site
+    # shows the sources as they are rather than asking them to change for it.
+    "myst.header",
+]
+
+
+# --- The course map: a table generated from the notebooks, so it never goes stale. -----------
+
+COURSE_MAP_MARKER = "<!-- course-map -->"
+PREREQ = "**Prerequisites:**"
+
+
+def _markdown_lines(path: Path) -> list[str]:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [
+        line
+        for cell in cells
+        if cell["cell_type"] == "markdown"
+        for line in "".join(cell["source"]).splitlines()
+    ]
+
+
+def notebook_summary(path: Path) -> tuple[str, str, str]:
+    """(number, title, prerequisites) from a notebook's ``# NN · Title`` and ``**Prerequisites:**``.
+
+    The prerequisites run from their label to the next blank line or the next bold label
+    (``**Time:**``), joined into one line.
+    """
+    lines = _markdown_lines(path)
+    heading = next((line for line in lines if line.startswith("# ")), None)
+    if heading is None:
+        raise ValueError(f"{path.name}: expected a first-level '# NN · Title' heading, found none")
+    number, _, title = heading[2:].partition("·")
+    starts = [i for i, line in enumerate(lines) if line.startswith(PREREQ)]
+    if not starts:
+        raise ValueError(
+            f"{path.name}: expected a line starting with '{PREREQ}' (the course map lists it); "
+            "add one under the notebook's title"
+        )
+    prereq = [lines[starts[0]][len(PREREQ) :].strip()]
+    for line in lines[starts[0] + 1 :]:
+        if not line.strip() or line.startswith("**"):
+            break
+        prereq.append(line.strip())
+    return number.strip(), title.strip(), " ".join(prereq)
+
+
+def course_map_table() -> str:
+    """The Markdown table of every numbered notebook, linked from ``site/``."""
+    rows = ["| # | notebook | prerequisites |", "|---|---|---|"]
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        number, title, prereq = notebook_summary(path)
+        cells = [number, f"[{title}](../notebooks/{path.name})", prereq]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+def _fill_course_map(app, docname: str, source: list[str]) -> None:
+    if COURSE_MAP_MARKER not in source[0]:
+        return
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        app.env.note_dependency(str(path))  # a changed notebook rebuilds the map
+    source[0] = source[0].replace(COURSE_MAP_MARKER, course_map_table())
+
+
+def setup(app):
+    app.connect("source-read", _fill_course_map)
+    return {"parallel_read_safe": True}
