@@ -110,6 +110,7 @@ EXPERIMENTS = (
     "sequential",
     "generative",
     "allocation",
+    "text_tuning",
 )
 
 
