@@ -1,4 +1,5 @@
-"""Command line: ``mtrec data list|fetch``, ``mtrec run``, ``mtrec bench``, ``mtrec tour``, ``mtrec export``."""
+"""Command line: ``mtrec data list|fetch``, ``mtrec run``, ``mtrec bench``, ``mtrec tour``, ``mtrec export``,
+``mtrec exercises list|release|grade``."""
 
 from __future__ import annotations
 
@@ -101,6 +102,55 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exercises_list(args: argparse.Namespace) -> int:
+    from mtrec.exercises.classroom import EXERCISES, FOLDER, title_of
+
+    print(f"{'exercise':26} {'student writes':20} {'time':18} {'notebook':9} title")
+    for exercise in EXERCISES:
+        title, minutes = title_of(FOLDER / f"{exercise.stem}.ipynb")
+        print(f"{exercise.stem:26} {exercise.function:20} {minutes:18} "
+              f"{exercise.notebook:9} {title}")  # fmt: skip
+    print(f"exercises: {FOLDER}; solutions: {FOLDER / 'solutions'}")
+    return 0
+
+
+def _exercises_release(args: argparse.Namespace) -> int:
+    from mtrec.exercises.classroom import ClassroomError, release
+
+    try:
+        written = release(args.out, force=args.force)
+    except ClassroomError as err:
+        print(f"mtrec exercises release: {err}", file=sys.stderr)
+        return 1
+    print(f"released {len(written) - 1} exercise notebooks and README.md to {args.out} "
+          "(outputs cleared; solutions not included)")  # fmt: skip
+    return 0
+
+
+def _exercises_grade(args: argparse.Namespace) -> int:
+    from mtrec.exercises.classroom import ClassroomError
+    from mtrec.exercises.grading import grade, write_csv
+
+    def show(row) -> None:
+        verdict = "passed" if row.passed else row.error or row.first_failure
+        print(f"{row.student} {row.exercise}: {row.cases_passed}/{row.cases_total or '?'} cases, "
+              f"{verdict[:120]} ({row.seconds:.1f} s)", flush=True)  # fmt: skip
+
+    try:
+        rows, skipped = grade(args.submissions, time_limit_s=args.timeout, jobs=args.jobs,
+                              on_row=show)  # fmt: skip
+    except ClassroomError as err:
+        print(f"mtrec exercises grade: {err}", file=sys.stderr)
+        return 1
+    for reason in skipped:
+        print(f"skipped {reason}", file=sys.stderr)
+    write_csv(rows, args.out)
+    students = len({row.student for row in rows})
+    print(f"graded {len(rows)} notebooks of {students} students "
+          f"({sum(row.passed for row in rows)} passed) -> {args.out}")  # fmt: skip
+    return 0
+
+
 EXPERIMENTS = (
     "transfer",
     "kg",
@@ -179,6 +229,41 @@ def build_parser() -> argparse.ArgumentParser:
     tour = sub.add_parser("tour", help="execute every numbered notebook in order")
     tour.add_argument("--list", action="store_true", help="only list the notebooks")
     tour.set_defaults(func=_tour)
+
+    exercises = sub.add_parser(
+        "exercises", help="list the classroom exercises, hand them out, grade what comes back"
+    )
+    exercises_sub = exercises.add_subparsers(dest="exercises_command", required=True)
+    exercises_sub.add_parser("list", help="each exercise: notebook, function, time").set_defaults(
+        func=_exercises_list
+    )
+    release = exercises_sub.add_parser(
+        "release",
+        help="write the student notebooks (outputs cleared, no solutions) and a README to OUT",
+        description="Write notebooks/exercises/NN_*.ipynb with outputs cleared and a README for "
+        "students into OUT, atomically (nothing is left half-written). Solutions are never copied.",
+    )
+    release.add_argument("out", type=arg_path, metavar="OUT", help="a new or empty folder")
+    release.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+    release.set_defaults(func=_exercises_release)
+    grade = exercises_sub.add_parser(
+        "grade",
+        help="grade a folder of handed-in notebooks into a CSV",
+        description="Grade SUBMISSIONS/<student>_<exercise>.ipynb or SUBMISSIONS/<student>/"
+        "<exercise>.ipynb: each notebook's cells tagged 'student' and the exercise's check run in "
+        "a subprocess with a time limit. One CSV row per (student, exercise): cases_passed, "
+        "cases_total, passed, first_failure, error, seconds, file.",
+    )
+    grade.add_argument("submissions", type=arg_path, metavar="SUBMISSIONS",
+                       help="folder of handed-in notebooks")  # fmt: skip
+    grade.add_argument("--out", type=arg_path, default="grades.csv",
+                       help="the CSV to write (default: grades.csv)")  # fmt: skip
+    grade.add_argument("--timeout", type=arg_float(min=0.1), default=None, metavar="SECONDS",
+                       help="time for one notebook's code and check (default: 60 s; 900 s for "
+                       "exercise 6)")  # fmt: skip
+    grade.add_argument("--jobs", type=arg_int(min=1, max=64), default=1,
+                       help="notebooks graded at once (default: 1)")  # fmt: skip
+    grade.set_defaults(func=_exercises_grade)
     return parser
 
 

@@ -11,7 +11,19 @@ import pytest
 import torch
 
 from mtrec import exercises
-from mtrec.exercises import attention, distillation, mmoe_gate, ndcg, star
+from mtrec.exercises import (
+    attention,
+    cascade,
+    classroom,
+    distillation,
+    mmoe_gate,
+    ndcg,
+    new_scenario,
+    semantic_ids,
+    star,
+    timing,
+    transe,
+)
 from mtrec.utils import REPO_ROOT
 
 FOLDER = REPO_ROOT / "notebooks" / "exercises"
@@ -23,6 +35,11 @@ EXERCISES = {
     "04_distillation_loss": ("distillation_loss", exercises.check_distillation_loss),
     "05_ndcg": ("ndcg_at_k", exercises.check_ndcg),
     "06_scenario_classifier": ("fit_predict", exercises.check_scenario_classifier),
+    "07_semantic_ids": ("residual_codes", exercises.check_semantic_ids),
+    "08_step_percentiles": ("step_percentiles", exercises.check_step_percentiles),
+    "09_new_scenario": ("add_scenario_slice", exercises.check_add_scenario_slice),
+    "10_transe_score": ("transe_score", exercises.check_transe_score),
+    "11_pick_depth": ("pick_depth", exercises.check_pick_depth),
 }
 SLOW = {"06_scenario_classifier"}  # trains two classifiers on 4,000 real reviews
 
@@ -44,10 +61,17 @@ def _params(slow_ok=True):
     ]
 
 
-def test_there_are_six_exercises_with_solutions():
+def test_every_exercise_has_a_solution():
     stems = sorted(p.stem for p in FOLDER.glob("*.ipynb"))
     assert stems == sorted(EXERCISES)
     assert sorted(p.stem for p in (FOLDER / "solutions").glob("*.ipynb")) == stems
+
+
+def test_the_classroom_kit_knows_every_exercise():
+    """mtrec exercises release/grade read the same function and check as these tests."""
+    kit = {e.stem: (e.function, exercises.CHECKS[e.check]) for e in classroom.EXERCISES}
+    assert kit == EXERCISES
+    assert set(exercises.EXAMPLE_MISTAKES) == set(exercises.CHECKS)
 
 
 @pytest.mark.parametrize("stem", list(EXERCISES))
@@ -76,7 +100,8 @@ def test_stored_outputs_have_no_errors_and_solutions_pass(stem):
     assert "Well done!" in text
 
 
-MODULES = [attention, mmoe_gate, star, distillation, ndcg]
+MODULES = [attention, mmoe_gate, star, distillation, ndcg, semantic_ids, timing, new_scenario,
+           transe, cascade]  # fmt: skip
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.split(".")[-1])
@@ -87,6 +112,11 @@ def test_known_mistakes_fail_with_their_diagnosis(module, capsys):
         star: exercises.check_star_linear,
         distillation: exercises.check_distillation_loss,
         ndcg: exercises.check_ndcg,
+        semantic_ids: exercises.check_semantic_ids,
+        timing: exercises.check_step_percentiles,
+        new_scenario: exercises.check_add_scenario_slice,
+        transe: exercises.check_transe_score,
+        cascade: exercises.check_pick_depth,
     }[module]
     for wrong, message in module.DIAGNOSES:
         assert check(wrong) is False, wrong.__name__
@@ -200,6 +230,14 @@ def test_a_check_leaves_the_learners_random_state_alone(module, capsys):
         star: (exercises.check_star_linear, star.reference_star_linear),
         distillation: (exercises.check_distillation_loss, distillation.reference_distillation_loss),
         ndcg: (exercises.check_ndcg, ndcg.reference_ndcg),
+        semantic_ids: (exercises.check_semantic_ids, semantic_ids.reference_residual_codes),
+        timing: (exercises.check_step_percentiles, timing.reference_step_percentiles),
+        new_scenario: (
+            exercises.check_add_scenario_slice,
+            new_scenario.reference_add_scenario_slice,
+        ),
+        transe: (exercises.check_transe_score, transe.reference_transe_score),
+        cascade: (exercises.check_pick_depth, cascade.reference_pick_depth),
     }[module]
     torch.manual_seed(1234)
     before = torch.get_rng_state()

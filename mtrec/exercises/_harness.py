@@ -9,6 +9,10 @@ Every call of the student's function runs under a time limit (:func:`call_with_t
 endless loop is stopped and named ("case 2 timed out after 10 s"), and ``sys.exit()`` inside the
 answer is reported, not obeyed. A known mistake is named even when it crashes (``W @ W_p`` on a
 non-square layer raises like the student's answer does) or yields NaN (an inverted mask).
+
+Inside ``with recording() as record:`` every check also reports each case's outcome as a
+:class:`CaseResult` (``record.total``, ``record.results``, ``record.num_passed``): what the
+classroom grader (:mod:`mtrec.exercises.grading`) counts. What a check prints is unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import signal
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,6 +225,102 @@ def _safe_compare(got: Any, expected: Any, atol: float) -> str | None:
         return f"could not read the output {describe(got)} ({type(error).__name__}: {error})"
 
 
+@dataclass(frozen=True)
+class CaseResult:
+    """The outcome of one hidden case, as a check reports it while :func:`recording`.
+
+    Attributes:
+        number: 1-based position of the case.
+        name: the case's name ("perfect ranking gives 1").
+        passed: whether the student's answer matched.
+        message: why it failed ("expected 1, got 0.105", "not implemented yet - ..."); "" if passed.
+        advice: the diagnosis or hint printed with the failure ("" when there is none).
+    """
+
+    number: int
+    name: str
+    passed: bool
+    message: str = ""
+    advice: str = ""
+
+
+@dataclass
+class CaseRecord:
+    """What the checks run inside one :func:`recording` block reported.
+
+    Attributes:
+        keep_going: run every case even after a failure (the grader's mode; a notebook's check
+            stops at the first failure). An unfinished answer and a time-out still stop.
+        on_change: called with this record after ``start`` and after every case.
+        title: the last check's title; ``total`` its number of cases; ``results`` its outcomes.
+    """
+
+    keep_going: bool = False
+    on_change: Callable[[CaseRecord], None] | None = None
+    title: str = ""
+    total: int = 0
+    results: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def num_passed(self) -> int:
+        """How many cases passed."""
+        return sum(r.passed for r in self.results)
+
+    def first_failure(self) -> CaseResult | None:
+        """The first case that failed, or None."""
+        return next((r for r in self.results if not r.passed), None)
+
+    def start(self, title: str, total: int) -> None:
+        """A check starts ``total`` cases (a new check replaces the previous one's results)."""
+        self.title, self.total, self.results = title, total, []
+        self._changed()
+
+    def add(self, result: CaseResult) -> None:
+        """One case's outcome."""
+        self.results.append(result)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+
+
+_RECORD: ContextVar[CaseRecord | None] = ContextVar("mtrec_exercise_record", default=None)
+
+
+@contextmanager
+def recording(
+    *, keep_going: bool = False, on_change: Callable[[CaseRecord], None] | None = None
+) -> Iterator[CaseRecord]:
+    """Collect a :class:`CaseResult` per case from the checks run inside the block.
+
+    Example::
+
+        with recording() as record:
+            check_ndcg(ndcg_at_k)
+        print(record.num_passed, "of", record.total)
+    """
+    record = CaseRecord(keep_going=keep_going, on_change=on_change)
+    token = _RECORD.set(record)
+    try:
+        yield record
+    finally:
+        _RECORD.reset(token)
+
+
+def current_record() -> CaseRecord | None:
+    """The record of the enclosing :func:`recording` block, if any (checks report to it)."""
+    return _RECORD.get()
+
+
+def _report(
+    record: CaseRecord | None, number: int, case: Case, message: str = "", advice: str = ""
+) -> None:
+    """Tell the enclosing :func:`recording` block (if any) how case ``number`` went."""
+    if record is not None:
+        record.add(CaseResult(number, case.name, not message, message, advice))
+
+
 def run_cases(
     title: str,
     student: Callable[..., Any],
@@ -229,12 +331,18 @@ def run_cases(
     """Run ``student`` on every case; print feedback; return True when all pass.
 
     Never raises on the student's behalf: exceptions, ``sys.exit()``, endless loops (stopped after
-    ``time_limit_s`` per case) and unreadable outputs are all reported as a failed case.
+    ``time_limit_s`` per case) and unreadable outputs are all reported as a failed case. Stops at
+    the first failing case, unless inside ``recording(keep_going=True)``.
     """
     if not callable(student):
         print(f"{title}: pass your function itself, e.g. check(my_function), not its result")
         return False
+    record = current_record()
+    keep_going = record is not None and record.keep_going
+    if record is not None:
+        record.start(title, len(cases))
     print(f"Checking {title} on {len(cases)} hidden cases")
+    failed = 0
     for number, case in enumerate(cases, 1):
         label = f"  case {number}/{len(cases)} ({case.name})"
         kwargs = {k: _copy(v) for k, v in case.kwargs.items()}
@@ -246,32 +354,50 @@ def run_cases(
                 raise
             print(f"{label}: {message}")
             if isinstance(error, NotImplementedError):
+                _report(record, number, case, message)
                 return False
             frames = traceback.extract_tb(error.__traceback__)[1:]
             if frames and frames[-1].line and not isinstance(error, TimeLimitExceeded):
                 print(f"    at line {frames[-1].lineno}: {frames[-1].line}")
             print(f"    inputs: {_inputs(case.kwargs)}")
             named = [m for wrong, m in case.diagnoses if _raises_alike(wrong, error, case.kwargs)]
+            advice = ""
             if named and isinstance(error, Exception):
-                print(f"    diagnosis: {named[0]}")
+                advice = f"diagnosis: {named[0]}"
             elif case.hint:
-                print(f"    hint: {case.hint}")
-            return False
+                advice = f"hint: {case.hint}"
+            if advice:
+                print(f"    {advice}")
+            _report(record, number, case, message, advice)
+            if not keep_going or isinstance(error, TimeLimitExceeded):
+                return False
+            failed += 1
+            continue
         reason = _safe_compare(got, case.expected, case.atol)
         if reason is None:
             print(f"{label}: ok")
+            _report(record, number, case)
             continue
         print(f"{label}: FAILED - {reason}")
         print(f"    inputs:   {_inputs(case.kwargs)}")
         print(f"    expected: {describe(case.expected)}")
         print(f"    got:      {describe(got)}")
+        advice = ""
         for wrong, message in case.diagnoses:
             if _matches(wrong, got, case.kwargs, case.atol):
-                print(f"    diagnosis: {message}")
+                advice = f"diagnosis: {message}"
                 break
         else:
             if case.hint:
-                print(f"    hint: {case.hint}")
+                advice = f"hint: {case.hint}"
+        if advice:
+            print(f"    {advice}")
+        _report(record, number, case, f"FAILED - {reason}", advice)
+        if not keep_going:
+            return False
+        failed += 1
+    if failed:
+        print(f"{len(cases) - failed} of {len(cases)} cases passed.")
         return False
     print(f"All {len(cases)} cases passed. Well done!")
     return True

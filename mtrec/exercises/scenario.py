@@ -19,7 +19,12 @@ from functools import lru_cache, partial
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from mtrec.exercises._harness import call_with_time_limit, student_error
+from mtrec.exercises._harness import (
+    CaseResult,
+    call_with_time_limit,
+    current_record,
+    student_error,
+)
 
 NUM_TRAIN, NUM_TEST, SEED = 4000, 1500, 0
 TIME_LIMIT_S = 300.0  # a TF-IDF + linear model takes seconds; this only stops endless loops
@@ -70,11 +75,25 @@ def _per_class_recall(truth: np.ndarray, predicted: np.ndarray) -> dict[str, flo
     return {c: float((predicted[truth == c] == c).mean()) for c in np.unique(truth)}
 
 
+CASE_NAME = f"beats the decision tree on {NUM_TEST:,} held-out reviews"  # the check's one case
+
+
 def check_scenario_classifier(student: Callable[..., Sequence[str]]) -> bool:
     """Check ``student(train_texts, train_labels, test_texts) -> labels``; True if it beats the tree."""
     if not callable(student):
         print("pass your function itself, e.g. check_scenario_classifier(fit_predict)")
         return False
+    record = current_record()
+    if record is not None:
+        record.start("a scenario classifier against a decision tree", 1)
+    message, advice = _check(student)
+    if record is not None:
+        record.add(CaseResult(1, CASE_NAME, message is None, message or "", advice))
+    return message is None
+
+
+def _check(student: Callable[..., Sequence[str]]) -> tuple[str | None, str]:
+    """Print the check's feedback; return (None, "") when it passes, else (why, hint)."""
     train_x, train_y, test_x, test_y = _split()
     print(f"Training your classifier on {len(train_x)} reviews, testing on {len(test_x)}")
     start = time.perf_counter()
@@ -90,26 +109,30 @@ def check_scenario_classifier(student: Callable[..., Sequence[str]]) -> bool:
         if message is None:
             raise
         print(f"  {message}")
-        return False
+        return message, ""
     seconds = time.perf_counter() - start
     if predicted is None:
-        print("  FAILED - your function returned None - did you forget the `return` statement?")
-        return False
+        message = "your function returned None - did you forget the `return` statement?"
+        print(f"  FAILED - {message}")
+        return message, ""
     try:
         predicted = np.asarray(predicted).astype(str).ravel()
     except Exception as error:  # an object NumPy cannot turn into labels
-        print(f"  FAILED - could not read the predictions ({type(error).__name__}: {error}); "
-              "return a list or array of department names")  # fmt: skip
-        return False
+        message = (f"could not read the predictions ({type(error).__name__}: {error}); "
+                   "return a list or array of department names")  # fmt: skip
+        print(f"  FAILED - {message}")
+        return message, ""
     if predicted.shape != test_y.shape:
-        print(f"  FAILED - expected {len(test_y)} predicted labels (one per test text), "
-              f"got {predicted.shape[0]}")  # fmt: skip
-        return False
+        message = (f"expected {len(test_y)} predicted labels (one per test text), "
+                   f"got {predicted.shape[0]}")  # fmt: skip
+        print(f"  FAILED - {message}")
+        return message, ""
     unknown = sorted(set(predicted) - set(train_y))
     if unknown:
-        print(f"  FAILED - predicted labels {unknown[:3]} are not departments; return labels "
-              f"from train_labels, e.g. {sorted(set(train_y))}")  # fmt: skip
-        return False
+        message = (f"predicted labels {unknown[:3]} are not departments; return labels "
+                   f"from train_labels, e.g. {sorted(set(train_y))}")  # fmt: skip
+        print(f"  FAILED - {message}")
+        return message, ""
     accuracy = accuracy_score(test_y, predicted)
     macro_f1 = f1_score(test_y, predicted, average="macro")
     base_accuracy, base_f1, base_predicted = baseline()
@@ -117,12 +140,19 @@ def check_scenario_classifier(student: Callable[..., Sequence[str]]) -> bool:
     print(f"  decision tree: accuracy {base_accuracy:.3f}  macro-F1 {base_f1:.3f}")
     if accuracy > base_accuracy and macro_f1 > base_f1:
         print("You beat the decision-tree baseline on both. Well done!")
-        return True
+        return None, ""
     ours, theirs = _per_class_recall(test_y, predicted), _per_class_recall(test_y, base_predicted)
     print("  recall per department (yours vs tree): " + ", ".join(
         f"{c} {ours[c]:.2f}/{theirs[c]:.2f}" for c in ours))  # fmt: skip
-    print("  FAILED - not better than the tree on both accuracy and macro-F1.")
-    print("  hint: a linear model on TF-IDF word and bigram features (sklearn TfidfVectorizer + "
-          "LinearSVC or LogisticRegression) generalises better than one deep tree; macro-F1 "
-          "also counts the small departments (Trend, Jackets): try class_weight='balanced'.")  # fmt: skip
-    return False
+    message = "not better than the tree on both accuracy and macro-F1"
+    hint = (
+        "a linear model on TF-IDF word and bigram features (sklearn TfidfVectorizer + "
+        "LinearSVC or LogisticRegression) generalises better than one deep tree; macro-F1 "
+        "also counts the small departments (Trend, Jackets): try class_weight='balanced'."
+    )
+    print(f"  FAILED - {message}.")
+    print(f"  hint: {hint}")
+    scores = (
+        f"accuracy {accuracy:.3f} vs {base_accuracy:.3f}, macro-F1 {macro_f1:.3f} vs {base_f1:.3f}"
+    )
+    return f"{message} ({scores})", f"hint: {hint}"
