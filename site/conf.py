@@ -12,9 +12,9 @@ the site exactly as it does on disk. The landing page is therefore ``site/index.
 ``index.html`` at the top of the build only forwards to it.
 """
 
-import json
 from pathlib import Path
 
+from mtrec.reporting.course import course_map
 from mtrec.utils import block_network
 
 # The build must never need the network: any connection that leaves loopback raises here, so a
@@ -80,50 +80,13 @@ suppress_warnings = [
 # --- The course map: a table generated from the notebooks, so it never goes stale. -----------
 
 COURSE_MAP_MARKER = "<!-- course-map -->"
-PREREQ = "**Prerequisites:**"
-
-
-def _markdown_lines(path: Path) -> list[str]:
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return [
-        line
-        for cell in cells
-        if cell["cell_type"] == "markdown"
-        for line in "".join(cell["source"]).splitlines()
-    ]
-
-
-def notebook_summary(path: Path) -> tuple[str, str, str]:
-    """(number, title, prerequisites) from a notebook's ``# NN · Title`` and ``**Prerequisites:**``.
-
-    The prerequisites run from their label to the next blank line or the next bold label
-    (``**Time:**``), joined into one line.
-    """
-    lines = _markdown_lines(path)
-    heading = next((line for line in lines if line.startswith("# ")), None)
-    if heading is None:
-        raise ValueError(f"{path.name}: expected a first-level '# NN · Title' heading, found none")
-    number, _, title = heading[2:].partition("·")
-    starts = [i for i, line in enumerate(lines) if line.startswith(PREREQ)]
-    if not starts:
-        raise ValueError(
-            f"{path.name}: expected a line starting with '{PREREQ}' (the course map lists it); "
-            "add one under the notebook's title"
-        )
-    prereq = [lines[starts[0]][len(PREREQ) :].strip()]
-    for line in lines[starts[0] + 1 :]:
-        if not line.strip() or line.startswith("**"):
-            break
-        prereq.append(line.strip())
-    return number.strip(), title.strip(), " ".join(prereq)
 
 
 def course_map_table() -> str:
     """The Markdown table of every numbered notebook, linked from ``site/``."""
-    rows = ["| # | notebook | prerequisites |", "|---|---|---|"]
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        number, title, prereq = notebook_summary(path)
-        cells = [number, f"[{title}](../notebooks/{path.name})", prereq]
+    rows = ["| # | notebook | prerequisites | time |", "|---|---|---|---|"]
+    for row in course_map(NOTEBOOKS).itertuples():
+        cells = [row.number, f"[{row.title}](../notebooks/{row.file})", row.prerequisites, row.time]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)
 
