@@ -42,8 +42,7 @@ from mtrec.experiments.llm_titles import DATASET as TITLES_DATASET
 from mtrec.experiments.llm_titles import title_rows
 from mtrec.experiments.runner import Experiment
 from mtrec.models.llm import load_language_model, trainable_share
-from mtrec.reporting.store import QUALITY_CSV, RESULTS_DIR, upsert, writing_enabled
-from mtrec.utils import env_info, git_commit
+from mtrec.reporting.store import QUALITY_CSV, RESULTS_DIR, stamp_machine, upsert, writing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def few_shot(seed: int, sizes: Sequence[int]) -> tuple[pd.DataFrame, list[dict]]
     """Parts 2 and 3: AUC rows of one seed and the cost records of its LoRA runs."""
     data = fewshot.clothing_text()
     rows, costs = [], []
-    _, tokenizer = load_language_model()
+    tokenizer = fewshot.lm_tokenizer()
     test = fewshot.lm_inputs("test", data.test_rows, tokenizer)
     rows.append(("smollm2@0", untuned_auc()))  # no training: the same for every seed
     teacher = None
@@ -77,17 +76,9 @@ def few_shot(seed: int, sizes: Sequence[int]) -> tuple[pd.DataFrame, list[dict]]
         record.update(seed=seed, size=size,
                       teacher_rows_per_s=len(data.test_rows) / (time.perf_counter() - start))  # fmt: skip
         costs.append(record)
-        for name, make in fewshot.feature_builders().items():
-            rows.append((f"{name}@{size}", fewshot.train_feature_model(make, size, seed)))
-        for name, make in fewshot.feature_builders(minilm=True).items():
-            rows.append(
-                (f"{name}@{size}", fewshot.train_feature_model(make, size, seed, minilm=True))
-            )
+        rows += feature_rows(size, seed)
         teacher = scorer
-    for name, make in fewshot.feature_builders().items():
-        rows.append((f"{name}@all", fewshot.train_feature_model(make, None, seed)))
-    for name, make in fewshot.feature_builders(minilm=True).items():
-        rows.append((f"{name}@all", fewshot.train_feature_model(make, None, seed, minilm=True)))
+    rows += feature_rows(None, seed)
     if teacher is not None:
         size = sizes[-1]
         kd = fewshot.distil(teacher, tokenizer, size, seed)
@@ -97,12 +88,20 @@ def few_shot(seed: int, sizes: Sequence[int]) -> tuple[pd.DataFrame, list[dict]]
     return frame.assign(dataset="clothing", task=fewshot.TASK, metric="auc"), costs
 
 
+def feature_rows(size: int | None, seed: int) -> list[tuple[str, float]]:
+    """``(<model>@<size>, test AUC)`` of every feature model on ``size`` rows (None: all)."""
+    label = "all" if size is None else size
+    return [(f"{name}@{label}", fewshot.train_feature_model(make, size, seed, minilm=minilm))
+            for minilm in (False, True)
+            for name, make in fewshot.feature_builders(minilm=minilm).items()]  # fmt: skip
+
+
 @functools.cache
 def untuned_auc() -> float:
     """Test AUC of P(Yes) from SmolLM2 before any tuning (once per process)."""
     scorer, tokenizer = fewshot.lm_scorer(lora=False)
-    return fewshot.lm_auc(scorer, fewshot.lm_inputs("test", fewshot.clothing_text().test_rows,
-                                                    tokenizer))  # fmt: skip
+    test = fewshot.lm_inputs("test", fewshot.clothing_text().test_rows, tokenizer)
+    return fewshot.lm_auc(scorer, test)
 
 
 def run_seed(seed: int, args: argparse.Namespace) -> pd.DataFrame:
@@ -123,9 +122,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> pd.DataFrame:
 def _write_costs(costs: list[dict]) -> None:
     if not writing_enabled() or not costs:
         return
-    machine = env_info()
-    frame = pd.DataFrame(costs).assign(cpu=machine["cpu"], threads=torch.get_num_threads(),
-                                       torch=machine["torch"], commit=git_commit())  # fmt: skip
+    frame = stamp_machine(pd.DataFrame(costs), dated=False)
     upsert(COST_CSV, frame, list(frame.columns), ["seed", "size"])
 
 

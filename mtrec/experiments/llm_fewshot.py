@@ -117,6 +117,12 @@ def lm_inputs(split: str, rows: np.ndarray, tokenizer) -> dict[str, torch.Tensor
     }
 
 
+@functools.cache
+def lm_tokenizer():
+    """SmolLM2's tokenizer, loaded once per process."""
+    return load_language_model()[1]
+
+
 def lm_scorer(*, lora: bool, seed: int = 0) -> tuple[YesNoScorer, object]:
     """A fresh SmolLM2 (LoRA-wrapped when ``lora``) as a yes/no scorer, and its tokenizer."""
     set_seed(seed)
@@ -153,8 +159,10 @@ def tune_lm(size: int, seed: int) -> tuple[YesNoScorer, dict]:
 
 
 # -- the feature models ---------------------------------------------------------------------
+@functools.cache
 def minilm_titles() -> dict[str, torch.Tensor]:
-    """Split → (N, 384) frozen MiniLM embeddings of the review titles (the on-disk cache)."""
+    """Split → (N, 384) frozen MiniLM embeddings of the review titles (once per process; the
+    vectors come from the on-disk cache after the first run)."""
     from mtrec.extractors.text import TextEncoder
 
     encoder = TextEncoder()
@@ -166,13 +174,10 @@ def minilm_titles() -> dict[str, torch.Tensor]:
 def _part(split: str, rows: np.ndarray, *, minilm: bool) -> dict[str, torch.Tensor]:
     part = {k: v[rows] for k, v in getattr(clothing_text().task, split).items()}
     if minilm:
-        part["title"] = 4.0 * _minilm()[split][rows]  # unit vectors, scaled like the SVD title
+        part["title"] = (
+            4.0 * minilm_titles()[split][rows]
+        )  # unit vectors, scaled like the SVD title
     return part
-
-
-@functools.cache
-def _minilm() -> dict[str, torch.Tensor]:
-    return minilm_titles()
 
 
 def feature_builders(*, minilm: bool = False) -> dict[str, callable]:
@@ -204,13 +209,20 @@ def train_feature_model(make, size: int | None, seed: int, *, minilm: bool = Fal
     data = clothing_text()
     train = _part("train", training_rows(size, seed), minilm=minilm)
     valid = _part("valid", data.valid_rows, minilm=minilm)
-    batch = FEATURE_BATCH if size is not None else 1024
     set_seed(seed)
-    model = make()
-    fit(model, TensorBatcher(train, batch, shuffle=True, seed=seed),
-        valid_fn=lambda m: click_auc(m, valid), epochs=FEATURE_EPOCHS, lr=FEATURE_LR,
-        patience=FEATURE_PATIENCE, seed=seed, progress=False)  # fmt: skip
+    model = fit_selected(make(), train, lambda m: click_auc(m, valid), seed=seed,
+                         batch_size=FEATURE_BATCH if size is not None else 1024)  # fmt: skip
     return click_auc(model, _part("test", data.test_rows, minilm=minilm))
+
+
+def fit_selected(model: nn.Module, train: dict[str, torch.Tensor], score, *, seed: int,
+                 batch_size: int = FEATURE_BATCH) -> nn.Module:  # fmt: skip
+    """Fit a feature model, student or distiller with the feature models' settings, keeping the
+    epoch with the best validation ``score(model)``."""
+    fit(model, TensorBatcher(train, batch_size, shuffle=True, seed=seed), valid_fn=score,
+        epochs=FEATURE_EPOCHS, lr=FEATURE_LR, patience=FEATURE_PATIENCE, seed=seed,
+        progress=False)  # fmt: skip
+    return model
 
 
 # -- distillation ---------------------------------------------------------------------------
@@ -239,27 +251,17 @@ def distil(teacher: YesNoScorer, tokenizer, size: int, seed: int) -> dict[str, f
     distiller = Distiller(StudentMLP(student_config()), teacher, DISTILL)
     cached = distiller.cache_teacher(tensors, batch_size=64)
     cached = {k: v for k, v in cached.items() if k not in ("input_ids", "attention_mask")}
-    fit(distiller, TensorBatcher(cached, FEATURE_BATCH, shuffle=True, seed=seed),
-        valid_fn=lambda d: click_auc(d.student, valid), epochs=FEATURE_EPOCHS, lr=FEATURE_LR,
-        patience=FEATURE_PATIENCE, seed=seed, progress=False)  # fmt: skip
+    fit_selected(distiller, cached, lambda d: click_auc(d.student, valid), seed=seed)
     distiller.close()
     student = distiller.student
-    labels_only = train_feature_model_student(_student_part("train", labelled), valid, seed)
+    set_seed(seed)  # the control: the same student trained on the labels alone
+    labels_only = fit_selected(StudentMLP(student_config()), _student_part("train", labelled),
+                               lambda m: click_auc(m, valid), seed=seed)  # fmt: skip
     return {
         "student+kd": click_auc(student, test),
         "student": click_auc(labels_only, test),
         "student_rows_per_s": rows_per_second(lambda: student(test), len(data.test_rows)),
     }
-
-
-def train_feature_model_student(train: dict, valid: dict, seed: int) -> nn.Module:
-    """The student trained on labels only (the distillation's control)."""
-    set_seed(seed)
-    student = StudentMLP(student_config())
-    fit(student, TensorBatcher(train, FEATURE_BATCH, shuffle=True, seed=seed),
-        valid_fn=lambda m: click_auc(m, valid), epochs=FEATURE_EPOCHS, lr=FEATURE_LR,
-        patience=FEATURE_PATIENCE, seed=seed, progress=False)  # fmt: skip
-    return student
 
 
 @torch.no_grad()

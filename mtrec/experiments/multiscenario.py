@@ -35,7 +35,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -68,9 +67,9 @@ from mtrec.models import (
     STARConfig,
 )
 from mtrec.reporting.multiscenario import BASELINE, COST_CSV, SEED_COLUMNS, SEEDS_CSV
-from mtrec.reporting.store import upsert, writing_enabled
+from mtrec.reporting.store import stamp_machine, upsert, writing_enabled
 from mtrec.train import count_parameters, fit
-from mtrec.utils import env_info, git_commit, set_seed
+from mtrec.utils import set_seed
 
 log = logging.getLogger(__name__)
 Tensors = dict[str, torch.Tensor]
@@ -241,9 +240,7 @@ def measure_cost(data: Prepared, models: Sequence[str], repeats: int = 3) -> pd.
 
 def write_cost(cost: pd.DataFrame) -> None:
     """The cost table, stamped with the machine, torch, commit and date."""
-    info = env_info()
-    cost = cost.assign(threads=torch.get_num_threads(), cpu=info["cpu"], torch=info["torch"],
-                       commit=git_commit(), date=date.today().isoformat())  # fmt: skip
+    cost = stamp_machine(cost)
     upsert(COST_CSV, cost, list(cost.columns), ["dataset", "model"])
 
 

@@ -44,7 +44,6 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +62,8 @@ from mtrec.experiments import runner
 from mtrec.experiments.runner import Experiment
 from mtrec.extractors.text import TextEncoder
 from mtrec.models.cf.content import ContentRecommender
-from mtrec.reporting.store import QUALITY_CSV, RESULTS_DIR, upsert, writing_enabled
+from mtrec.reporting.store import QUALITY_CSV, RESULTS_DIR, stamp_machine, upsert, writing_enabled
 from mtrec.train.text_tuning import TextTuningConfig, tune_text_encoder
-from mtrec.utils import env_info, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +200,7 @@ def finish(per_seed: pd.DataFrame, args: argparse.Namespace) -> None:
     cost = cost_table(_COSTS)
     print(cost[["model", "task", "trainable_share", "train_s", "kept_step"]].round(4).to_string(index=False))  # fmt: skip
     if writing_enabled():
-        info = env_info()
-        cost = cost.assign(threads=torch.get_num_threads(), cpu=info["cpu"], torch=info["torch"],
-                           commit=git_commit(), date=date.today().isoformat())  # fmt: skip
+        cost = stamp_machine(cost)
         upsert(COST_CSV, cost, COST_COLUMNS, ["dataset", "model", "task"])
         print(f"{len(cost)} cost rows written to {COST_CSV}")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mtrec.utils import REPO_ROOT, git_commit
 
@@ -40,6 +41,16 @@ THROUGHPUT_COLUMNS = [
 THROUGHPUT_KEY = ["model", "device", "device_name", "precision", "batch_size", "phase", "compiled"]
 GOAL_COLUMNS = ["goal", "kind", "device", "measured", "target", "met", "detail", "commit", "date"]
 GOAL_KEY = ["goal", "device"]
+
+
+def stamp_machine(frame: pd.DataFrame, *, dated: bool = True) -> pd.DataFrame:
+    """``frame`` with where a cost was measured: threads, cpu, torch, commit (and date) columns."""
+    from mtrec.utils import env_info
+
+    info = env_info()
+    stamp = {"threads": torch.get_num_threads(), "cpu": info["cpu"], "torch": info["torch"],
+             "commit": git_commit()}  # fmt: skip
+    return frame.assign(**stamp, **({"date": date.today().isoformat()} if dated else {}))
 
 
 def writing_enabled() -> bool:
