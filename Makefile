@@ -18,7 +18,7 @@ EXERCISES := $(sort $(wildcard notebooks/exercises/*.ipynb notebooks/exercises/s
 
 # Tables that need more compute than a notebook's 90 s: each command writes its rows to
 # benchmarks/results/ and its notebook shows them beside a small live run of the same code.
-EXPERIMENTS := transfer kg multiscenario multitask llm sequential generative allocation text_tuning
+EXPERIMENTS := transfer kg multiscenario multitask llm tuning sequential generative allocation text_tuning
 
 .PHONY: install data test tour experiments notebooks lint format bench report site clean
 

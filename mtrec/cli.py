@@ -157,6 +157,7 @@ EXPERIMENTS = (
     "multiscenario",
     "multitask",
     "llm",
+    "tuning",
     "sequential",
     "generative",
     "allocation",

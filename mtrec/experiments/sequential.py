@@ -9,9 +9,11 @@ Protocol (also written in notebook 03):
   rated are excluded; HR@10 and NDCG@10 (:func:`mtrec.eval.next_item.evaluate_next_item`).
 * Baselines (deterministic, one run): popularity, and co-occurrence with its window and number of
   voting recent items picked on validation NDCG@10.
-* SASRec (D = :data:`D_MODEL`, dropout 0.1, full-softmax loss) and the next-items encoder-decoder
+* SASRec (D = :data:`D_MODEL`, dropout :data:`DROPOUT`, full-softmax loss, trained on every
+  training transition: each user's sequence cut into windows of :data:`MAX_LEN`) and the next-items encoder-decoder
   (1 encoder + 1 decoder layer, k = 3 next items, 2 random cuts per user per epoch): Adam lr
-  :data:`LR`, batches of :data:`BATCH_SIZE`, early stopping on validation NDCG@10 with patience
+  :data:`SASREC_LR` / :data:`LR` (SASRec's settings picked on validation by
+  :mod:`mtrec.experiments.tuning`), batches of :data:`BATCH_SIZE`, early stopping on validation NDCG@10 with patience
   :data:`PATIENCE` (long enough that one noisy epoch does not end training) and at most
   :data:`SASREC_EPOCHS` / :data:`GEN_EPOCHS` epochs (caps that early stopping reaches first; each
   run records whether it did). The test targets are read once, with the best validation state.
@@ -58,11 +60,15 @@ log = logging.getLogger(__name__)
 SEEDS = (0, 1, 2, 3, 4)
 BASELINE_SEED = 0  # the seed whose rows carry the (seedless) baselines
 MAX_LEN = 50  # L: most recent items a model reads
+# SASRec's D, lr, dropout and heads were picked on validation (``mtrec run tuning``)
 D_MODEL = 64  # D of both trained models
-LR = 5e-3  # Adam learning rate
+SASREC_LR = 1e-3  # SASRec's Adam learning rate
+DROPOUT = 0.1  # SASRec's dropout
+HEADS = 1  # SASRec's attention heads
+LR = 5e-3  # the encoder-decoder's Adam learning rate
 BATCH_SIZE = 64  # users (SASRec) or cuts (encoder-decoder) per step
 PATIENCE = 5  # epochs without a better validation NDCG@10 before stopping
-SASREC_EPOCHS = 80  # cap on SASRec epochs (early stopping ends every seed before it)
+SASREC_EPOCHS = 120  # cap on SASRec epochs (early stopping ends every seed before it)
 GEN_EPOCHS = 60  # cap on encoder-decoder epochs
 NEXT_K = 3  # items the encoder-decoder emits
 CUTS_PER_USER = 2  # encoder-decoder training samples per user per epoch
@@ -142,18 +148,21 @@ def baselines(seq: SequenceData) -> tuple[dict[str, dict[str, float]], pd.Series
 
 
 def train_sasrec(
-    seq: SequenceData, seed: int, *, epochs: int = SASREC_EPOCHS, device: str | None = None
-) -> Trained:
-    """SASRec (full-softmax loss) fitted with early stopping on validation NDCG@10.
+    seq: SequenceData, seed: int, *, epochs: int = SASREC_EPOCHS, device: str | None = None,
+    d_model: int = D_MODEL, lr: float = SASREC_LR, dropout: float = DROPOUT, heads: int = HEADS,
+) -> Trained:  # fmt: skip
+    """SASRec (full-softmax loss) fitted on every training transition
+    (:meth:`~mtrec.data.sequences.SequenceData.train_windows`) with early stopping on validation
+    NDCG@10.
 
     ``device``: None = CUDA when present, else CPU (:func:`mtrec.utils.get_device`).
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
     set_seed(seed)
     model = SASRec(SASRecConfig(num_items=seq.num_items, max_len=seq.train_inputs.shape[1],
-                                d_model=D_MODEL, dropout=0.1))  # fmt: skip
-    batches = TensorBatcher(seq.train_batch(), BATCH_SIZE, shuffle=True, seed=seed, device=device)
-    history = fit(model, batches, valid_fn=valid_ndcg(seq, device), epochs=epochs, lr=LR,
+                                d_model=d_model, dropout=dropout, num_heads=heads))  # fmt: skip
+    batches = TensorBatcher(seq.train_windows(), BATCH_SIZE, shuffle=True, seed=seed, device=device)
+    history = fit(model, batches, valid_fn=valid_ndcg(seq, device), epochs=epochs, lr=lr,
                   patience=PATIENCE, device=device, seed=seed, progress=False)  # fmt: skip
     return Trained(model.eval(), history, epochs, device)
 
@@ -247,9 +256,17 @@ def verdict(table: pd.DataFrame, a: str, b: str, metric: str = METRICS[0]) -> st
 
 
 def tidy_rows(results: pd.DataFrame) -> pd.DataFrame:
-    """:func:`run`'s per-run frame as the runner's rows: model, seed, metric, value."""
-    return results.melt(id_vars=["model", "seed"], value_vars=list(METRICS), var_name="metric",
+    """:func:`run`'s per-run frame as the runner's rows: model, seed, metric, value; the trained
+    models add ``epochs`` (run) and ``at_cap`` (1.0 when the epoch cap, not early stopping,
+    ended training)."""
+    rows = results.melt(id_vars=["model", "seed"], value_vars=list(METRICS), var_name="metric",
                         value_name="value")  # fmt: skip
+    trained = results[results.model.isin(TRAINED)].assign(
+        epochs=lambda f: f.epochs.astype(float), at_cap=lambda f: (~f.stopped_early).astype(float)
+    )
+    ended = trained.melt(id_vars=["model", "seed"], value_vars=["epochs", "at_cap"],
+                         var_name="metric", value_name="value")  # fmt: skip
+    return pd.concat([rows, ended], ignore_index=True)
 
 
 @functools.cache

@@ -57,8 +57,11 @@ def test_a_difference_counts_only_beyond_the_seed_std():
 def test_recorded_reads_back_the_runners_rows(tmp_path):
     per_seed = pd.DataFrame({"model": ["popularity", "SASRec", "SASRec"], "seed": [0, 0, 1],
                              "hr@10": [0.05, 0.15, 0.17], "ndcg@10": [0.02, 0.08, 0.09]})  # fmt: skip
-    rows = experiment.tidy_rows(per_seed)
-    assert len(rows) == 6 and set(rows.metric) == set(experiment.METRICS)
+    ended = per_seed.assign(epochs=[0, 12, 30], stopped_early=[True, True, False])
+    rows = experiment.tidy_rows(ended)
+    assert len(rows) == 6 + 4 and set(rows.metric) == {*experiment.METRICS, "epochs", "at_cap"}
+    at_cap = rows[rows.metric == "at_cap"].value.tolist()
+    assert at_cap == [0.0, 1.0]  # only the trained model's rows; seed 1 ran into its cap
     path = tmp_path / "quality.csv"
     summary = runner.summarise(rows.assign(dataset="ml-100k", scenario="all", task="next-item"))
     summary[QUALITY_COLUMNS].to_csv(path, index=False)
@@ -86,5 +89,6 @@ def test_main_runs_end_to_end_and_writes_nothing_by_default(seq, monkeypatch, ca
     assert "SASRec vs popularity:" in out
     seeds = table.groupby("model").seeds.max()
     assert seeds["popularity"] == 1 and seeds["SASRec"] == 3  # a baseline is run once
-    assert set(table.metric) == set(experiment.METRICS) and set(table.task) == {"next-item"}
+    assert set(table.metric) == {*experiment.METRICS, "epochs", "at_cap"}
+    assert set(table.task) == {"next-item"}
     assert table[table.model == "popularity"]["std"].isna().all()

@@ -92,3 +92,20 @@ def test_build_sequences_leave_last_out():
     assert seq.test_seen[0, [0, 5, 3, 9, 2]].all() and not seq.test_seen[0, 7]
     assert not seq.valid_seen[0, 2] and seq.valid_seen.sum().item() == 4 + 2
     assert left_pad([np.array([1, 2, 3])], 2).tolist() == [[2, 3]]
+
+
+def test_train_windows_hold_every_transition_once():
+    rows = [(0, i, t) for t, i in enumerate([4, 7, 2, 9, 5, 8, 1, 3])] + [
+        (1, i, t) for t, i in enumerate([6, 2, 5, 1])
+    ]
+    ratings = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    seq = build_sequences(leave_last_out(ratings), max_len=2, num_items=9)
+    # user 0 trains on 4 7 2 9 5 8 (5 transitions), user 1 on 6 2 (1 transition)
+    windows = seq.train_windows()
+    assert windows["item_ids"].tolist() == [[9, 5], [7, 2], [0, 4], [0, 6]]
+    assert windows["targets"].tolist() == [[5, 8], [2, 9], [0, 7], [0, 2]]
+    pairs = {(a, b) for x, y in zip(windows["item_ids"].tolist(), windows["targets"].tolist())
+             for a, b in zip(x, y) if b}  # fmt: skip
+    assert pairs == {(4, 7), (7, 2), (2, 9), (9, 5), (5, 8), (6, 2)}
+    assert int((windows["targets"] > 0).sum()) == 6  # each once
+    assert int((seq.train_batch()["targets"] > 0).sum()) == 3  # the last L=2 of user 0 + user 1
