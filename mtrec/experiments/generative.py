@@ -6,19 +6,24 @@ Part ``next`` — how items are named (protocol, also in notebook 08):
   against every item the user has not interacted with (full ranking, all 943 users);
   HR@5/10 and NDCG@5/10 (``mtrec.eval.next_item.evaluate_next_item``).
 * One P5 model (:class:`mtrec.models.generative.p5.P5`, a tiny T5 trained here: d_model
-  :data:`D_MODEL`, 2+2 layers) per item-ID scheme of :mod:`mtrec.models.generative.ids`
-  (random, sequential, collaborative, semantic: three tokens per item), trained on next-item
-  prompts only (each user's last :data:`POSITIONS` training steps, two templates),
-  :data:`EPOCHS` epoch (short: the budget is a shared 2-core CPU), Adam lr 1e-2, batches of
-  128. Scores: the log-probability
+  :data:`D_MODEL`, 2+2 layers, :data:`HEADS` heads, dropout :data:`DROPOUT`) per item-ID scheme
+  of :mod:`mtrec.models.generative.ids` (random, sequential, collaborative, semantic: three
+  tokens per item), trained on next-item prompts only (each user's last :data:`POSITIONS`
+  training steps, two templates), Adam lr :data:`LR`, batches of 128, **to convergence**: early
+  stopping on validation NDCG@10 (each user's validation film ranked against every unseen film,
+  the history being the training items) with patience :data:`PATIENCE`, at most :data:`EPOCHS`
+  epochs; the best validation state is restored. These settings were picked on validation by
+  :mod:`mtrec.experiments.tuning`. Each run records ``epochs``, ``best_epoch`` and ``at_cap``
+  (1.0 when the cap ended it). Scores: the log-probability
   of each unseen item's whole code (``P5.scores``), so the ranking is full, as for SASRec.
 * ``sequential`` numbers items by first appearance in the users' *full* sequences (test items
   included), as P5's released data did; ``random`` assigns the very same codes by a seeded
   permutation: the control (same construction, order shuffled away). Collaborative codes: residual k-means over co-occurrence PPMI-SVD vectors
   of the training sequences; semantic codes: residual k-means over the MiniLM embedding of
   "title | genres" (notebook 07, cached); both (16, 16) + a collision level.
-* Beside them, popularity and SASRec (notebook 03's model, :data:`SASREC_EPOCHS` epochs) on the
-  same split.
+* Beside them, popularity and SASRec trained exactly as notebook 03 trains it
+  (:func:`mtrec.experiments.sequential.train_sasrec`: every training transition, early stopping)
+  on the same split, so its rows equal notebook 03's for these seeds.
 * Cold items: test targets with no training interaction (few in ML-100k); their HR@10 per
   scheme is reported with the user count (``cold_hr@10``, ``cold_users``).
 * Seeds 0, 1, 2 (model initialisation, codes' permutation / k-means, prompt draw); mean ± std.
@@ -30,7 +35,11 @@ Part ``titles`` — writing a review title (protocol):
   ids, so the input is the item's attributes and the rating: "department <d> class <c> rating
   <r>" (no "earlier titles of the user" exist).
 * Model: the same text-to-text T5 (:class:`TitleWriter`, word-level tokenizer of the training
-  words seen at least twice), trained on the training titles; greedy decoding.
+  words seen at least twice), trained on the training titles with early stopping on the
+  validation loss; at least one word per title; the decoding (greedy, greedy with a repetition
+  penalty, or nucleus sampling) picked on validation: the best ROUGE-L among the decodings that
+  write at least ``DISTINCT_FLOOR`` distinct titles (:func:`mtrec.experiments.titles.train_writer`).
+  ``title-p5-greedy`` is the same model decoded greedily.
 * Baselines: *retrieval* — the most frequent training title among the reviews whose input is
   nearest by MiniLM embedding of the input text; *template* — "love this <class>" for ratings
   4–5, "nice <class>" for 3, "disappointed" for 1–2.
@@ -38,16 +47,20 @@ Part ``titles`` — writing a review title (protocol):
   faithfulness by code: *sentiment agreement* — a bag-of-words logistic regression trained on
   the training titles to predict rating > 3, applied to the written title, agreeing with the
   true rating > 3 (:func:`sentiment_agreement`); *class consistency* — the share of titles that
-  name no clothing class other than the item's own (:func:`class_consistency`).
+  name no clothing class other than the item's own (:func:`class_consistency`); diversity:
+  the share of distinct titles, distinct-1 and distinct-2 (distinct words and word pairs over
+  all of them).
 
 Part ``rating`` — P5 (semantic codes) trained on rating prompts only (each user's last
-:data:`POSITIONS` training steps), predicting the expected star of each user's test film, beside
-the training mean and the user's mean rating; RMSE, seeds 0, 1, 2.
+:data:`RATING_POSITIONS` training steps), predicting the expected star of each user's test film, beside
+the training mean and the user's mean rating; RMSE, seeds 0, 1, 2; early stopping on the
+validation film's RMSE.
 
-The title writer trains 3 epochs (Adam lr 5e-3, batches of 128, d_model 64, 2+2 layers).
+The title writer: Adam lr 5e-3, batches of 128, d_model 64, 2+2 layers, at most
+``TITLE_EPOCHS`` epochs.
 
-Run ``MTREC_WRITE_RESULTS=1 mtrec run generative`` to write the rows (one thread, about 20
-minutes; ``--part next rating titles`` picks parts, ``--epochs`` the P5 passes; the runner's
+Run ``MTREC_WRITE_RESULTS=1 mtrec run generative`` to write the rows (one thread, about 35
+minutes per seed; ``--part next rating titles`` picks parts, ``--epochs`` the P5 cap; the runner's
 ``--jobs``, ``--per-seed-dir`` and ``--merge`` give the same rows). Each seed's rows carry their
 part's task and dataset (:data:`PARTS`): models ``p5-<scheme>``, ``sasrec``, ``popularity``: task
 ``next_item_schemes``; models ``title-<writer>``: task ``review_title`` (clothing);
@@ -59,7 +72,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,16 +91,22 @@ from mtrec.models.generative.ids import SCHEMES, item_codebook
 from mtrec.models.generative.p5 import P5, P5Config
 from mtrec.models.generative.prompts import ItemText, score_next, training_examples, vocabulary
 from mtrec.reporting.store import QUALITY_CSV, load_quality
-from mtrec.train import fit
+from mtrec.train import History, fit
 from mtrec.utils import set_seed
 
 log = logging.getLogger(__name__)
 
 SEEDS = (0, 1, 2)
+# P5's settings, picked on validation by ``mtrec run tuning`` (benchmarks/results/tuning.csv)
 D_MODEL = 32  # T5 width of every P5 here (notebook 08's)
-POSITIONS = 10  # next-item prompts per user (its last 10 training steps)
-EPOCHS = 1  # passes over the prompts (one: the budget is a shared 2-core CPU)
-SASREC_EPOCHS = 5  # SASRec passes over the training sequences
+POSITIONS = 50  # next-item prompts per user (its last 50 training steps)
+LR = 3e-3  # Adam learning rate
+DROPOUT = 0.1  # T5 dropout
+HEADS = 4  # attention heads
+RATING_POSITIONS = 10  # rating prompts per user (the rating part was not tuned)
+EPOCHS = 40  # cap on passes over the prompts; early stopping on validation ends training first
+PATIENCE = 3  # epochs without a better validation score before stopping
+CONVERGENCE = ("epochs", "best_epoch", "at_cap")  # how each training run ended (convergence())
 LEVELS = (16, 16)  # residual k-means codebook sizes (then one collision level)
 SOURCE_LEN = 48  # prompt tokens: 16 history items of 3 tokens
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
@@ -106,6 +125,7 @@ class NextItemData:
     histories: list[list[int]]  # test histories: training items + the validation item
     full_sequences: list[list[int]]  # every user's whole sequence (train, valid, test)
     test_ratings: dict[int, int]  # user → the rating of the test film
+    valid_ratings: dict[int, int]  # user → the rating of the validation film
     train_counts: dict[int, int]  # item → training interactions
     collaborative: np.ndarray  # (I, D) co-occurrence vectors, rows in items.item_id order
     semantic: np.ndarray  # (I, 384) MiniLM "title | genres", rows in items.item_id order
@@ -138,8 +158,9 @@ def load_next_item_data(d_model: int = D_MODEL) -> NextItemData:
     semantic = TextEncoder().encode(texts, progress=False).float().numpy()
     counts = split.train.item_id.value_counts().to_dict()
     test_ratings = dict(zip(split.test.user_id.tolist(), split.test.rating.tolist()))
-    return NextItemData(ml.items, seq, sequences, histories, full, test_ratings, counts, cf,
-                        semantic)  # fmt: skip
+    valid_ratings = dict(zip(split.valid.user_id.tolist(), split.valid.rating.tolist()))
+    return NextItemData(ml.items, seq, sequences, histories, full, test_ratings, valid_ratings,
+                        counts, cf, semantic)  # fmt: skip
 
 
 def scheme_codebook(data: NextItemData, scheme: str, seed: int):
@@ -149,15 +170,57 @@ def scheme_codebook(data: NextItemData, scheme: str, seed: int):
                          vectors=vectors, levels=LEVELS, seed=seed)  # fmt: skip
 
 
+def valid_histories(data: NextItemData) -> list[list[int]]:
+    """The validation histories: each user's training items (the validation item is the target)."""
+    return [list(map(int, s)) for s in data.seq.train_sequences]
+
+
+def p5_valid_ndcg(data: NextItemData) -> Callable[[P5], float]:
+    """The early-stopping score of a next-item P5: validation NDCG@10, full ranking."""
+    seq, histories = data.seq, valid_histories(data)
+
+    def score(model: P5) -> float:
+        return evaluate_next_item(lambda h: score_next(model, h)[0], histories, seq.valid_target,
+                                  seq.valid_seen, k=10, batch_size=128)["ndcg@10"]  # fmt: skip
+
+    return score
+
+
+def p5_valid_rmse(data: NextItemData) -> Callable[[P5], float]:
+    """The early-stopping score of a rating P5: RMSE of the expected star on the validation film."""
+    from mtrec.eval.metrics import rmse
+    from mtrec.models.generative.prompts import make_prompt
+
+    seq, histories = data.seq, valid_histories(data)
+    truth = np.array([float(data.valid_ratings[int(u)]) for u in seq.users])
+
+    def score(model: P5) -> float:
+        prompts = [make_prompt(model, "rating", h, item=int(t))[0]
+                   for h, t in zip(histories, seq.valid_target.tolist())]  # fmt: skip
+        return rmse(truth, predict_ratings(model, prompts))
+
+    return score
+
+
+def predict_ratings(model: P5, prompts: Sequence[str]) -> np.ndarray:
+    """Expected stars of ``prompts``, 256 at a time."""
+    return torch.cat([model.predict_ratings(prompts[s : s + 256])
+                      for s in range(0, len(prompts), 256)]).numpy()  # fmt: skip
+
+
 def train_p5(
     data: NextItemData, scheme: str, seed: int, *, epochs: int = EPOCHS,
-    positions: int = POSITIONS, d_model: int = D_MODEL, task_probs=(1.0, 0.0, 0.0, 0.0),
-) -> P5:  # fmt: skip
-    """A P5 over ``scheme``'s codes, trained on next-item prompts (see the module protocol);
-    ``task_probs`` (next, rating, choice, explain) selects other tasks instead."""
+    positions: int = POSITIONS, d_model: int = D_MODEL, lr: float = LR, dropout: float = DROPOUT,
+    heads: int = HEADS, task_probs=(1.0, 0.0, 0.0, 0.0),
+) -> tuple[P5, History]:  # fmt: skip
+    """A P5 over ``scheme``'s codes, trained on next-item prompts (see the module protocol) with
+    early stopping on validation NDCG@10 (patience :data:`PATIENCE`, at most ``epochs``);
+    ``task_probs`` (next, rating, choice, explain) = (0, 1, 0, 0) trains on rating prompts and
+    stops on validation RMSE instead."""
     codebook = scheme_codebook(data, scheme, seed)
-    config = P5Config(d_model=d_model, d_ff=2 * d_model, num_heads=4, code_length=codebook.code_length,
-                      max_source_len=SOURCE_LEN, max_target_len=codebook.code_length + 1)  # fmt: skip
+    config = P5Config(d_model=d_model, d_ff=2 * d_model, num_heads=heads, dropout=dropout,
+                      code_length=codebook.code_length, max_source_len=SOURCE_LEN,
+                      max_target_len=codebook.code_length + 1)  # fmt: skip
     item_text = ItemText.from_movielens(data.items)
     set_seed(seed)
     model = P5(config, build_tokenizer(vocabulary(codebook, item_text)), codebook)
@@ -165,9 +228,19 @@ def train_p5(
     examples = training_examples(model, data.sequences, item_text, positions_per_user=positions,
                                  task_probs=task_probs, seed=seed)  # fmt: skip
     tensors = {k: v for k, v in examples.items() if k != "task_ids"}
-    fit(model, TensorBatcher(tensors, 128, shuffle=True, seed=seed), epochs=epochs, lr=1e-2,
-        progress=False, seed=seed)  # fmt: skip
-    return model
+    rating = task_probs[1] == 1.0
+    valid_fn, mode = (p5_valid_rmse(data), "min") if rating else (p5_valid_ndcg(data), "max")
+    history = fit(model, TensorBatcher(tensors, 128, shuffle=True, seed=seed), epochs=epochs,
+                  lr=lr, valid_fn=valid_fn, mode=mode, patience=PATIENCE, progress=False,
+                  seed=seed)  # fmt: skip
+    return model.eval(), history
+
+
+def convergence(history: History, cap: int) -> dict[str, float]:
+    """The rows that say how training ended: epochs run, best epoch, and ``at_cap`` (1.0 when the
+    cap, not early stopping, ended it)."""
+    return {"epochs": float(len(history.epochs)), "best_epoch": float(history.best_epoch),
+            "at_cap": float(len(history.epochs) >= cap)}  # fmt: skip
 
 
 def next_item_metrics(scores_fn, history, data: NextItemData) -> dict[str, float]:
@@ -191,31 +264,32 @@ def run_next_item(
     data: NextItemData, seeds: Sequence[int] = SEEDS, schemes: Sequence[str] = SCHEMES, **train_kw
 ) -> pd.DataFrame:
     """Per seed and model (p5-<scheme>, sasrec, popularity): metrics and training seconds."""
+    from mtrec.experiments.sequential import SASREC_EPOCHS, train_sasrec
     from mtrec.models.cf.popularity import Popularity
-    from mtrec.models.sequential.sasrec import SASRec, SASRecConfig
 
     rows = []
     seq = data.seq
     popularity = Popularity(seq.num_items).fit(np.concatenate(seq.train_sequences))
+    cap = train_kw.get("epochs", EPOCHS)
     for seed in seeds:
         rows.append({"model": "popularity", "seed": seed, "train_s": 0.0,
                      **next_item_metrics(popularity.scores, seq.test_history, data)})  # fmt: skip
-        set_seed(seed)
         start = time.perf_counter()
-        sasrec = SASRec(SASRecConfig(num_items=seq.num_items, max_len=50, d_model=64, dropout=0.2))
-        fit(sasrec, TensorBatcher(seq.train_batch(), 64, shuffle=True, seed=seed), epochs=SASREC_EPOCHS,
-            lr=3e-3, progress=False, seed=seed)  # fmt: skip
+        sasrec = train_sasrec(seq, seed, device="cpu")  # notebook 03's SASRec, as it trains there
         rows.append({"model": "sasrec", "seed": seed, "train_s": time.perf_counter() - start,
-                     **next_item_metrics(sasrec.scores, seq.test_history, data)})  # fmt: skip
+                     **next_item_metrics(sasrec.model.scores, seq.test_history, data),
+                     **convergence(sasrec.history, SASREC_EPOCHS)})  # fmt: skip
         for scheme in schemes:
             start = time.perf_counter()
-            model = train_p5(data, scheme, seed, **train_kw)
+            model, history = train_p5(data, scheme, seed, **train_kw)
             train_s = time.perf_counter() - start
             metrics = next_item_metrics(
                 lambda h, m=model: score_next(m, h)[0], data.histories, data
             )
-            rows.append({"model": f"p5-{scheme}", "seed": seed, "train_s": train_s, **metrics})
-            log.info("seed %d %s hr@10 %.4f (%.0fs)", seed, scheme, metrics["hr@10"], train_s)
+            rows.append({"model": f"p5-{scheme}", "seed": seed, "train_s": train_s, **metrics,
+                         **convergence(history, cap)})  # fmt: skip
+            log.info("seed %d %s hr@10 %.4f (%d epochs, %.0fs)", seed, scheme, metrics["hr@10"],
+                     len(history.epochs), train_s)  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -234,13 +308,15 @@ def run_rating(data: NextItemData, seeds: Sequence[int] = SEEDS, **train_kw) -> 
     train_all = np.array([r for s in data.sequences.values() for _, r in s], dtype=float)
     user_mean = np.array([np.mean(list(ratings[int(u)].values())) for u in seq.users])
     rows = []
+    cap = train_kw.get("epochs", EPOCHS)
     for seed in seeds:
-        model = train_p5(data, "semantic", seed, task_probs=(0.0, 1.0, 0.0, 0.0), **train_kw)
+        model, history = train_p5(data, "semantic", seed, task_probs=(0.0, 1.0, 0.0, 0.0),
+                                  positions=RATING_POSITIONS, **train_kw)  # fmt: skip
         prompts = [make_prompt(model, "rating", h, item=int(t))[0]
                    for h, t in zip(data.histories, seq.test_target.tolist())]  # fmt: skip
-        predicted = torch.cat([model.predict_ratings(prompts[s : s + 256])
-                               for s in range(0, len(prompts), 256)]).numpy()  # fmt: skip
-        rows += [{"model": "p5-semantic-rating", "seed": seed, "rmse": rmse(truth, predicted)},
+        predicted = predict_ratings(model, prompts)
+        rows += [{"model": "p5-semantic-rating", "seed": seed, "rmse": rmse(truth, predicted),
+                  **convergence(history, cap)},
                  {"model": "training-mean", "seed": seed,
                   "rmse": rmse(truth, np.full_like(truth, train_all.mean()))},
                  {"model": "user-mean", "seed": seed, "rmse": rmse(truth, user_mean)}]  # fmt: skip
@@ -248,10 +324,11 @@ def run_rating(data: NextItemData, seeds: Sequence[int] = SEEDS, **train_kw) -> 
 
 
 PARTS = {  # part → (metrics recorded, task, dataset)
-    "next": ((*METRICS, "cold_hr@10", "cold_users"), NEXT_TASK, "ml-100k"),
-    "rating": (("rmse",), RATING_TASK, "ml-100k"),
+    "next": ((*METRICS, "cold_hr@10", "cold_users", *CONVERGENCE), NEXT_TASK, "ml-100k"),
+    "rating": (("rmse", *CONVERGENCE), RATING_TASK, "ml-100k"),
     "titles": (("bleu", "rouge_l", "sentiment_agreement", "class_consistency", "class_mention",
-                "distinct_titles"), TITLE_TASK, "clothing"),
+                "distinct_titles", "distinct_1", "distinct_2", *CONVERGENCE), TITLE_TASK,
+               "clothing"),
 }  # fmt: skip
 
 
@@ -286,7 +363,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", choices=(*PARTS, "all"), nargs="+", default=["all"],
                         help="parts to run (default all: next rating titles)")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=EPOCHS,
-                        help=f"P5 passes over the prompts, parts next and rating (default {EPOCHS})")  # fmt: skip
+                        help=f"cap on P5 epochs, parts next and rating (default {EPOCHS})")  # fmt: skip
     # One intra-op thread: the recorded rows were measured so, and results move with the count.
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
 

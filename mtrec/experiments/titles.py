@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,24 +43,40 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CLASS_KEYWORDS",
+    "DECODINGS",
     "SentimentJudge",
     "TitleData",
     "TitleWriter",
     "class_consistency",
     "class_mentions",
+    "distinct_n",
     "evaluate_titles",
     "load_title_data",
     "normalise",
+    "pick_decoding",
     "retrieve_titles",
     "run_titles",
     "sentiment_agreement",
     "template_titles",
     "text_metrics",
     "title_sources",
+    "train_writer",
 ]  # fmt: skip
 
 REVIEW_WORDS = 24  # words of the review text appended to the input when with_review=True
 TITLE_LEN = 12  # decoder tokens (titles are short: 3-4 words on average)
+TITLE_EPOCHS = 30  # cap on the writer's epochs; early stopping on validation loss ends it first
+TITLE_PATIENCE = 2  # epochs without a lower validation loss before stopping
+MIN_TOKENS = 2  # a title has at least one word before its end token: never empty
+DISTINCT_FLOOR = 0.3  # the decoding picked on validation must write this share of distinct titles
+# decodings tried on validation: greedy with a repetition penalty, or nucleus sampling (top-p)
+DECODINGS: dict[str, dict] = {
+    "greedy": {"repetition_penalty": 1.0},
+    "greedy-rp1.5": {"repetition_penalty": 1.5},
+    "top-p0.5": {"top_p": 0.5},
+    "top-p0.8": {"top_p": 0.8},
+    "top-p0.95": {"top_p": 0.95},
+}
 MIN_COUNT = 2  # a training word enters the vocabulary when seen at least this often
 # keyword → classes it may describe (a title naming a keyword outside the item's set contradicts it)
 CLASS_KEYWORDS: dict[str, set[str]] = {
@@ -210,29 +226,97 @@ class TitleWriter(nn.Module):
             labels=batch["labels"][:, :tgt].contiguous(),
         ).loss
 
-    def fit(self, sources: Sequence[str], titles: Sequence[str], *, epochs: int = 4, seed: int = 0):
-        """Cross-entropy on the title tokens, Adam lr 5e-3, batches of 128."""
+    def _batch(self, sources: Sequence[str], titles: Sequence[str]) -> dict[str, torch.Tensor]:
         enc = self._encode(sources, self.source_len)
         labels = self._encode(titles, TITLE_LEN)
-        batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                 "labels": labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)}  # fmt: skip
-        fit(self, TensorBatcher(batch, 128, shuffle=True, seed=seed), epochs=epochs, lr=5e-3,
-            progress=False, seed=seed)  # fmt: skip
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                "labels": labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)}  # fmt: skip
+
+    def fit(self, sources: Sequence[str], titles: Sequence[str], *, epochs: int = TITLE_EPOCHS,
+            valid: tuple[Sequence[str], Sequence[str]] | None = None, seed: int = 0):  # fmt: skip
+        """Cross-entropy on the title tokens, Adam lr 5e-3, batches of 128; with ``valid``
+        (sources, titles), early stopping on the validation loss (patience
+        :data:`TITLE_PATIENCE`, at most ``epochs``). Sets ``self.history``."""
+        batches = TensorBatcher(self._batch(sources, titles), 128, shuffle=True, seed=seed)
+        valid_fn = None
+        if valid is not None:
+            held_out = TensorBatcher(self._batch(*valid), 512)
+
+            @torch.no_grad()
+            def valid_fn(model: TitleWriter) -> float:
+                model.eval()
+                losses = [float(model.loss(b)) * len(b["labels"]) for b in held_out]
+                model.train()
+                return sum(losses) / len(valid[0])
+
+        self.history = fit(self, batches, valid_fn=valid_fn, mode="min", epochs=epochs, lr=5e-3,
+                           patience=TITLE_PATIENCE, progress=False, seed=seed)  # fmt: skip
         return self
 
     @torch.no_grad()
-    def write(self, sources: Sequence[str], batch_size: int = 256) -> list[str]:
-        """Greedy decoding, each distinct input decoded once."""
+    def write(self, sources: Sequence[str], batch_size: int = 256, *,
+              repetition_penalty: float = 1.0, top_p: float | None = None,
+              seed: int = 0) -> list[str]:  # fmt: skip
+        """At least one word per title (:data:`MIN_TOKENS`). Greedy decoding (each distinct input
+        decoded once, ``repetition_penalty`` > 1 lowers repeated tokens) or, with ``top_p``,
+        nucleus sampling seeded by ``seed`` (each row sampled on its own)."""
+        if top_p is not None and not 0.0 < top_p <= 1.0:
+            raise ValueError(
+                f"top_p must be in (0, 1], got {top_p!r}; e.g. 0.8, or None for greedy"
+            )
+        if repetition_penalty < 1.0:
+            raise ValueError(
+                f"repetition_penalty must be >= 1 (1 = none), got {repetition_penalty!r}"
+            )
         self.eval()
-        unique = list(dict.fromkeys(sources))
-        out: dict[str, str] = {}
+        sampled = top_p is not None
+        unique = list(sources) if sampled else list(dict.fromkeys(sources))
+        options = dict(do_sample=True, top_p=top_p, top_k=0) if sampled else dict(do_sample=False)
+        set_seed(seed)
+        written: list[str] = []
         for s in range(0, len(unique), batch_size):
-            part = unique[s : s + batch_size]
-            enc = self._encode(part, self.source_len)
-            ids = self.t5.generate(**enc, max_new_tokens=TITLE_LEN, do_sample=False, num_beams=1)
-            for text, row in zip(part, self.tokenizer.batch_decode(ids, skip_special_tokens=True)):
-                out[text] = " ".join(row.split())
+            enc = self._encode(unique[s : s + batch_size], self.source_len)
+            ids = self.t5.generate(**enc, max_new_tokens=TITLE_LEN, min_new_tokens=MIN_TOKENS,
+                                   num_beams=1, repetition_penalty=repetition_penalty, **options)  # fmt: skip
+            written += [
+                " ".join(r.split())
+                for r in self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+            ]
+        if sampled:
+            return written
+        out = dict(zip(unique, written))
         return [out[s] for s in sources]
+
+
+def distinct_n(titles: Sequence[str], n: int) -> float:
+    """distinct-n (Li et al., 2016): distinct n-grams over all n-grams of the titles, pooled."""
+    check_nonempty(titles, "titles")
+    grams = [tuple(w[i : i + n]) for w in map(str.split, titles) for i in range(len(w) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def pick_decoding(
+    write: Callable[..., list[str]], references: Sequence[str]
+) -> tuple[str, pd.DataFrame]:
+    """The decoding of :data:`DECODINGS` picked on validation: the best ROUGE-L among those that
+    write at least :data:`DISTINCT_FLOOR` distinct titles (the most distinct one if none does).
+
+    Args:
+        write: decoding options (one entry of :data:`DECODINGS`) → the validation titles.
+        references: the validation titles as shoppers wrote them (normalised).
+
+    Returns:
+        (its name, the validation table: rouge_l and distinct_titles per decoding).
+    """
+    rows = {}
+    for name, options in DECODINGS.items():
+        written = write(**options)
+        rows[name] = {"rouge_l": text_metrics(written, references)["rouge_l"],
+                      "distinct_titles": len(set(written)) / len(written)}  # fmt: skip
+    table = pd.DataFrame(rows).T
+    ok = table[table.distinct_titles >= DISTINCT_FLOOR]
+    best = ok.rouge_l.idxmax() if len(ok) else table.distinct_titles.idxmax()
+    return str(best), table
 
 
 def retrieve_titles(train: pd.DataFrame, test: pd.DataFrame, with_review: bool) -> list[str]:
@@ -274,19 +358,45 @@ def evaluate_titles(written: Sequence[str], test: pd.DataFrame, judge: Sentiment
         "class_consistency": class_consistency(written, test.class_name.tolist()),
         "class_mention": class_mentions(written, test.class_name.tolist()),
         "distinct_titles": float(len(set(written)) / len(written)),
+        "distinct_1": distinct_n(written, 1),
+        "distinct_2": distinct_n(written, 2),
     }
 
 
+def train_writer(
+    part: TitleData, seed: int, *, review: bool = False, epochs: int = TITLE_EPOCHS
+) -> tuple[TitleWriter, str, pd.DataFrame]:
+    """The writer of notebook 08: fitted on ``part.train`` with early stopping on ``part.valid``'s
+    loss, and its decoding picked on ``part.valid`` (:func:`pick_decoding`).
+
+    Returns:
+        (the writer, the name of its decoding in :data:`DECODINGS`, the validation table).
+    """
+    source = title_sources(part.train, review)
+    writer = TitleWriter(source, part.train.target.tolist(), seed=seed)
+    valid_src = title_sources(part.valid, review)
+    writer.fit(source, part.train.target.tolist(), epochs=epochs, seed=seed,
+               valid=(valid_src, part.valid.target.tolist()))  # fmt: skip
+    decoding, table = pick_decoding(lambda **o: writer.write(valid_src, seed=seed, **o),
+                                    part.valid.target.tolist())  # fmt: skip
+    log.info("title writer seed %d: decoding %s, %d epochs", seed, decoding,
+             len(writer.history.epochs))  # fmt: skip
+    return writer, decoding, table
+
+
 def run_titles(
-    data: TitleData | None = None, seeds: Sequence[int] = (0, 1, 2), *, epochs: int = 3,
-    samples: dict | None = None, variants: Sequence[tuple[str, bool]] = (("", False),),
+    data: TitleData | None = None, seeds: Sequence[int] = (0, 1, 2), *,
+    epochs: int = TITLE_EPOCHS, samples: dict | None = None,
+    variants: Sequence[tuple[str, bool]] = (("", False),),
 ) -> pd.DataFrame:  # fmt: skip
     """Per seed (the split and the model's initialisation): every writer's metrics.
 
-    Writers: ``title-p5`` (TitleWriter), ``title-retrieval``, ``title-template``, and
-    ``title-human`` (the real titles: the faithfulness ceiling); ``variants`` may add
-    ``("-review", True)``: the same writers given the review's first words too. ``samples``, when given, receives
-    the seed-0 test frame with every writer's title as a column.
+    Writers: ``title-p5`` (TitleWriter, early-stopped on validation loss, its decoding picked
+    by :func:`pick_decoding`), ``title-p5-greedy`` (the same model, greedy), ``title-retrieval``,
+    ``title-template``, and ``title-human`` (the real titles: the faithfulness ceiling);
+    ``variants`` may add ``("-review", True)``: the same writers given the review's first words
+    too. ``samples``, when given, receives the seed-0 test frame with every writer's title as a
+    column, and the decoding table under "decodings".
     """
     rows = []
     for seed in seeds:
@@ -294,15 +404,21 @@ def run_titles(
         train, test = part.train, part.test
         judge = SentimentJudge(train.target.tolist(), train.rating)
         written = {"title-template": template_titles(test), "title-human": test.target.tolist()}
+        ended = {}
         for suffix, review in variants:
-            writer = TitleWriter(title_sources(train, review), train.target.tolist(), seed=seed)
-            writer.fit(
-                title_sources(train, review), train.target.tolist(), epochs=epochs, seed=seed
-            )
-            written[f"title-p5{suffix}"] = writer.write(title_sources(test, review))
+            writer, decoding, table = train_writer(part, seed, review=review, epochs=epochs)
+            test_src = title_sources(test, review)
+            written[f"title-p5{suffix}"] = writer.write(test_src, seed=seed, **DECODINGS[decoding])
+            written[f"title-p5{suffix}-greedy"] = writer.write(test_src)
             written[f"title-retrieval{suffix}"] = retrieve_titles(train, test, review)
+            ended[f"title-p5{suffix}"] = {"epochs": float(len(writer.history.epochs)),
+                                          "best_epoch": float(writer.history.best_epoch),
+                                          "at_cap": float(len(writer.history.epochs) >= epochs)}  # fmt: skip
+            if samples is not None and seed == seeds[0]:
+                samples[f"decodings{suffix}"] = table.assign(picked=table.index == decoding)
         for name, titles in written.items():
-            rows.append({"model": name, "seed": seed, **evaluate_titles(titles, test, judge)})
+            rows.append({"model": name, "seed": seed, **evaluate_titles(titles, test, judge),
+                         **ended.get(name, {})})  # fmt: skip
         if samples is not None and seed == seeds[0]:
             samples["frame"] = test.assign(**{k: v for k, v in written.items()})
         log.info("titles seed %d done", seed)

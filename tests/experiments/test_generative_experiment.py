@@ -89,7 +89,8 @@ def test_rating_part_runs_for_real_on_one_seed(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert set(table.model) == {"p5-semantic-rating", "training-mean", "user-mean"}
-    assert set(table.metric) == {"rmse"} and (table.value > 0).all()
+    assert set(table.metric) == {"rmse", *experiment.CONVERGENCE}
+    assert (table[table.metric == "rmse"].value > 0).all()
 
 
 def test_title_metrics_by_code():
@@ -119,3 +120,55 @@ def test_title_sources_and_writer_round_trip():
     writer = titles.TitleWriter(["a b", "a b"], ["love it", "love it"], d_model=16, seed=0)
     writer.fit(["a b"] * 8, ["love it"] * 8, epochs=1)
     assert isinstance(writer.write(["a b", "a b"])[0], str)
+
+
+def test_distinct_n_pools_the_ngrams_of_all_titles():
+    assert titles.distinct_n(["love it", "love it"], 1) == pytest.approx(2 / 4)
+    assert titles.distinct_n(["love it", "love this dress"], 2) == pytest.approx(3 / 3)
+    assert titles.distinct_n(["nice"], 2) == 0.0  # no bigram at all
+    with pytest.raises(ValueError, match="empty"):
+        titles.distinct_n([], 1)
+
+
+def test_pick_decoding_takes_the_best_rouge_among_the_distinct_enough():
+    references = ["love this dress", "runs small", "great top", "so soft"]
+    written = {  # greedy copies the references but repeats itself; top-p0.8 varies
+        "greedy": ["love this dress"] * 4,
+        "greedy-rp1.5": ["love this dress", "love this dress", "great top", "great top"],
+        "top-p0.5": ["love it", "runs big", "great", "soft"],
+        "top-p0.8": ["love this dress", "runs small", "great", "so soft"],
+        "top-p0.95": ["what", "is", "this", "?"],
+    }
+
+    def write(**options):
+        name = next(n for n, o in titles.DECODINGS.items() if o == options)
+        return written[name]
+
+    best, table = titles.pick_decoding(write, references)
+    assert best == "top-p0.8" and set(table.index) == set(titles.DECODINGS)
+    assert table.loc["greedy", "distinct_titles"] == 0.25
+
+
+def test_writer_stops_on_validation_loss_and_never_writes_an_empty_title():
+    src, out = ["a b", "c d"] * 16, ["love it", "too big"] * 16
+    writer = titles.TitleWriter(src, out, d_model=16, seed=0)
+    writer.fit(src, out, epochs=3, valid=(src[:4], out[:4]))
+    assert 1 <= len(writer.history.epochs) <= 3 and writer.history.best_epoch >= 0
+    greedy = writer.write(["a b", "c d", "a b"])
+    assert all(t.strip() for t in greedy) and greedy[0] == greedy[2]  # same input, same title
+    sampled = writer.write(["a b"] * 8, top_p=0.95, seed=1)
+    assert sampled == writer.write(["a b"] * 8, top_p=0.95, seed=1)  # seeded
+    assert all(t.strip() for t in sampled)
+    with pytest.raises(ValueError, match="top_p must be in"):
+        writer.write(["a b"], top_p=0.0)
+    with pytest.raises(ValueError, match="repetition_penalty must be >= 1"):
+        writer.write(["a b"], repetition_penalty=0.5)
+
+
+def test_convergence_rows_say_whether_the_cap_ended_training():
+    from mtrec.train import History
+
+    history = History(epochs=[{}] * 4, best_epoch=1, best_score=0.1)
+    assert experiment.convergence(history, 10) == {"epochs": 4.0, "best_epoch": 1.0,
+                                                   "at_cap": 0.0}  # fmt: skip
+    assert experiment.convergence(history, 4)["at_cap"] == 1.0

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from mtrec.checks import check_float, check_int
 from mtrec.models.llm.yesno import encode_prompts
+from mtrec.utils import set_seed
 
 __all__ = ["PromptCompletion", "encode_pairs", "write"]
 
@@ -84,9 +85,10 @@ class PromptCompletion(nn.Module):
 
 @torch.no_grad()
 def write(model: nn.Module, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int = 16,
-          min_new_tokens: int = 2, repetition_penalty: float = 1.3,
-          batch_size: int = 32) -> list[str]:  # fmt: skip
-    """Greedy completions of ``prompts`` (each up to the end token), stripped of spaces.
+          min_new_tokens: int = 2, repetition_penalty: float = 1.3, top_p: float | None = None,
+          seed: int = 0, batch_size: int = 32) -> list[str]:  # fmt: skip
+    """Completions of ``prompts`` (each up to the end token), stripped of spaces: greedy, or
+    nucleus sampling with ``top_p`` (seeded by ``seed``).
 
     Args:
         model: a causal LM (a ``PeftModel`` works too).
@@ -95,6 +97,9 @@ def write(model: nn.Module, tokenizer: Any, prompts: Sequence[str], *, max_new_t
         max_new_tokens: the most tokens written per prompt.
         min_new_tokens: the end token is forbidden before this many (no empty completions).
         repetition_penalty: >= 1; 1 = off.
+        top_p: None = greedy; else sample from the smallest set of tokens holding this much
+            probability, in (0, 1].
+        seed: seeds the sampling.
         batch_size: prompts per ``generate`` call.
     """
     max_new_tokens = check_int(max_new_tokens, "max_new_tokens", min=1)
@@ -105,6 +110,9 @@ def write(model: nn.Module, tokenizer: Any, prompts: Sequence[str], *, max_new_t
         )
     penalty = check_float(repetition_penalty, "repetition_penalty", min=1.0)
     batch_size = check_int(batch_size, "batch_size", min=1)
+    sampling = {} if top_p is None else {"do_sample": True, "top_k": 0,
+                                         "top_p": check_float(top_p, "top_p", min=1e-6, max=1.0)}  # fmt: skip
+    set_seed(seed)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -114,8 +122,8 @@ def write(model: nn.Module, tokenizer: Any, prompts: Sequence[str], *, max_new_t
             inputs = encode_prompts(tokenizer, list(prompts[start : start + batch_size]))
             inputs = {k: v.to(device) for k, v in inputs.items()}
             ids = model.generate(**inputs, max_new_tokens=max_new_tokens,
-                                 min_new_tokens=min_new_tokens, do_sample=False, num_beams=1,
-                                 repetition_penalty=penalty, pad_token_id=tokenizer.eos_token_id,
+                                 min_new_tokens=min_new_tokens, num_beams=1,
+                                 **({"do_sample": False} | sampling), repetition_penalty=penalty, pad_token_id=tokenizer.eos_token_id,
                                  eos_token_id=tokenizer.eos_token_id)  # fmt: skip
             new = ids[:, inputs["input_ids"].shape[1] :]
             out += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]

@@ -57,3 +57,11 @@ def test_clear_errors(lm):
         write(model, tokenizer, PROMPTS, max_new_tokens=2, min_new_tokens=5)
     with pytest.raises(ValueError, match="repetition_penalty"):
         write(model, tokenizer, PROMPTS, repetition_penalty=0.5)
+
+
+def test_sampling_is_seeded_and_checked(lm):
+    model, tokenizer = lm
+    first = write(model, tokenizer, PROMPTS, max_new_tokens=4, top_p=0.9, seed=3)
+    assert first == write(model, tokenizer, PROMPTS, max_new_tokens=4, top_p=0.9, seed=3)
+    with pytest.raises(ValueError, match="top_p must be <= 1.0"):
+        write(model, tokenizer, PROMPTS, top_p=1.5)
