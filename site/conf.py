@@ -12,6 +12,8 @@ the site exactly as it does on disk. The landing page is therefore ``site/index.
 ``index.html`` at the top of the build only forwards to it.
 """
 
+import shutil
+from importlib import resources
 from pathlib import Path
 
 from mtrec.reporting.course import course_map
@@ -64,9 +66,22 @@ html_theme_options = {
 templates_path = ["_templates"]
 html_additional_pages = {"index": "redirect.html"}  # top-level index.html → site/index.html
 html_last_updated_fmt = None
-# MathJax (a few formulas in notebooks 02, 03 and 15) is loaded by the reader's browser from
-# Sphinx's default CDN; without network those formulas show as LaTeX source. The build itself
-# fetches nothing (see block_network above).
+
+# MathJax, which typesets the notebooks' formulas ($...$ and $$...$$, MyST's dollarmath and
+# amsmath above), is served by the site itself, never by a CDN: the build copies a subset of
+# MathJax 3 from the installed Python package django-static-mathjax (the `site` extra, pinned in
+# constraints.txt) into _static/mathjax/, so formulas render with no network (see
+# _copy_mathjax). A relative mathjax_path is relative to _static/. MyST fills
+# mathjax3_config's options with the classes to typeset (only its math, not code cells).
+MATHJAX = resources.files("mathjax") / "static" / "mathjax"  # the package's copy of MathJax
+MATHJAX_FILES = {  # what the site needs, relative to MATHJAX: about 2 MB of the package's 43 MB
+    "LICENSE": "LICENSE",
+    "es5/tex-chtml.js": "tex-chtml.js",  # TeX input (ams, newcommand, ...), CommonHTML output, menu
+    "es5/output/chtml/fonts/woff-v2": "output/chtml/fonts/woff-v2",  # the fonts it draws with
+    "es5/input/tex/extensions": "input/tex/extensions",  # TeX packages loaded on first use
+}
+mathjax_path = "mathjax/tex-chtml.js"
+mathjax3_config = {"options": {}}  # non-empty, so MyST writes MathJax 3's (not 4's) config
 
 suppress_warnings = [
     # "Non-consecutive header level increase": notebook 04 puts a "###" caption before its first
@@ -99,6 +114,25 @@ def _fill_course_map(app, docname: str, source: list[str]) -> None:
     source[0] = source[0].replace(COURSE_MAP_MARKER, course_map_table())
 
 
+# --- MathJax, copied into the site so that formulas render offline. ------------------------
+
+
+def _copy_mathjax(app, exception) -> None:
+    """Copy ``MATHJAX_FILES`` into the build's ``_static/mathjax`` (MathJax finds its fonts and
+    extensions beside the script it was loaded from)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for source, destination in MATHJAX_FILES.items():
+        path, destination = Path(str(MATHJAX / source)), target / destination
+        if path.is_dir():
+            shutil.copytree(path, destination, dirs_exist_ok=True)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
 def setup(app):
     app.connect("source-read", _fill_course_map)
+    app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True}

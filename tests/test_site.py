@@ -5,8 +5,9 @@ errors, from the outputs stored in the notebooks, offline), serves it with ``pyt
 http.server`` on a free loopback port and opens every page in Debian's Chromium driven by
 Playwright. It checks that every notebook page shows its title and, where the notebook stores
 images, figures that loaded; that the search page finds "MMoE"; that every internal link and
-resource of every page answers 200; that the course map lists every notebook; and that no page
-asks anything of the network except MathJax's script (formulas, loaded by the reader's browser).
+resource of every page answers 200; that the course map lists every notebook; that no page asks
+anything of the network; and that every formula is typeset by the site's own copy of MathJax
+(``site/conf.py`` copies it into ``_static/mathjax``) with every request outside the site refused.
 """
 
 import json
@@ -28,8 +29,6 @@ pytestmark = pytest.mark.browser
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXERCISES = sorted((REPO_ROOT / "notebooks" / "exercises").glob("**/[0-9][0-9]_*.ipynb"))
-# The one request a page may send off loopback: MathJax, from Sphinx's default CDN.
-ALLOWED_REMOTE = re.compile(r"^https://cdn\.jsdelivr\.net/npm/mathjax@[\d.]+/")
 TIMEOUT_MS = 30_000
 
 
@@ -173,6 +172,87 @@ def test_site_pages_links_figures_and_search_in_headless_chromium(site_url):
     assert not broken, f"internal links that do not answer 200 (URL: a page linking it): {broken}"
     assert found and any("MMoE" in text or "Multi-task" in text for text in found), found
     assert not page_errors, page_errors
-    unexpected = sorted(url for url in remote if not ALLOWED_REMOTE.match(url))
-    assert not unexpected, f"pages asked the network for {unexpected}"
+    assert not remote, f"pages asked the network for {sorted(remote)}"
     assert len(links) > len(pages), (len(links), len(pages))
+
+
+# Each formula the site holds, as Sphinx writes it for MathJax: inline and display math.
+MATH = "span.math, div.math"
+
+
+def test_formulas_render_offline_with_the_sites_own_mathjax(site_url):
+    """Every page with a formula typesets it, with MathJax and its fonts served by the site.
+
+    Every request that leaves loopback is refused (as on a machine with no network), so a page
+    that needed a CDN would show its formulas as LaTeX source and fail here.
+    """
+    base, html = site_url
+    chromium = ensure_chromium()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test dependency")
+    pages = sorted(
+        p.relative_to(html).as_posix()
+        for p in html.rglob("*.html")
+        if not p.relative_to(html).parts[0].startswith("_")
+        and re.search(r'class="math[ "]', p.read_text(encoding="utf-8"))
+    )
+    # The notebooks that hold the most formulas are among them (dollar and display math).
+    assert {"notebooks/02_attention.html", "notebooks/06_multi_task_learning.html"} <= set(pages)
+
+    remote, failed, fonts, problems = set(), [], set(), []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1300, "height": 900})
+
+            def route(request_route):  # no network: only the site itself answers
+                if urllib.parse.urlsplit(request_route.request.url).hostname == "127.0.0.1":
+                    request_route.continue_()
+                else:
+                    remote.add(request_route.request.url)
+                    request_route.abort()
+
+            context.route("**/*", route)
+            page = context.new_page()
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.on(
+                "response",
+                lambda response: (
+                    fonts.add((response.url.rsplit("/", 1)[-1], response.status))
+                    if response.url.endswith(".woff")
+                    else None
+                ),
+            )
+            for name in pages:
+                page.goto(f"{base}/{name}", wait_until="load", timeout=TIMEOUT_MS)
+                script = page.eval_on_selector_all(
+                    "script[src*='mathjax']", "scripts => scripts.map(s => s.src)"
+                )
+                if not script or not all(
+                    src.startswith(f"{base}/_static/mathjax/") for src in script
+                ):
+                    problems.append(f"{name}: MathJax scripts {script}, want the site's own")
+                    continue
+                page.wait_for_function("() => window.MathJax?.startup?.promise", timeout=TIMEOUT_MS)
+                page.evaluate("() => MathJax.startup.promise.then(() => document.fonts.ready)")
+                counts = page.evaluate(
+                    """selector => {
+                        const math = [...document.querySelectorAll(selector)];
+                        return {
+                            math: math.length,
+                            typeset: math.filter(m => m.querySelector("mjx-container")).length,
+                            errors: document.querySelectorAll("mjx-merror").length,
+                        };
+                    }""",
+                    MATH,
+                )
+                if not counts["math"] or counts["typeset"] != counts["math"] or counts["errors"]:
+                    problems.append(f"{name}: {counts} (want every formula typeset, no error)")
+        finally:
+            browser.close()
+
+    assert not problems, problems
+    assert not remote, f"pages asked the network for {sorted(remote)}"
+    assert not failed, f"requests that failed: {failed}"
+    assert fonts and all(status == 200 for _, status in fonts), sorted(fonts)
