@@ -257,7 +257,8 @@ class TitleWriter(nn.Module):
     def write(self, sources: Sequence[str], batch_size: int = 256, *,
               repetition_penalty: float = 1.0, top_p: float | None = None,
               seed: int = 0) -> list[str]:  # fmt: skip
-        """At least one word per title (:data:`MIN_TOKENS`). Greedy decoding (each distinct input
+        """At least one word per title (:data:`MIN_TOKENS`; ``<unk>`` and ``<pad>`` are never
+        written, so no title decodes to nothing). Greedy decoding (each distinct input
         decoded once, ``repetition_penalty`` > 1 lowers repeated tokens) or, with ``top_p``,
         nucleus sampling seeded by ``seed`` (each row sampled on its own)."""
         if top_p is not None and not 0.0 < top_p <= 1.0:
@@ -272,12 +273,14 @@ class TitleWriter(nn.Module):
         sampled = top_p is not None
         unique = list(sources) if sampled else list(dict.fromkeys(sources))
         options = dict(do_sample=True, top_p=top_p, top_k=0) if sampled else dict(do_sample=False)
+        unwritable = [self.tokenizer.unk_token_id, self.tokenizer.pad_token_id]
         set_seed(seed)
         written: list[str] = []
         for s in range(0, len(unique), batch_size):
             enc = self._encode(unique[s : s + batch_size], self.source_len)
             ids = self.t5.generate(**enc, max_new_tokens=TITLE_LEN, min_new_tokens=MIN_TOKENS,
-                                   num_beams=1, repetition_penalty=repetition_penalty, **options)  # fmt: skip
+                                   num_beams=1, repetition_penalty=repetition_penalty,
+                                   suppress_tokens=unwritable, **options)  # fmt: skip
             written += [
                 " ".join(r.split())
                 for r in self.tokenizer.batch_decode(ids, skip_special_tokens=True)

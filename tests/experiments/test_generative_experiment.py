@@ -165,6 +165,16 @@ def test_writer_stops_on_validation_loss_and_never_writes_an_empty_title():
         writer.write(["a b"], repetition_penalty=0.5)
 
 
+def test_writer_never_writes_unknown_words_even_when_it_learned_them():
+    src = ["a b"] * 32
+    out = [f"word{i} other{i}" for i in range(32)]  # every title word is seen once: <unk>
+    writer = titles.TitleWriter(src, out, d_model=16, seed=0)
+    assert writer.tokenizer(out[0])["input_ids"][:2] == [writer.tokenizer.unk_token_id] * 2
+    writer.fit(src, out, epochs=3)
+    for written in (writer.write(src[:4]), writer.write(src[:8], top_p=1.0, seed=0)):
+        assert all(t.strip() for t in written)
+
+
 def test_convergence_rows_say_whether_the_cap_ended_training():
     from mtrec.train import History
 
