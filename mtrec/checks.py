@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -211,6 +211,63 @@ def is_tracing() -> bool:
     traced does not have: callers skip them then (the eager call checked the same inputs).
     """
     return bool(torch.compiler.is_compiling() or torch.jit.is_tracing())
+
+
+class CheckedData:
+    """Whole-dataset tensors whose value checks run once each, not on every batch.
+
+    A :class:`mtrec.data.TensorBatcher` owns one and tags every batch it yields with it
+    (:class:`CheckedBatch`). A module that would scan each batch (ids in range, no NaN, 0/1
+    labels) calls :func:`checked_once` instead: the first batch runs the scan over *all* rows,
+    later batches cost nothing (no scan, no device sync). Direct calls with plain dicts keep the
+    per-call checks and their errors.
+
+    The tensors are the batcher's own; change them in place and build a new batcher.
+    """
+
+    def __init__(self, tensors: Mapping[str, Tensor]) -> None:
+        self.tensors = tensors
+        self.passed: set[Hashable] = set()
+
+    def once(self, key: Hashable, check: Callable[[Mapping[str, Tensor]], object]) -> None:
+        """Run ``check`` on the whole data unless a check with this ``key`` already passed."""
+        if key not in self.passed:
+            check(self.tensors)  # raises the same clear error a bad batch would
+            self.passed.add(key)
+
+
+class CheckedBatch(dict):
+    """A batch sliced from :class:`CheckedData` (a plain ``dict[str, Tensor]`` plus ``origin``)."""
+
+    __slots__ = ("origin",)
+
+    def __init__(self, items: Mapping[str, Tensor], origin: CheckedData) -> None:
+        super().__init__(items)
+        self.origin = origin
+
+
+def same_origin(batch: Mapping[str, Any], tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``tensors`` (rows or a copy of ``batch``) tagged with ``batch``'s origin if it has one."""
+    origin = getattr(batch, "origin", None)
+    return CheckedBatch(tensors, origin) if isinstance(origin, CheckedData) else tensors
+
+
+def checked_once(
+    batch: Mapping[str, Any], key: Hashable, check: Callable[[Mapping[str, Tensor]], object]
+) -> bool:
+    """True when ``batch``'s values are covered by a whole-data check (run now if first).
+
+    False for a plain dict: the caller checks this batch itself. ``key`` names what ``check``
+    verifies (e.g. ``("scenario_ids", 3)``), so two models with different vocabularies reading
+    the same batcher each get their own check. Tracing (:func:`is_tracing`) counts as covered.
+    """
+    if is_tracing():
+        return True
+    origin = getattr(batch, "origin", None)
+    if not isinstance(origin, CheckedData):
+        return False
+    origin.once(key, check)
+    return True
 
 
 def arg_int(*, min: int | None = None, max: int | None = None) -> Any:

@@ -397,7 +397,7 @@ def sasrec_case() -> Case:
 # ----------------------------------------------------------------------------- the names
 GROUPS = (
     "attention", "encoder_decoder", "sasrec", "mmoe", "ple", "star", "scenario", "distill", "text",
-    "serve",
+    "serve", "checks",
 )  # fmt: skip
 
 
@@ -414,6 +414,7 @@ def model_cases() -> dict[str, list[Case]]:
         "distill": [student_case(), teacher_case()],
         "text": [],  # TextEncoder: measured side by side with sentence-transformers
         "serve": [],  # exported student and MMoE: onnxruntime side by side with torch eager
+        "checks": [],  # train epochs with and without the input checks (bench.checks_cost)
     }
 
 

@@ -38,6 +38,7 @@ from mtrec.bench.cases import (
     student_case,
     teacher_case,
 )
+from mtrec.bench.checks_cost import check_cost
 from mtrec.bench.goals import (
     ROUTING_TARGET,
     STAR_BATCH,
@@ -427,4 +428,5 @@ COMPARISONS: dict[str, Callable[[Context], tuple[Rows, Rows]]] = {
     "text": compare_text,
     "distill": compare_distill,
     "serve": compare_serving,
+    "checks": check_cost,
 }

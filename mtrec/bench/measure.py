@@ -1,7 +1,8 @@
 """Measuring a case: its train and inference steps, one row per batch size and phase.
 
 A train step is ``zero_grad → loss (fwd) → backward → Adam step``; inference is ``predict`` under
-``torch.inference_mode``. On CUDA both run in fp32 and in bf16 autocast; ``compiled`` adds
+``torch.inference_mode``. The batch is a :class:`~mtrec.checks.CheckedBatch`, as in training from
+a :class:`~mtrec.data.TensorBatcher`: its value checks run on the first (warm-up) step only. On CUDA both run in fp32 and in bf16 autocast; ``compiled`` adds
 ``torch.compile``-d steps. Side-by-side comparisons time several builds in alternation
 (:func:`compare_builds`) so that load on a shared machine hits every side alike.
 """
@@ -21,6 +22,7 @@ from mtrec.bench.cases import Built, Case
 from mtrec.bench.flops import counted_flops
 from mtrec.bench.inputs import move
 from mtrec.bench.timing import SEED, Settings, Timing, time_interleaved, time_steps
+from mtrec.checks import CheckedBatch, CheckedData
 from mtrec.utils import env_info, git_commit, set_seed
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ def make_steps(
     """The train and inference step closures of ``built`` on ``device`` at ``precision``."""
     model = built.model.to(device)
     batch = move(built.batch, device)
+    if isinstance(batch, dict):  # checked once, on the warm-up step, as training checks a batcher
+        batch = CheckedBatch(batch, CheckedData(batch))
     loss_fn = built.loss or model.loss
     predict_fn = built.predict or model.predict
     if compiled:

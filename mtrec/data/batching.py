@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from mtrec.checks import check_int, check_tensor
+from mtrec.checks import CheckedBatch, CheckedData, check_int, check_tensor, same_origin
 
 Batch = dict[str, Tensor]
 """A batch: feature name → (B, ...) tensor, plus ``"labels"`` (B, T) and ``"scenario_ids"`` (B,)
@@ -17,8 +17,10 @@ for click models (see :mod:`mtrec.models` for each family's keys)."""
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
-    """``batch`` with every tensor moved to ``device`` (non-blocking; a no-op where it already is)."""
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    """``batch`` with every tensor moved to ``device`` (non-blocking; a no-op where it already is).
+
+    A :class:`~mtrec.checks.CheckedBatch` stays one: moving does not change its values."""
+    return same_origin(batch, {k: v.to(device, non_blocking=True) for k, v in batch.items()})
 
 
 def non_finite_keys(batch: Batch) -> list[str]:
@@ -90,7 +92,9 @@ class TensorBatcher:
             only (bucketing: e.g. group by target length, so short targets are not padded to
             the longest in the batch), and the order of the batches is shuffled.
 
-    Each batch is a ``dict[str, Tensor]`` of shape (B, ...) per key.
+    Each batch is a ``dict[str, Tensor]`` of shape (B, ...) per key, tagged as sliced from
+    these tensors (:class:`~mtrec.checks.CheckedBatch`): the models' value checks (ids in range,
+    no NaN, 0/1 labels) then run once over all rows on the first batch, not on every step.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class TensorBatcher:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.tensors = {k: v.to(device) if device is not None else v for k, v in tensors.items()}
+        self.checked = CheckedData(self.tensors)
         self.num_rows = next(iter(sizes.values()))
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -161,6 +166,9 @@ class TensorBatcher:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator)]
         return batches
 
+    def _batch(self, tensors: dict[str, Tensor]) -> CheckedBatch:
+        return CheckedBatch(tensors, self.checked)
+
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         device = next(iter(self.tensors.values())).device
         generator = None
@@ -174,12 +182,14 @@ class TensorBatcher:
             base = order if order is not None else torch.arange(self.num_rows)
             for index in self._grouped(base, generator):
                 index = index.to(device)
-                yield {k: v.index_select(0, index) for k, v in self.tensors.items()}
+                yield self._batch({k: v.index_select(0, index) for k, v in self.tensors.items()})
             return
         order = order.to(device) if order is not None else None  # once, not per batch
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             if order is None:
-                yield {k: v[start : start + self.batch_size] for k, v in self.tensors.items()}
+                yield self._batch(
+                    {k: v[start : start + self.batch_size] for k, v in self.tensors.items()}
+                )
             else:
                 index = order[start : start + self.batch_size]
-                yield {k: v.index_select(0, index) for k, v in self.tensors.items()}
+                yield self._batch({k: v.index_select(0, index) for k, v in self.tensors.items()})

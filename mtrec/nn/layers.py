@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
 import torch
@@ -17,6 +17,7 @@ from mtrec.checks import (
     check_probability,
     check_tensor,
     check_widths,
+    checked_once,
     is_tracing,
 )
 from mtrec.data.schema import (
@@ -94,6 +95,11 @@ class FeatureEmbedding(nn.Module):
         if len(set(names)) != len(names):
             raise ValueError(f"feature names must be unique, got {names}")
         self.features = list(features)
+        self._check_key = (  # what a whole-data check of these features verifies
+            "features",
+            *((f.name, type(f).__name__, getattr(f, "vocab_size", None) or getattr(f, "dim", None))
+              for f in self.features),
+        )  # fmt: skip
         self.tables = nn.ModuleDict()
         out_dim = 0
         for f in self.features:
@@ -121,7 +127,9 @@ class FeatureEmbedding(nn.Module):
         (:func:`mtrec.checks.check_ids`), NaN or infinite dense values
         (:func:`mtrec.checks.check_finite`), wrong ranks or widths, and tensors whose batch
         sizes differ. The value checks of all features are reduced to one flag and read once
-        (one device sync per batch); they are skipped while ``torch.export`` or
+        (one device sync per batch); a batch of a :class:`mtrec.data.TensorBatcher` has them
+        run once over the batcher's whole data instead (:func:`mtrec.checks.checked_once`: no
+        scan, no sync on later steps), and they are skipped while ``torch.export`` or
         ``torch.compile`` traces the model (no data there). An empty batch (B = 0) gives a
         (0, out_dim) output.
         """
@@ -145,7 +153,8 @@ class FeatureEmbedding(nn.Module):
 
     def _checked_inputs(self, batch: dict[str, Tensor]) -> list[Tensor]:
         """Each feature's input as long ids or float values, in declaration order, checked."""
-        checking = not is_tracing()
+        tracing = is_tracing()
+        checking = not checked_once(batch, self._check_key, self._check_whole)
         inputs, flags = [], []  # flags: 0-d bool tensors, True = a bad value somewhere
         for f in self.features:
             x, name = batch[f.name], f"feature {f.name!r}"
@@ -176,8 +185,8 @@ class FeatureEmbedding(nn.Module):
                     check_finite(x, name, fix="impute or drop those rows (e.g. fillna) first")
                 else:
                     check_ids(x, name, f.vocab_size)
-        sizes = {f.name: len(x) for f, x in zip(self.features, inputs)} if checking else {}
-        for key in ("scenario_ids", "labels") if checking else ():  # the other (B, ...) keys
+        sizes = {f.name: len(x) for f, x in zip(self.features, inputs)} if not tracing else {}
+        for key in ("scenario_ids", "labels") if not tracing else ():  # the other (B, ...) keys
             if isinstance(batch.get(key), Tensor) and batch[key].ndim:
                 sizes[key] = len(batch[key])
         if len(set(sizes.values())) > 1:
@@ -186,6 +195,10 @@ class FeatureEmbedding(nn.Module):
                 "tensors of a batch with the same rows"
             )
         return inputs
+
+    def _check_whole(self, data: Mapping[str, Tensor]) -> None:
+        """The value checks over a batcher's whole data (run once: :func:`checked_once`)."""
+        self._checked_inputs({f.name: data[f.name] for f in self.features})
 
     @staticmethod
     def _ids(x: Tensor, name: str, vocab_size: int, checking: bool) -> tuple[Tensor, Tensor | None]:

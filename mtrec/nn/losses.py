@@ -7,10 +7,12 @@ the (B, T) float tensor it expects, or says what is wrong with it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 
-from mtrec.checks import check_binary_labels, check_nonempty, check_tensor
+from mtrec.checks import check_binary_labels, check_nonempty, check_tensor, checked_once
 
 
 def check_labels(batch: dict[str, Tensor], num_tasks: int) -> Tensor:
@@ -32,9 +34,19 @@ def check_labels(batch: dict[str, Tensor], num_tasks: int) -> Tensor:
     check_nonempty(
         labels, "batch['labels']", fix="a loss needs at least one row (a mean over none is NaN)"
     )
+    if not checked_once(batch, ("labels",), _check_whole_labels):
+        _check_label_values(labels)
+    return labels
+
+
+def _check_label_values(labels: Tensor) -> None:
     if bool(((labels != 0) & (labels != 1) & ~torch.isnan(labels)).any()):
         check_binary_labels(labels, "labels")  # raises, naming the offending values
-    return labels
+
+
+def _check_whole_labels(data: Mapping[str, Tensor]) -> None:
+    if "labels" in data:
+        _check_label_values(check_tensor(data["labels"], "labels").float())
 
 
 def masked_bce(logits: Tensor, labels: Tensor) -> Tensor:

@@ -20,14 +20,31 @@ optimizer after adding.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.checks import check_ids, is_tracing
+from mtrec.checks import check_ids, checked_once, is_tracing
 from mtrec.nn.layers import BatchedMLP
+
+
+def batch_scenario_ids(batch: Mapping[str, Tensor], num_scenarios: int) -> Tensor:
+    """``batch["scenario_ids"]`` as long (B,), checked by :func:`check_scenario_ids`.
+
+    A batch of a :class:`mtrec.data.TensorBatcher` is checked once over the whole data
+    (:func:`mtrec.checks.checked_once`), then only its shape is read on each step.
+    """
+    if "scenario_ids" not in batch:
+        raise KeyError(f"batch needs 'scenario_ids' of shape (B,); it has {sorted(batch)}")
+    ids = batch["scenario_ids"]
+    if checked_once(batch, ("scenario_ids", num_scenarios),
+                    lambda data: check_scenario_ids(data["scenario_ids"], num_scenarios)):  # fmt: skip
+        if not isinstance(ids, Tensor) or ids.ndim != 1:
+            return check_scenario_ids(ids, num_scenarios)  # the clear error
+        return ids.long()
+    return check_scenario_ids(ids, num_scenarios)
 
 
 def check_scenario_ids(scenario_ids: Tensor, num_scenarios: int) -> Tensor:

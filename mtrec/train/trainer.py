@@ -41,7 +41,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
-from mtrec.checks import check_choice, check_float, check_int
+from mtrec.checks import check_choice, check_float, check_int, same_origin
 from mtrec.data.batching import Batch, non_finite_keys, to_device
 from mtrec.utils import get_device, set_seed
 
@@ -87,7 +87,9 @@ def distributed_context() -> tuple[int, int]:
 
 
 def _shard(batch: Batch, rank: int, world: int) -> Batch:
-    return batch if world == 1 else {k: v[rank::world] for k, v in batch.items()}
+    if world == 1:
+        return batch
+    return same_origin(batch, {k: v[rank::world] for k, v in batch.items()})  # still checked
 
 
 def _loss_error(loss: Tensor, epoch: int, step: int, batch: Batch) -> NonFiniteLossError:

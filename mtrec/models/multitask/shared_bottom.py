@@ -23,8 +23,8 @@ from mtrec.nn.layers import MLP, BatchedMLP, FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
 from mtrec.nn.scenario import (
     ScenarioRouter,
+    batch_scenario_ids,
     check_new_scenario_id,
-    check_scenario_ids,
     check_scenario_init,
     new_scenario_row,
 )
@@ -93,7 +93,7 @@ class SharedBottom(nn.Module):
                 raise KeyError(
                     "this SharedBottom has num_scenarios > 0: batch needs 'scenario_ids'"
                 )
-            ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+            ids = batch_scenario_ids(batch, self.config.num_scenarios)
             x = torch.cat([x, self.scenario_embedding(ids)], dim=-1)  # (B, D_in + D_s)
         h = self.bottom(x)  # (B, D)
         if self.config.scenario_towers:

@@ -32,7 +32,7 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import check_scenario_ids
+from mtrec.nn.scenario import batch_scenario_ids
 
 FORMS = ("scaling", "fusion", "binary")
 
@@ -102,7 +102,7 @@ class AdaSparse(nn.Module):
     def _run(self, batch: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         if "scenario_ids" not in batch:
             raise KeyError("AdaSparse needs batch['scenario_ids'] (B,) long")
-        ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+        ids = batch_scenario_ids(batch, self.config.num_scenarios)
         s = self.scenario_embedding(ids)  # (B, D_s)
         h, all_factors = self.embedding(batch), []  # (B, D_in)
         for i, (pruner, layer) in enumerate(zip(self.pruners, self.layers)):

@@ -32,7 +32,7 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, FeatureEmbedding, SmallBatchNorm1d
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import ScenarioRouter, check_scenario_ids
+from mtrec.nn.scenario import ScenarioRouter, batch_scenario_ids
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class HAMUR(nn.Module):
         """Feature keys + "scenario_ids" (B,) → (B, T) logits."""
         if "scenario_ids" not in batch:
             raise KeyError("HAMUR needs batch['scenario_ids'] (B,) long")
-        ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+        ids = batch_scenario_ids(batch, self.config.num_scenarios)
         x = self.embedding(batch)  # (B, D_in)
         k = self.config.rank
         hyper = self.hyper(torch.cat([x, self.scenario_embedding(ids)], -1)).view(-1, k, k)

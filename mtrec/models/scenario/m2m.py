@@ -34,7 +34,7 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import BatchedMLP, FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import check_scenario_ids, grouped_matmul
+from mtrec.nn.scenario import batch_scenario_ids, grouped_matmul
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class M2M(nn.Module):
         """Feature keys + "scenario_ids" (B,) → (B, T) logits."""
         if "scenario_ids" not in batch:
             raise KeyError("M2M needs batch['scenario_ids'] (B,) long")
-        ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+        ids = batch_scenario_ids(batch, self.config.num_scenarios)
         n, t, d = len(ids), self.config.num_tasks, self.config.expert_dim
         table = self.scenario_embedding.weight  # (S, D_s)
         experts = self.experts(self.embedding(batch))  # (B, E, D)

@@ -32,7 +32,7 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, BatchedMLP, FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import check_scenario_ids
+from mtrec.nn.scenario import batch_scenario_ids
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class PEPNet(nn.Module):
         """Feature keys + "scenario_ids" (B,) → (B, T) logits."""
         if "scenario_ids" not in batch:
             raise KeyError("PEPNet needs batch['scenario_ids'] (B,) long")
-        ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+        ids = batch_scenario_ids(batch, self.config.num_scenarios)
         x = self.embedding(batch)  # (B, D_in)
         s = self.scenario_embedding(ids)  # (B, D_s)
         x = x * self.gate(self.epnet, torch.cat([s, x.detach()], dim=-1))  # EPNet, (B, D_in)

@@ -32,7 +32,7 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import BatchedMLP, FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import ScenarioRouter, check_scenario_ids
+from mtrec.nn.scenario import ScenarioRouter, batch_scenario_ids
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class SARNet(nn.Module):
         """Feature keys + "scenario_ids" (B,) → (B, T) logits."""
         if "scenario_ids" not in batch:
             raise KeyError("SARNet needs batch['scenario_ids'] (B,) long")
-        ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+        ids = batch_scenario_ids(batch, self.config.num_scenarios)
         x = self.transform(self.embedding(batch), ids)  # (B, D_in)
         s = self.scenario_embedding(ids)  # (B, D_s)
         n, t = len(ids), self.config.num_tasks

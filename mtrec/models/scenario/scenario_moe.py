@@ -23,7 +23,7 @@ from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, BatchedMLP, FeatureEmbedding
 from mtrec.nn.losses import check_labels, masked_bce
-from mtrec.nn.scenario import check_scenario_ids
+from mtrec.nn.scenario import batch_scenario_ids
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ScenarioMoE(nn.Module):
     def _inputs(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         if "scenario_ids" not in batch:
             raise KeyError("ScenarioMoE needs batch['scenario_ids'] (B,) long")
-        ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+        ids = batch_scenario_ids(batch, self.config.num_scenarios)
         x = self.embedding(batch)  # (B, D_in)
         s = self.scenario_embedding(ids)  # (B, D_s)
         if self.config.epnet:

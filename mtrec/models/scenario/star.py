@@ -36,8 +36,8 @@ from mtrec.nn.losses import check_labels, masked_bce
 from mtrec.nn.scenario import (
     StarLinear,
     append_row,
+    batch_scenario_ids,
     check_new_scenario_id,
-    check_scenario_ids,
     new_scenario_row,
 )
 
@@ -112,7 +112,7 @@ class STAR(nn.Module):
         """Feature keys + "scenario_ids" (B,) → (B, T) logits."""
         if "scenario_ids" not in batch:
             raise KeyError("STAR needs batch['scenario_ids'] (B,) long")
-        ids = check_scenario_ids(batch["scenario_ids"], self.config.num_scenarios)
+        ids = batch_scenario_ids(batch, self.config.num_scenarios)
         x = self.embedding(batch)  # (B, D_in)
         h = self.norm(x, ids)
         for i, layer in enumerate(self.layers):

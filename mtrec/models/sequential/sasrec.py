@@ -18,13 +18,14 @@ each position (0 = no target). See :func:`mtrec.data.sequences.build_sequences`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.checks import check_ids, check_int, check_probability, check_tensor
+from mtrec.checks import check_ids, check_int, check_probability, check_tensor, checked_once
 from mtrec.models.ranking import top_k_unseen
 from mtrec.nn.attention import trusted_values
 from mtrec.nn.transformer import Encoder, LearnedPositionalEncoding
@@ -92,9 +93,17 @@ class SASRec(nn.Module):
             )
         check_ids(item_ids, "item_ids", self.config.num_items + 1)  # 0 = pad, 1..N
 
-    def forward(self, item_ids: Tensor) -> Tensor:
-        """(B, L) left-padded item ids → (B, L, D) hidden states (h_t summarises items ≤ t)."""
-        self._check(item_ids)
+    def _check_whole(self, data: Mapping[str, Tensor]) -> None:
+        """The id checks over a batcher's whole data (run once: :func:`checked_once`)."""
+        self._check(data["item_ids"])
+        check_ids(data["targets"], "targets", self.config.num_items + 1)
+
+    def forward(self, item_ids: Tensor, *, checked: bool = False) -> Tensor:
+        """(B, L) left-padded item ids → (B, L, D) hidden states (h_t summarises items ≤ t).
+
+        ``checked=True``: the ids were checked already (the whole data, by :meth:`loss`)."""
+        if not checked:
+            self._check(item_ids)
         pad = item_ids == 0
         x = self.item_embed(item_ids) * math.sqrt(self.config.d_model)
         x = self.drop(self.position(x)) * (~pad)[..., None]  # (B, L, D), pads stay 0
@@ -110,14 +119,16 @@ class SASRec(nn.Module):
         for key in ("item_ids", "targets"):
             if key not in batch:
                 raise KeyError(f"SASRec batches need {key!r} (B, L); got keys {sorted(batch)}")
-        hidden = self(batch["item_ids"])  # (B, L, D)
+        covered = checked_once(batch, ("sasrec", self.config.num_items), self._check_whole)
+        hidden = self(batch["item_ids"], checked=covered)  # (B, L, D)
         targets = batch["targets"]
         if targets.shape != batch["item_ids"].shape:
             raise ValueError(
                 f"targets must match item_ids {tuple(batch['item_ids'].shape)}, got "
                 f"{tuple(targets.shape)}"
             )
-        targets = check_ids(targets, "targets", self.config.num_items + 1)  # 0 = no target
+        if not covered:
+            targets = check_ids(targets, "targets", self.config.num_items + 1)  # 0 = no target
         keep = targets > 0
         if not bool(keep.any()):
             raise ValueError(

@@ -1,0 +1,109 @@
+"""What forgiving inputs cost on the training path: train epochs with and without the checks.
+
+Every model checks its inputs (ids in range, no NaN, 0/1 labels, known scenarios) and says what
+is wrong. Batches of a :class:`mtrec.data.TensorBatcher` are checked once over the batcher's whole
+data (:func:`mtrec.checks.checked_once`), so a training step pays nothing after the first. Three
+epochs are timed in alternation on the same model and rows:
+
+* ``checked once`` — a fresh batcher each epoch, so its one whole-data scan is inside the epoch
+  (training pays it once per batcher; this charges it every epoch: an upper bound);
+* ``unchecked`` — the same batches with every value check skipped (the floor);
+* ``checked per batch`` — the same batches as plain dicts, every step scanning its own rows
+  (what a direct call costs, and what training cost before batches carried their origin).
+
+Goal: ``checked once`` / ``unchecked`` − 1 <= :data:`CHECK_TARGET` for MMoE and STAR (STAR reads
+all three kinds of checked input: features, scenario ids and labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mtrec.bench.baselines import mtrec_train_epoch
+from mtrec.bench.cases import MULTITASK_BATCH, TASKS, multitask_model, star_built
+from mtrec.bench.goals import goal_row
+from mtrec.bench.inputs import click_batch, click_features, move
+from mtrec.bench.measure import Context
+from mtrec.bench.timing import SEED, time_interleaved
+from mtrec.checks import CheckedData
+from mtrec.data import TensorBatcher
+
+CHECK_TARGET = 0.02  # the checks may cost at most 2% of a training epoch
+
+Rows = list[dict[str, Any]]
+
+
+class _Unchecked(CheckedData):
+    """Origin of batches whose value checks are all skipped (the floor of the comparison)."""
+
+    def once(self, key: Hashable, check: Callable[[Mapping[str, Tensor]], object]) -> None:
+        return None
+
+
+def _as_plain_dicts(batches: TensorBatcher) -> Iterator[dict[str, Tensor]]:
+    """The batcher's batches without their origin: every step checks its own rows."""
+    for batch in batches:
+        yield dict(batch)
+
+
+def _model_and_rows(kind: str, rows: int) -> tuple[nn.Module, dict[str, Tensor]]:
+    if kind == "star":
+        built = star_built(rows)
+        return built.model, built.batch
+    features = click_features()
+    return multitask_model(kind, features), click_batch(features, rows, num_tasks=len(TASKS))
+
+
+def _epochs(kind: str, rows: int, device: torch.device) -> dict[str, Callable[[], int]]:
+    """The three epochs of :mod:`this comparison <mtrec.bench.checks_cost>` for one model."""
+    model, data = _model_and_rows(kind, rows)
+    data = move(data, device)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    unchecked = TensorBatcher(data, MULTITASK_BATCH, shuffle=True, seed=SEED)
+    unchecked.checked = _Unchecked(unchecked.tensors)
+
+    def fresh() -> TensorBatcher:
+        return TensorBatcher(data, MULTITASK_BATCH, shuffle=True, seed=SEED)
+
+    return {
+        "checked once": lambda: mtrec_train_epoch(model, fresh(), optimizer),
+        "unchecked": lambda: mtrec_train_epoch(model, unchecked, optimizer),
+        "checked per batch": lambda: mtrec_train_epoch(
+            model, _as_plain_dicts(unchecked), optimizer
+        ),
+    }
+
+
+def check_cost(ctx: Context) -> tuple[Rows, Rows]:
+    """Goal rows: the training-time cost of the input checks for MMoE and STAR."""
+    device, quick = ctx.device, ctx.settings.quick
+    rows = MULTITASK_BATCH * (4 if quick else 8)
+    goals = []
+    for kind in ("mmoe", "star"):
+        timings = time_interleaved(
+            _epochs(kind, rows, device),
+            device=device,
+            batch_size=rows,
+            warmup=1,
+            repeats=7 if quick else 15,
+            min_repeats=3,
+            budget_s=6.0 if quick else 25.0,
+        )
+        once, floor, per_batch = (t.ms_p50 for t in timings.values())
+        detail = (
+            f"epoch of {rows} rows, batch {MULTITASK_BATCH}, median of "
+            f"{len(timings['unchecked'].times_ms)}: checked once {once:.1f} ms, unchecked "
+            f"{floor:.1f} ms, checked per batch {per_batch:.1f} ms "
+            f"(+{100 * (per_batch / floor - 1):.1f}%)"
+        )
+        goal = f"{kind} train epoch: input-check cost (checked once / unchecked - 1)"
+        cost = round(once / floor - 1, 4)
+        goals.append(
+            goal_row(goal, "checks", device, cost, CHECK_TARGET, detail, lower_is_better=True)
+        )
+    return [], goals
