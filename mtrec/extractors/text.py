@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mtrec.checks import check_int
+from mtrec.extractors.onnx_text import RECIPE as INT8_RECIPE
 from mtrec.extractors.text_cache import (
     EmbeddingCache,
     cache_folder,
@@ -109,11 +110,12 @@ class TextEncoder:
         batch_size: texts per forward pass.
         cache: set ``False`` to neither read nor write the on-disk cache.
         precision: ``"fp32"`` (torch, exact) or ``"int8"``: the fast CPU path, the encoder exported
-            to ONNX once (kept in ``<cache_dir>/onnx``) with its linear layers dynamically
-            quantised to int8 (per-channel weights, VNNI kernels) and run by onnxruntime; the
-            feed-forward output projections stay fp32, which keeps cosine >= 0.99 to the fp32
-            vectors on review texts (worst case: the empty string, about 0.98). Needs the serve
-            extra; part of the cache key.
+            to ONNX once (kept in ``<cache_dir>/onnx``), fused by onnxruntime's transformer
+            optimizer (attention, bias + GELU, residual + LayerNorm) and with its linear layers
+            and attention projections dynamically quantised to int8 (per-channel weights, VNNI
+            kernels; :mod:`mtrec.extractors.onnx_text`); the feed-forward output projections stay
+            fp32, which keeps cosine >= 0.99 to the fp32 vectors on review texts (worst case: the
+            empty string, about 0.98). Needs the serve extra; part of the cache key.
 
     Behaviour on awkward input: ``""`` encodes to the model's vector for an empty sentence
     (only the special tokens; the same vector sentence-transformers gives); ``None`` or NaN raises
@@ -170,7 +172,9 @@ class TextEncoder:
             pooling=self.pooling,
             normalize=self.normalize,
             lowercase=self.lowercase,
-            precision=precision,
+            precision=precision
+            if precision == "fp32"
+            else f"{precision}-{INT8_RECIPE}",  # int8 vectors of one recipe,
         )
         self.cache_path = cache_folder(
             cache_dir, self.model_name_or_path, self.max_length, self.cache_key

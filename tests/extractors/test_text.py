@@ -1,6 +1,7 @@
 """TextEncoder: agreement with sentence-transformers, the on-disk cache, and awkward input."""
 
 import warnings
+from collections import Counter
 
 import pytest
 import torch
@@ -194,6 +195,7 @@ def reviews():
 def test_int8_fast_path_stays_close_to_fp32(encoder, reviews, tmp_path_factory):
     pytest.importorskip("onnxruntime", reason="the serve extra (pip install 'mtrec[serve]')")
     pytest.importorskip("onnxscript", reason="the serve extra (pip install 'mtrec[serve]')")
+    onnx = pytest.importorskip("onnx", reason="the serve extra (pip install 'mtrec[serve]')")
     folder = tmp_path_factory.mktemp("int8")
     fast = TextEncoder(cache_dir=folder, device="cpu", precision="int8")
     assert fast.cache_key != encoder.cache_key  # int8 vectors never answer for fp32 ones
@@ -203,7 +205,11 @@ def test_int8_fast_path_stays_close_to_fp32(encoder, reviews, tmp_path_factory):
     # the worst case, measured at 0.978; documented in TextEncoder's docstring
     short = (fast.encode(TEXTS) * encoder.encode(TEXTS)).sum(dim=1)
     assert short.min().item() >= 0.97, short
-    assert list((folder / "onnx").glob("encoder-*-int8.onnx"))  # exported once, reused
+    (path,) = (folder / "onnx").glob("encoder-*-fused-int8.onnx")  # exported once, reused
+    ops = Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+    layers = fast.model.config.num_hidden_layers  # each layer's attention fused and int8
+    assert ops["QAttention"] == layers and ops["SkipLayerNormalization"] == 2 * layers, ops
+    assert ops["EmbedLayerNormalization"] == 1 and ops["BiasGelu"] == layers, ops
     again = TextEncoder(cache_dir=folder, device="cpu", precision="int8", cache=False)
     torch.testing.assert_close(again.encode(TEXTS), fast.encode(TEXTS), atol=1e-5, rtol=0)
 
