@@ -325,15 +325,25 @@ def throughput_markdown(
             "(see [`benchmarks/README.md`](benchmarks/README.md))."
         )
     cpu = frame[frame.device == "cpu"]
-    machines = cpu.groupby("device_name", sort=False).model.unique()
+    if models:
+        cpu = cpu[cpu.model.isin(models)]
+    machines = cpu.groupby("device_name", sort=False)
     if len(machines) > 1:  # say which rows come from which machine: never compare across them
         text += " CPU rows come from several machines; compare ratios only within one:"
-        for name, names in machines.items():
-            shown = sorted(set(names) & set(models)) if models else sorted(names)
-            text += f"\n- {name}: {', '.join(shown) or 'comparison baselines only'}"
-    elif cpu.device_name.astype(str).str.contains("shared").any():
-        text += " CPU figures come from a shared, loaded 2-core machine."
+        for name, rows in machines:
+            text += f"\n- {name}, {_commits(rows)}: {', '.join(sorted(rows.model.unique()))}"
+    elif len(machines) == 1:
+        ((name, rows),) = machines
+        text += f" CPU rows measured on {name}, {_commits(rows)}."
     return text
+
+
+def _commits(rows: pd.DataFrame) -> str:
+    """ "commit abc1234" (or "commits a, b") of the rows, so a reader knows which code ran."""
+    known = sorted(str(c) for c in rows["commit"].dropna().unique()) if "commit" in rows else []
+    if not known:
+        return "commit not recorded"
+    return f"commit{'s' if len(known) > 1 else ''} {', '.join(known)}"
 
 
 def replace_between(text: str, name: str, body: str) -> str:

@@ -139,6 +139,10 @@ def test_the_readme_table_shows_only_the_models_passed_in():
 def test_rows_from_several_cpus_say_which_machine_measured_which_model():
     frame = _frame(with_gpu=False)
     assert "several machines" not in reporting.throughput_markdown(frame, pd.DataFrame())
-    frame.loc[len(frame)] = _row("sasrec", "cpu", 64, "train", 10.0, device_name="other CPU")
+    frame["commit"] = "abc1234"
+    single = reporting.throughput_markdown(frame, pd.DataFrame(), models=("mmoe", "sasrec"))
+    assert "CPU rows measured on cpu-box, commit abc1234." in single  # which code ran
+    frame.loc[len(frame)] = _row("sasrec", "cpu", 64, "train", 10.0, device_name="other CPU",
+                                 commit="def5678")  # fmt: skip
     text = reporting.throughput_markdown(frame, pd.DataFrame(), models=("mmoe", "sasrec"))
-    assert "several machines" in text and "\n- other CPU: sasrec" in text
+    assert "several machines" in text and "\n- other CPU, commit def5678: sasrec" in text
