@@ -13,6 +13,10 @@ that much. Two paired tests, both two-sided:
 :func:`compare_to_baseline` runs the t-test for every (model, scenario) against one baseline and
 adds Holm's correction over the family of comparisons of each table (one dataset, task and
 metric), so "significant" holds for the table as a whole, not just one cell.
+
+Where only the mean and std over seeds are recorded (``quality.csv``), the course reads a
+difference with one rule, :func:`beyond_seed_noise`: a difference of means counts only when it
+exceeds the larger of the two seed stds; anything smaller is "no difference".
 """
 
 from __future__ import annotations
@@ -29,6 +33,26 @@ from mtrec.checks import check_float, check_int
 from mtrec.eval.metrics import ArrayLike, UndefinedMetricWarning, _np, auc
 
 HIGHER_IS_BETTER = {"auc": True, "gauc": True, "logloss": False, "rmse": False}
+
+
+def beyond_seed_noise(
+    delta: ArrayLike, std_a: ArrayLike, std_b: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """The course's rule for "is this gap real?" from means and stds over seeds.
+
+    Args:
+        delta: mean of a − mean of b (one value or an array).
+        std_a, std_b: their stds over seeds (NaN for a deterministic model: no noise).
+
+    Returns:
+        (sign, noise): +1 where ``delta`` > noise, −1 where ``delta`` < −noise, else 0 ("no
+        difference"); noise = the larger of the two stds.
+    """
+    noise = np.fmax(
+        np.nan_to_num(np.asarray(std_a, float)), np.nan_to_num(np.asarray(std_b, float))
+    )
+    delta = np.asarray(delta, float)
+    return np.select([delta > noise, delta < -noise], [1, -1], 0), noise
 
 
 @dataclass(frozen=True)

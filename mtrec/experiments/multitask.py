@@ -51,6 +51,7 @@ from mtrec.data.tasks.clothing import TASKS as CLOTHING_TASKS
 from mtrec.data.tasks.movielens import IMPRESSION_ROWS
 from mtrec.eval.click import evaluate
 from mtrec.eval.metrics import auc
+from mtrec.eval.significance import beyond_seed_noise
 from mtrec.experiments import runner
 from mtrec.experiments.runner import Experiment
 from mtrec.models.multitask.esmm import ESMM, ESMMConfig
@@ -260,9 +261,9 @@ def transfer_verdicts(rows: pd.DataFrame) -> pd.DataFrame:
     out = rows[rows.model.isin(MODELS[1:])].copy()
     key = pd.MultiIndex.from_frame(out[["dataset", "task"]])
     out["delta"] = out["auc"].to_numpy() - single["auc"].reindex(key).to_numpy()
-    out["noise"] = np.maximum(out["std"].to_numpy(), single["std"].reindex(key).to_numpy())
-    out["verdict"] = np.select([out.delta < -out.noise, out.delta > out.noise],
-                               ["negative transfer", "positive transfer"], "no difference")  # fmt: skip
+    sign, out["noise"] = beyond_seed_noise(out.delta, out["std"], single["std"].reindex(key))
+    out["verdict"] = np.select([sign < 0, sign > 0], ["negative transfer", "positive transfer"],
+                               "no difference")  # fmt: skip
     return out[["dataset", "task", "model", "delta", "noise", "verdict"]].reset_index(drop=True)
 
 

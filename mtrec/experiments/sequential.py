@@ -45,6 +45,7 @@ from mtrec.data import TensorBatcher
 from mtrec.data.sequences import SequenceData
 from mtrec.data.tasks.movielens import ml100k_next_item
 from mtrec.eval.next_item import evaluate_next_item
+from mtrec.eval.significance import beyond_seed_noise
 from mtrec.experiments import runner
 from mtrec.experiments.runner import Experiment
 from mtrec.models.cf.popularity import Popularity
@@ -248,8 +249,10 @@ def verdict(table: pd.DataFrame, a: str, b: str, metric: str = METRICS[0]) -> st
         if name not in table.index:
             raise KeyError(f"model {name!r} is not in the table; it has {list(table.index)}")
     diff = table.loc[a, metric] - table.loc[b, metric]
-    noise = np.nanmax([table.loc[a, f"{metric} std"], table.loc[b, f"{metric} std"], 0.0])
-    if abs(diff) <= noise:
+    sign, noise = beyond_seed_noise(
+        diff, table.loc[a, f"{metric} std"], table.loc[b, f"{metric} std"]
+    )
+    if sign == 0:
         return f"{a} vs {b}: no difference ({metric} {diff:+.4f}, seed std {noise:.4f})"
     winner = a if diff > 0 else b
     return f"{a} vs {b}: {winner} is better ({metric} {diff:+.4f} > seed std {noise:.4f})"

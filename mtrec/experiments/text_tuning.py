@@ -57,6 +57,7 @@ from mtrec.data import cold_item_split, load_movielens
 from mtrec.data.interactions import IdIndex, interaction_matrix
 from mtrec.data.tasks.kg import item_texts
 from mtrec.data.tasks.movielens import ml100k_topk_split
+from mtrec.eval.significance import beyond_seed_noise
 from mtrec.eval.topk import evaluate_topk
 from mtrec.experiments import runner
 from mtrec.experiments.runner import Experiment
@@ -246,9 +247,8 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     frozen = table[table.model == "content_minilm_frozen"].set_index("task")
     out = table[table.model != "content_minilm_frozen"].copy()
     out["delta"] = out["ndcg@10"].to_numpy() - frozen["ndcg@10"].reindex(out.task).to_numpy()
-    out["noise"] = np.maximum(out["std"].to_numpy(), frozen["std"].reindex(out.task).to_numpy())
-    out["verdict"] = np.select([out.delta > out.noise, out.delta < -out.noise],
-                               ["better", "worse"], "no difference")  # fmt: skip
+    sign, out["noise"] = beyond_seed_noise(out.delta, out["std"], frozen["std"].reindex(out.task))
+    out["verdict"] = np.select([sign > 0, sign < 0], ["better", "worse"], "no difference")
     return out[["task", "model", "delta", "noise", "verdict"]].reset_index(drop=True)
 
 

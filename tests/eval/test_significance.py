@@ -75,3 +75,13 @@ def test_compare_to_baseline_marks_real_and_noise_differences():
         compare_to_baseline(frame, "missing")
     with pytest.raises(ValueError, match="lacks columns"):
         compare_to_baseline(frame.drop(columns="seed"), "sb")
+
+
+def test_a_gap_counts_only_beyond_the_larger_seed_std():
+    from mtrec.eval.significance import beyond_seed_noise
+
+    sign, noise = beyond_seed_noise([0.03, -0.03, 0.01, 0.02], [0.01, 0.01, 0.02, np.nan],
+                                    [0.02, 0.02, 0.0, np.nan])  # fmt: skip
+    assert sign.tolist() == [1, -1, 0, 1]  # NaN std: a deterministic model, no noise
+    assert noise.tolist() == [0.02, 0.02, 0.02, 0.0]
+    assert beyond_seed_noise(0.02, 0.02, 0.01)[0] == 0  # equal to the noise: no difference
