@@ -8,7 +8,7 @@ through the names re-exported here. Reporting never imports the benchmark harnes
 passes its model names in.
 """
 
-from mtrec.reporting.plots import plot_goals, plot_throughput
+from mtrec.reporting.plots import plot_goals, plot_throughput, seed_bars
 from mtrec.reporting.render import (
     NOT_AVAILABLE,
     NOT_MEASURED,
@@ -54,6 +54,7 @@ __all__ = [
     "THROUGHPUT_KEY", "benchmark_markdown", "ceilings_table", "flops_table", "format_mean_std",
     "full_table", "goals_table", "load_goals", "load_quality", "load_throughput", "markdown_table",
     "model_rows", "plot_goals", "plot_throughput", "quality_markdown", "quality_rows",
-    "record_goals", "record_quality", "record_throughput", "replace_between", "speedup_table",
+    "record_goals", "record_quality", "record_throughput", "replace_between", "seed_bars",
+    "speedup_table",
     "throughput_markdown", "upsert", "write_report", "writing_enabled",
 ]  # fmt: skip

@@ -92,3 +92,36 @@ def plot_goals(goals: pd.DataFrame, path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def seed_bars(
+    ax: Any, rows: pd.DataFrame, metric: str, *, title: str = "", highlight: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Mean ± std over seeds of ``metric``, one horizontal bar per model, sorted by the mean.
+
+    Args:
+        ax: a matplotlib Axes to draw on (the caller owns the figure).
+        rows: quality rows (:func:`mtrec.reporting.load_quality`) of one dataset and task.
+        metric: e.g. ``"hr@10"``.
+        title: the axes title.
+        highlight: models drawn in another colour (e.g. the baselines).
+
+    The whisker is the std over seeds (none for a one-seed or deterministic row); each label
+    says how many seeds the bar holds. Returns the table drawn (model → value, std, seeds).
+    """
+    if rows.empty or metric not in set(rows.metric):
+        raise ValueError(
+            f"no {metric!r} rows to draw; the rows have metrics {sorted(set(rows.metric))}"
+        )
+    part = rows[rows.metric == metric]
+    if part.model.duplicated().any():
+        raise ValueError(
+            f"{metric!r} has several rows per model ({sorted(set(part.dataset))} × "
+            f"{sorted(set(part.task))}); pass the rows of one dataset and task"
+        )
+    table = part.set_index("model")[["value", "std", "seeds"]].sort_values("value")
+    labels = [f"{m} ({int(n)} seed{'s' if n != 1 else ''})" for m, n in table.seeds.items()]
+    colours = ["tab:gray" if m in highlight else "tab:blue" for m in table.index]
+    ax.barh(labels, table.value, xerr=table["std"].fillna(0.0), capsize=3, color=colours)
+    ax.set(xlabel=f"{metric} (mean ± std over seeds)", title=title)
+    return table

@@ -146,3 +146,25 @@ def test_rows_from_several_cpus_say_which_machine_measured_which_model():
                                  commit="def5678")  # fmt: skip
     text = reporting.throughput_markdown(frame, pd.DataFrame(), models=("mmoe", "sasrec"))
     assert "several machines" in text and "\n- other CPU, commit def5678: sasrec" in text
+
+
+def test_seed_bars_draw_mean_and_std_over_seeds_sorted():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = pd.concat([
+        reporting.quality_rows(dataset="d", model="a", task="t", metrics={"hr@10": [0.1, 0.3]}),
+        reporting.quality_rows(dataset="d", model="b", task="t", metrics={"hr@10": [0.1]}),
+    ])  # fmt: skip
+    fig, ax = plt.subplots()
+    table = reporting.seed_bars(ax, rows, "hr@10", highlight=("b",))
+    assert list(table.index) == ["b", "a"] and table.loc["a", "value"] == pytest.approx(0.2)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["b (1 seed)", "a (2 seeds)"]
+    with pytest.raises(ValueError, match="no 'auc' rows"):
+        reporting.seed_bars(ax, rows, "auc")
+    with pytest.raises(ValueError, match="one dataset and task"):
+        reporting.seed_bars(ax, pd.concat([rows, rows.assign(task="u")]), "hr@10")
+    plt.close(fig)
