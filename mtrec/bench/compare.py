@@ -39,6 +39,7 @@ from mtrec.bench.cases import (
     teacher_case,
 )
 from mtrec.bench.checks_cost import check_cost
+from mtrec.bench.data_path import sequence_data_path
 from mtrec.bench.goals import (
     ROUTING_TARGET,
     STAR_BATCH,
@@ -429,4 +430,5 @@ COMPARISONS: dict[str, Callable[[Context], tuple[Rows, Rows]]] = {
     "distill": compare_distill,
     "serve": compare_serving,
     "checks": check_cost,
+    "sasrec": sequence_data_path,
 }

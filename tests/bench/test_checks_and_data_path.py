@@ -1,0 +1,41 @@
+"""The input-check cost and the SASRec data path: goal rows measured in one run."""
+
+import torch
+
+from mtrec.bench import Context, Settings, environment
+from mtrec.bench.checks_cost import _Unchecked, check_cost
+from mtrec.bench.data_path import sequence_data_path
+from mtrec.checks import CheckedBatch, checked_once
+
+
+def _quick() -> Context:
+    cpu = torch.device("cpu")
+    return Context(cpu, environment(cpu, ""), Settings(quick=True, warmup=1, repeats=2), 10.0)
+
+
+def test_check_cost_times_three_epochs_for_mmoe_and_star():
+    rows, goals = check_cost(_quick())
+    assert rows == [] and [g["goal"].split(" ")[0] for g in goals] == ["mmoe", "star"]
+    for goal in goals:
+        assert (
+            goal["kind"] == "checks"
+            and goal["target"] == "<= 0.02"
+            and goal["met"] in ("yes", "no")
+        )
+        assert (
+            "checked per batch" in goal["detail"] and "one-time whole-data scan" in goal["detail"]
+        )
+
+
+def test_the_unchecked_floor_skips_every_check():
+    origin = _Unchecked({"user": torch.tensor([99])})
+    batch = CheckedBatch({"user": torch.tensor([99])}, origin)
+    calls = []
+    assert checked_once(batch, "key", calls.append) is True and calls == []
+
+
+def test_sequence_batching_is_timed_beside_a_sasrec_epoch():
+    rows, goals = sequence_data_path(_quick())
+    (goal,) = goals
+    assert rows == [] and goal["kind"] == "data" and goal["target"] == "<= 0.05"
+    assert 0 <= goal["measured"] < 1 and "windows (L=50), batch 64" in goal["detail"]
