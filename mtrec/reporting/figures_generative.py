@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mtrec.reporting.diagram import Box
 
-__all__ = ["llm_chain", "lora_yes_no", "p5", "semantic_ids"]
+__all__ = ["llm_chain", "lora_yes_no", "p5", "prefix_trie", "semantic_ids"]
 
 
 def p5() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
@@ -21,6 +21,26 @@ def p5() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
     arrows = [("prompt", "enc"), ("enc", "dec", "states"), ("trie", "dec", "mask"),
               ("dec", "out")]  # fmt: skip
     return boxes, arrows, "P5: recommendation as text-to-text, decoded under a trie"
+
+
+def prefix_trie() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
+    """A prefix trie over three-token item codes, one film banned (already watched)."""
+    boxes = {
+        "start": Box(0, 2, "start of\nthe answer", "input"),
+        "a": Box(2, 3, "c0_3", "op", width=1.0),
+        "b": Box(2, 1, "c0_7", "op", width=1.0),
+        "aa": Box(4, 3.6, "c1_12", "op", width=1.0),
+        "ab": Box(4, 2.4, "c1_4", "op", width=1.0),
+        "ba": Box(4, 1, "c1_1", "op", width=1.0),
+        "seen": Box(6.4, 4.1, "c2_0: watched\n(banned)", "shared", width=1.9, height=0.7),
+        "new": Box(6.4, 3.1, "c2_1: a film\nnot yet seen", "output", width=1.9, height=0.7),
+        "ab0": Box(6.4, 2.1, "c2_0: a film", "output", width=1.9),
+        "ba0": Box(6.4, 1, "c2_0: a film", "output", width=1.9),
+    }
+    arrows = [("start", "a"), ("start", "b"), ("a", "aa"), ("a", "ab"), ("b", "ba"),
+              ("aa", "seen"), ("aa", "new"), ("ab", "ab0"), ("ba", "ba0")]  # fmt: skip
+    title = "Constrained decoding: each step may only continue a path to an unseen film"
+    return boxes, arrows, title
 
 
 def semantic_ids() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
