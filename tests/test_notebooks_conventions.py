@@ -209,3 +209,24 @@ def test_inline_self_check_starts_unwritten(path):
     shown = "".join(_outputs_text(c) for c in checks)
     assert "not implemented yet" in shown, f"{path.name}: the stored check does not say so"
     assert "Well done!" not in shown, f"{path.name}: the stored check prints a passing answer"
+
+
+EXERCISES_HEADING = re.compile(r"^## Exercises[ \t]*$", re.M)
+NUMBERED_ITEM = re.compile(r"^\d+\. ", re.M)
+EXERCISE_LINK = re.compile(r"\]\(((?:\.\./)?(?:notebooks/)?exercises/[^)\s#]+)[^)]*\)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_numbered_exercises(path):
+    """An '## Exercises' section with at least three numbered items; its exercise links resolve."""
+    sections = []
+    for cell in _cells(path):
+        heading = EXERCISES_HEADING.search(_text(cell))
+        if cell["cell_type"] == "markdown" and heading:
+            rest = _text(cell)[heading.end() :]
+            sections.append(re.split(r"^#{1,2} ", rest, maxsplit=1, flags=re.M)[0])
+    assert len(sections) == 1, f"{path.name}: {len(sections)} '## Exercises' sections (want 1)"
+    items = NUMBERED_ITEM.findall(sections[0])
+    assert len(items) >= 3, f"{path.name}: {len(items)} numbered exercises (want at least 3)"
+    for link in EXERCISE_LINK.findall(sections[0]):
+        assert (path.parent / link).resolve().is_file(), f"{path.name}: broken link {link}"
