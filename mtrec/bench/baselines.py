@@ -190,7 +190,8 @@ def naive_train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Opti
 
 
 def mtrec_train_epoch(model: nn.Module, batches: Any, optimizer: torch.optim.Optimizer) -> int:
-    """One epoch the mtrec way: tensor-sliced batches, ``model.loss`` (logits, per-task vector)."""
+    """One epoch the mtrec way: tensor-sliced batches, ``model.loss`` (a per-task vector, summed,
+    or a scalar as SASRec's); returns the rows seen (every tensor of a batch has B rows)."""
     rows = 0
     model.train()
     for batch in batches:
@@ -199,7 +200,7 @@ def mtrec_train_epoch(model: nn.Module, batches: Any, optimizer: torch.optim.Opt
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        rows += len(batch["labels"])
+        rows += len(next(iter(batch.values())))
     return rows
 
 

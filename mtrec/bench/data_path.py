@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from mtrec.bench.baselines import mtrec_train_epoch
 from mtrec.bench.cases import SASREC
 from mtrec.bench.goals import goal_row
 from mtrec.bench.measure import Context
@@ -53,7 +54,7 @@ def sequence_data_path(ctx: Context) -> tuple[Rows, Rows]:
     timings = time_interleaved(
         {
             "batching": lambda: _draw_all(batches),
-            "train": lambda: mtrec_train_epoch_sequences(model, batches, optimizer),
+            "train": lambda: mtrec_train_epoch(model, batches, optimizer),
         },
         device=device,
         batch_size=rows,
@@ -72,18 +73,3 @@ def sequence_data_path(ctx: Context) -> tuple[Rows, Rows]:
     return [], [
         goal_row(goal, "data", device, share, DATA_SHARE_TARGET, detail, lower_is_better=True)
     ]
-
-
-def mtrec_train_epoch_sequences(
-    model: SASRec, batches: TensorBatcher, optimizer: torch.optim.Optimizer
-) -> int:
-    """One SASRec epoch (``loss`` is a scalar there; the click epoch counts ``labels`` rows)."""
-    rows = 0
-    model.train()
-    for batch in batches:
-        loss = model.loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        rows += len(batch["item_ids"])
-    return rows
