@@ -51,6 +51,11 @@ Part ``titles`` — writing a review title (protocol):
   the share of distinct titles, distinct-1 and distinct-2 (distinct words and word pairs over
   all of them).
 
+Part ``lm`` — the LM-initialised generative recommender: SmolLM2-135M with the semantic-id tokens
+added to its vocabulary, LoRA-tuned to write the next film's code and decoded under the trie
+(protocol in :mod:`mtrec.experiments.generative_lm`); its rows sit in the next-item table as
+``smollm2-semantic``.
+
 Part ``rating`` — P5 (semantic codes) trained on rating prompts only (each user's last
 :data:`RATING_POSITIONS` training steps), predicting the expected star of each user's test film, beside
 the training mean and the user's mean rating; RMSE, seeds 0, 1, 2; early stopping on the
@@ -60,11 +65,13 @@ The title writer: Adam lr 5e-3, batches of 128, d_model 64, 2+2 layers, at most
 ``TITLE_EPOCHS`` epochs.
 
 Run ``MTREC_WRITE_RESULTS=1 mtrec run generative`` to write the rows (one thread, about 35
-minutes per seed; ``--part next rating titles`` picks parts, ``--epochs`` the P5 cap; the runner's
+minutes per seed, and as long again for part ``lm``; ``--part next rating titles lm`` picks
+parts, ``--epochs`` the P5 cap; the runner's
 ``--jobs``, ``--per-seed-dir`` and ``--merge`` give the same rows). Each seed's rows carry their
 part's task and dataset (:data:`PARTS`): models ``p5-<scheme>``, ``sasrec``, ``popularity``: task
 ``next_item_schemes``; models ``title-<writer>``: task ``review_title`` (clothing);
-``p5-semantic-rating``, ``training-mean``, ``user-mean``: task ``rating_leave_last_out``.
+``p5-semantic-rating``, ``training-mean``, ``user-mean``: task ``rating_leave_last_out``;
+``smollm2-semantic`` (part ``lm``): task ``next_item_schemes``.
 """
 
 from __future__ import annotations
@@ -73,21 +80,28 @@ import argparse
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.data import TensorBatcher, load_movielens
-from mtrec.data.sequences import SequenceData
-from mtrec.data.tasks.movielens import ml100k_leave_last_out, ml100k_next_item
+from mtrec.data import TensorBatcher
 from mtrec.eval.next_item import evaluate_next_item
 from mtrec.experiments import runner
+from mtrec.experiments.generative_data import (
+    D_MODEL,
+    NextItemData,
+    convergence,
+    load_next_item_data,
+    next_item_metrics,
+    scheme_codebook,
+    valid_histories,
+)
+from mtrec.experiments.generative_lm import run_code_lm
 from mtrec.experiments.runner import Experiment
 from mtrec.experiments.titles import TitleData, load_title_data, run_titles
 from mtrec.models.generative.codes import build_tokenizer
-from mtrec.models.generative.ids import SCHEMES, item_codebook
+from mtrec.models.generative.ids import SCHEMES
 from mtrec.models.generative.p5 import P5, P5Config
 from mtrec.models.generative.prompts import ItemText, score_next, training_examples, vocabulary
 from mtrec.reporting.store import QUALITY_CSV, load_quality
@@ -98,7 +112,6 @@ log = logging.getLogger(__name__)
 
 SEEDS = (0, 1, 2)
 # P5's settings, picked on validation by ``mtrec run tuning`` (benchmarks/results/tuning.csv)
-D_MODEL = 32  # T5 width of every P5 here (notebook 08's)
 POSITIONS = 50  # next-item prompts per user (its last 50 training steps)
 LR = 3e-3  # Adam learning rate
 DROPOUT = 0.1  # T5 dropout
@@ -107,72 +120,11 @@ RATING_POSITIONS = 10  # rating prompts per user (the rating part was not tuned)
 EPOCHS = 40  # cap on passes over the prompts; early stopping on validation ends training first
 PATIENCE = 3  # epochs without a better validation score before stopping
 CONVERGENCE = ("epochs", "best_epoch", "at_cap")  # how each training run ended (convergence())
-LEVELS = (16, 16)  # residual k-means codebook sizes (then one collision level)
 SOURCE_LEN = 48  # prompt tokens: 16 history items of 3 tokens
 METRICS = ("hr@5", "hr@10", "ndcg@5", "ndcg@10")
 NEXT_TASK = "next_item_schemes"
 TITLE_TASK = "review_title"
 RATING_TASK = "rating_leave_last_out"
-
-
-@dataclass
-class NextItemData:
-    """ML-100k leave-last-out, with what every scheme needs to build its codes."""
-
-    items: pd.DataFrame  # item_id, title, genres
-    seq: SequenceData  # padded tensors and seen masks (build_sequences)
-    sequences: dict[int, list[tuple[int, int]]]  # user → training [(item, rating), ...]
-    histories: list[list[int]]  # test histories: training items + the validation item
-    full_sequences: list[list[int]]  # every user's whole sequence (train, valid, test)
-    test_ratings: dict[int, int]  # user → the rating of the test film
-    valid_ratings: dict[int, int]  # user → the rating of the validation film
-    train_counts: dict[int, int]  # item → training interactions
-    collaborative: np.ndarray  # (I, D) co-occurrence vectors, rows in items.item_id order
-    semantic: np.ndarray  # (I, 384) MiniLM "title | genres", rows in items.item_id order
-
-
-def load_next_item_data(d_model: int = D_MODEL) -> NextItemData:
-    """The split, histories and the two kinds of item vectors (text vectors from the cache)."""
-    from mtrec.extractors.text import TextEncoder
-    from mtrec.models.sequential.cooccurrence import CoOccurrence
-
-    ml = load_movielens()
-    split = ml100k_leave_last_out(ml.ratings)
-    num_items = int(ml.items.item_id.max())
-    seq = ml100k_next_item(max_len=50, num_items=num_items, split=split)
-    sequences = {
-        int(u): list(zip(g.item_id.tolist(), g.rating.tolist()))
-        for u, g in split.train.groupby("user_id", sort=True)
-    }
-    valid = dict(zip(split.valid.user_id, split.valid.item_id))
-    histories = [
-        [*map(int, seq.train_sequences[r]), int(valid[u])] for r, u in enumerate(seq.users)
-    ]
-    everything = pd.concat([split.train, split.valid, split.test], ignore_index=True)
-    full = [g.item_id.tolist() for _, g in everything.groupby("user_id", sort=True)]
-    # leave_last_out keeps time order within each part; parts are concatenated train → test
-    train_seqs = [np.array(g.item_id) for _, g in split.train.groupby("user_id", sort=True)]
-    ids = torch.tensor(ml.items.item_id.to_numpy(copy=True))
-    cf = CoOccurrence(num_items, window=1).fit(train_seqs).item_vectors(d_model)[ids].numpy()
-    texts = [f"{t} | {g.replace('|', ', ')}" for t, g in zip(ml.items.title, ml.items.genres)]
-    semantic = TextEncoder().encode(texts, progress=False).float().numpy()
-    counts = split.train.item_id.value_counts().to_dict()
-    test_ratings = dict(zip(split.test.user_id.tolist(), split.test.rating.tolist()))
-    valid_ratings = dict(zip(split.valid.user_id.tolist(), split.valid.rating.tolist()))
-    return NextItemData(ml.items, seq, sequences, histories, full, test_ratings, valid_ratings,
-                        counts, cf, semantic)  # fmt: skip
-
-
-def scheme_codebook(data: NextItemData, scheme: str, seed: int):
-    """The :func:`~mtrec.models.generative.ids.item_codebook` of ``scheme`` on this data."""
-    vectors = {"collaborative": data.collaborative, "semantic": data.semantic}.get(scheme)
-    return item_codebook(scheme, data.items.item_id.tolist(), sequences=data.full_sequences,
-                         vectors=vectors, levels=LEVELS, seed=seed)  # fmt: skip
-
-
-def valid_histories(data: NextItemData) -> list[list[int]]:
-    """The validation histories: each user's training items (the validation item is the target)."""
-    return [list(map(int, s)) for s in data.seq.train_sequences]
 
 
 def p5_valid_ndcg(data: NextItemData) -> Callable[[P5], float]:
@@ -234,30 +186,6 @@ def train_p5(
                   lr=lr, valid_fn=valid_fn, mode=mode, patience=PATIENCE, progress=False,
                   seed=seed)  # fmt: skip
     return model.eval(), history
-
-
-def convergence(history: History, cap: int) -> dict[str, float]:
-    """The rows that say how training ended: epochs run, best epoch, and ``at_cap`` (1.0 when the
-    cap, not early stopping, ended it)."""
-    return {"epochs": float(len(history.epochs)), "best_epoch": float(history.best_epoch),
-            "at_cap": float(len(history.epochs) >= cap)}  # fmt: skip
-
-
-def next_item_metrics(scores_fn, history, data: NextItemData) -> dict[str, float]:
-    """HR/NDCG@5,10 on all users, plus HR@10 on users whose test item is cold (no training
-    interaction) and their count."""
-    seq = data.seq
-    result = evaluate_next_item(scores_fn, history, seq.test_target, seq.test_seen, k=(5, 10),
-                                batch_size=128)  # fmt: skip
-    cold = np.array([data.train_counts.get(int(t), 0) == 0 for t in seq.test_target])
-    result["cold_users"] = float(cold.sum())
-    if cold.any():
-        rows = np.flatnonzero(cold)
-        hist = [history[r] for r in rows] if isinstance(history, list) else history[rows]
-        cold_result = evaluate_next_item(scores_fn, hist, seq.test_target[rows],
-                                         seq.test_seen[rows], k=10)  # fmt: skip
-        result["cold_hr@10"] = cold_result["hr@10"]
-    return result
 
 
 def run_next_item(
@@ -329,6 +257,7 @@ PARTS = {  # part → (metrics recorded, task, dataset)
     "titles": (("bleu", "rouge_l", "sentiment_agreement", "class_consistency", "class_mention",
                 "distinct_titles", "distinct_1", "distinct_2", *CONVERGENCE), TITLE_TASK,
                "clothing"),
+    "lm": ((*METRICS, "cold_hr@10", "cold_users", *CONVERGENCE), NEXT_TASK, "ml-100k"),
 }  # fmt: skip
 
 
@@ -350,18 +279,19 @@ def run_seed(seed: int, args: argparse.Namespace) -> pd.DataFrame:
     """One seed of every part in ``args.part``: tidy rows (model, metric, value, task, dataset)."""
     torch.set_num_threads(args.threads)  # the recorded rows were measured on one thread
     parts = selected_parts(args.part)
-    data = load_next_item_data() if {"next", "rating"} & set(parts) else None
+    data = load_next_item_data() if {"next", "rating", "lm"} & set(parts) else None
     runs = {
         "next": lambda: run_next_item(data, [seed], epochs=args.epochs),
         "rating": lambda: run_rating(data, [seed], epochs=args.epochs),
         "titles": lambda: run_titles(None, [seed]),
+        "lm": lambda: run_code_lm(data, [seed]),
     }
     return pd.concat([part_rows(runs[p](), p) for p in parts], ignore_index=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", choices=(*PARTS, "all"), nargs="+", default=["all"],
-                        help="parts to run (default all: next rating titles)")  # fmt: skip
+                        help="parts to run (default all: next rating titles lm)")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=EPOCHS,
                         help=f"cap on P5 epochs, parts next and rating (default {EPOCHS})")  # fmt: skip
     # One intra-op thread: the recorded rows were measured so, and results move with the count.

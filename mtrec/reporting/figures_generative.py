@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mtrec.reporting.diagram import Box
 
-__all__ = ["llm_chain", "lora_yes_no", "p5", "prefix_trie", "semantic_ids"]
+__all__ = ["code_lm", "llm_chain", "lora_yes_no", "p5", "prefix_trie", "semantic_ids"]
 
 
 def p5() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
@@ -21,6 +21,22 @@ def p5() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
     arrows = [("prompt", "enc"), ("enc", "dec", "states"), ("trie", "dec", "mask"),
               ("dec", "out")]  # fmt: skip
     return boxes, arrows, "P5: recommendation as text-to-text, decoded under a trie"
+
+
+def code_lm() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:
+    """SmolLM2 + new code tokens + LoRA → trie-constrained beam search → item code."""
+    boxes = {
+        "prompt": Box(
+            0, 2, "'Films watched: c0_3 c1_12\nc2_0 … Next film:'", "input", width=2.6, height=0.8
+        ),
+        "new": Box(0, 1, "new token rows\n(trained)", "op", width=2.2, height=0.8),
+        "lm": Box(3.5, 2, "SmolLM2-135M\n(frozen) + LoRA", "model", width=2.2, height=0.8),
+        "trie": Box(3.5, 1, "prefix trie +\nbeam search", "op", width=2.2, height=0.8),
+        "out": Box(6.4, 1.5, "item code\nc0_5 c1_2 c2_1", "output", width=2.0, height=0.8),
+    }
+    arrows = [("prompt", "lm", "tokens"), ("new", "lm", "embed"), ("new", "trie", "output"),
+              ("lm", "trie", "states"), ("trie", "out")]  # fmt: skip
+    return boxes, arrows, "A pretrained LM writes item codes: new tokens, LoRA, trie decoding"
 
 
 def prefix_trie() -> tuple[dict[str, Box], list[tuple[str, ...]], str]:

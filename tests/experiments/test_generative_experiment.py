@@ -31,7 +31,7 @@ def test_part_rows_are_tidy_under_each_parts_task_and_dataset():
     rows = experiment.part_rows(_wide("next", 0), "next")
     assert "cold_hr@10" not in set(rows[rows.model == "next-a"].metric)
     assert len(rows) == 2 * len(experiment.PARTS["next"][0]) - 1
-    assert experiment.selected_parts(["all"]) == ["next", "rating", "titles"]
+    assert experiment.selected_parts(["all"]) == ["next", "rating", "titles", "lm"]
     assert experiment.selected_parts(["titles", "next"]) == ["next", "titles"]
 
 
@@ -51,7 +51,8 @@ def test_recorded_is_a_model_by_metric_view_of_the_runner_rows(tmp_path):
 
 def _fake_parts(monkeypatch):
     monkeypatch.setattr(experiment, "load_next_item_data", lambda: None)
-    runs = {"run_next_item": "next", "run_rating": "rating", "run_titles": "titles"}
+    runs = {"run_next_item": "next", "run_rating": "rating", "run_titles": "titles",
+            "run_code_lm": "lm"}  # fmt: skip
     for name, part in runs.items():
         monkeypatch.setattr(experiment, name, lambda data, seeds, p=part, **kw: _wide(p, seeds[0]))
 
