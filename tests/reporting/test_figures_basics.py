@@ -1,15 +1,18 @@
-"""mtrec.reporting.figures_basics: every diagram spec draws, and its arrows join existing boxes."""
+"""figures_basics and figures_generative: every diagram spec draws, its arrows join existing boxes."""
 
 import matplotlib.pyplot as plt
 import pytest
 
-from mtrec.reporting import figures_basics
+from mtrec.reporting import figures_basics, figures_generative
 from mtrec.reporting.diagram import draw_diagram
 
 
-@pytest.mark.parametrize("name", figures_basics.__all__)
-def test_each_spec_draws(name):
-    boxes, arrows, title = getattr(figures_basics, name)()
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(m, name) for m in (figures_basics, figures_generative) for name in m.__all__],
+)
+def test_each_spec_draws(module, name):
+    boxes, arrows, title = getattr(module, name)()
     assert title and len(boxes) >= 4 and arrows
     assert {a[0] for a in arrows} | {a[1] for a in arrows} <= set(boxes)
     fig = draw_diagram(boxes, arrows, title)
