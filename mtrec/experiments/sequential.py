@@ -318,14 +318,20 @@ EXPERIMENT = Experiment(
 
 
 def recorded(path=QUALITY_CSV) -> pd.DataFrame:
-    """The recorded rows as a summary table: model, hr@10, ndcg@10, their stds, seeds."""
-    table = runner.recorded(EXPERIMENT, BASELINES + TRAINED, path=path)
-    table = table[table.metric.isin(METRICS)]
+    """The recorded rows as a summary table: model, hr@10, ndcg@10, their stds, seeds, and for
+    the trained models ``epochs`` (mean over seeds) and ``at_cap`` (share of seeds that reached
+    the epoch cap); NaN for the baselines, which are not trained."""
+    rows = runner.recorded(EXPERIMENT, BASELINES + TRAINED, path=path)
+    table = rows[rows.metric.isin(METRICS)]
     wide = table.pivot(index="model", columns="metric", values=["value", "std"])
     out = pd.DataFrame({"seeds": table.groupby("model").seeds.max().astype(int)})
     for metric in METRICS:
         out[metric] = wide[("value", metric)]
         out[f"{metric} std"] = wide[("std", metric)]
+    ended = rows[rows.metric.isin(["epochs", "at_cap"])].pivot(index="model", columns="metric",
+                                                               values="value")  # fmt: skip
+    for metric in ("epochs", "at_cap"):
+        out[metric] = ended[metric] if metric in ended else np.nan
     return out.reindex([m for m in BASELINES + TRAINED if m in out.index])
 
 

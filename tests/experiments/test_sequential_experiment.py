@@ -70,6 +70,8 @@ def test_recorded_reads_back_the_runners_rows(tmp_path):
     assert table.loc["SASRec", "hr@10"] == pytest.approx(0.16)
     assert table.loc["SASRec", "hr@10 std"] == pytest.approx(np.std([0.15, 0.17], ddof=1))
     assert table.loc["SASRec", "seeds"] == 2 and table.loc["popularity", "seeds"] == 1
+    assert table.loc["SASRec", ["epochs", "at_cap"]].tolist() == [21.0, 0.5]
+    assert table.loc["popularity", ["epochs", "at_cap"]].isna().all()  # not trained
     pd.testing.assert_frame_equal(experiment.per_seed_table(rows), per_seed, check_dtype=False)
 
 
