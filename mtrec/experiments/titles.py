@@ -65,7 +65,7 @@ __all__ = [
 
 REVIEW_WORDS = 24  # words of the review text appended to the input when with_review=True
 TITLE_LEN = 12  # decoder tokens (titles are short: 3-4 words on average)
-TITLE_EPOCHS = 30  # cap on the writer's epochs; early stopping on validation loss ends it first
+TITLE_EPOCHS = 60  # cap on the writer's epochs; early stopping on validation loss ends it first
 TITLE_PATIENCE = 2  # epochs without a lower validation loss before stopping
 MIN_TOKENS = 2  # a title has at least one word before its end token: never empty
 DISTINCT_FLOOR = 0.3  # the decoding picked on validation must write this share of distinct titles
