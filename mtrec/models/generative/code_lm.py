@@ -173,18 +173,28 @@ class CodeLM(nn.Module):
 
     @torch.no_grad()
     def top_items(self, histories: Sequence[Sequence[int]], *, k: int = 10, beams: int = 32,
-                  exclude: Sequence[Sequence[int]] | None = None) -> list[list[tuple[int, float]]]:  # fmt: skip
+                  exclude: Sequence[Sequence[int]] | None = None,
+                  users_per_chunk: int = 16) -> list[list[tuple[int, float]]]:  # fmt: skip
         """Trie-constrained beam search: per history, up to ``k`` (item, log-probability) pairs.
 
         Every token allowed by the trie is scored at each step; the ``beams`` best prefixes
         (per user) go on to the next step, and the last step scores every complete code under
         them. Items in ``exclude`` (default: the history itself) are never written.
+        ``users_per_chunk`` histories are decoded together: their key/value cache grows with
+        users × beams (SmolLM2: about 0.8 MB per row at 8 films), so the chunk bounds memory.
         """
         k, beams = check_int(k, "k", min=1), check_int(beams, "beams", min=1)
+        chunk = check_int(users_per_chunk, "users_per_chunk", min=1)
         exclude = histories if exclude is None else exclude
         if len(exclude) != len(histories):
             raise ValueError(f"exclude needs one list per history, got {len(exclude)} for "
                              f"{len(histories)}")  # fmt: skip
+        return [row for s in range(0, len(histories), chunk)
+                for row in self._beam_search(histories[s : s + chunk], exclude[s : s + chunk],
+                                             k, beams)]  # fmt: skip
+
+    def _beam_search(self, histories: Sequence[Sequence[int]], exclude: Sequence[Sequence[int]],
+                     k: int, beams: int) -> list[list[tuple[int, float]]]:  # fmt: skip
         banned = [self.trie.banned_counts([int(i) for i in seen]) for seen in exclude]
         enc = self.encode(histories)
         mask = enc["attention_mask"]

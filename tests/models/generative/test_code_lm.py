@@ -81,6 +81,8 @@ def test_narrow_beams_write_valid_unseen_items_and_scores_rank_them(model):
     for history, rows in zip(HISTORIES, found):
         assert len(rows) <= 3 and all(item in CODES and item not in history for item, _ in rows)
         assert [v for _, v in rows] == sorted((v for _, v in rows), reverse=True)
+    one_by_one = model.top_items(HISTORIES, k=3, beams=1, users_per_chunk=1)
+    assert [[i for i, _ in r] for r in one_by_one] == [[i for i, _ in r] for r in found]
     scores = model.scores(HISTORIES, num_items=12, beams=1, k=3)
     assert scores.shape == (3, 13) and torch.isinf(scores[:, 0]).all()
     assert (torch.isfinite(scores).sum(1) == torch.tensor([len(r) for r in found])).all()
