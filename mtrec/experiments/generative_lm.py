@@ -50,7 +50,7 @@ MODEL = "smollm2-semantic"
 SCHEME = "semantic"  # the codes: semantic ids, what an LM's text knowledge could help with
 HISTORY = 8  # films named in a prompt (P5's prompts name 16; an LM token costs ~500x a P5 one)
 POSITIONS = 2  # training examples per user, from its last WINDOW training steps
-WINDOW = 50  # the steps P5's examples come from
+WINDOW = 50  # targets come from each user's latest WINDOW training steps (P5's default window)
 RANK = 8  # LoRA rank on every linear layer
 LR = 2e-3  # Adam learning rate (LoRA matrices and the new token rows)
 BATCH = 32
@@ -86,16 +86,21 @@ def validation_loss(model: CodeLM, histories: Sequence[Sequence[int]], targets: 
     return total / len(targets)
 
 
-def train_code_lm(data, seed: int, *, epochs: int = EPOCHS, lr: float = LR,
-                  positions: int = POSITIONS) -> tuple[CodeLM, History]:  # fmt: skip
-    """SmolLM2 fine-tuned to write the semantic codes of ``data`` (a ``NextItemData``)."""
+def build_code_lm(codebook, seed: int) -> CodeLM:
+    """SmolLM2 with ``codebook``'s tokens added and LoRA (rank :data:`RANK`) on every linear
+    layer; ``seed`` draws the new rows and the adapters. Untrained."""
     from mtrec.models.llm import add_lora, load_language_model
 
-    codebook = scheme_codebook(data, SCHEME, seed)
     lm, tokenizer = load_language_model(device="cpu")
     set_seed(seed)
     lm = add_lora(lm, rank=RANK, alpha=2 * RANK, targets=TARGETS)
-    model = CodeLM(lm, tokenizer, codebook, history=HISTORY)
+    return CodeLM(lm, tokenizer, codebook, history=HISTORY)
+
+
+def train_code_lm(data, seed: int, *, epochs: int = EPOCHS, lr: float = LR,
+                  positions: int = POSITIONS) -> tuple[CodeLM, History]:  # fmt: skip
+    """SmolLM2 fine-tuned to write the semantic codes of ``data`` (a ``NextItemData``)."""
+    model = build_code_lm(scheme_codebook(data, SCHEME, seed), seed)
     histories, targets = examples(data.sequences, positions=positions, seed=seed)
     batches = TensorBatcher(model.encode(histories, targets), BATCH, shuffle=True, seed=seed)
     valid = valid_histories(data), [int(t) for t in data.seq.valid_target.tolist()]

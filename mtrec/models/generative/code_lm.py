@@ -83,11 +83,10 @@ class CodeLM(nn.Module):
                 f"{self.vocab}…; a token of the codebook is already a word of the tokenizer: name "
                 "the code tokens differently"
             )
-        column = torch.zeros(len(tokens), dtype=torch.long)  # row → index within its level
+        self.column = [0] * len(tokens)  # row → index within its level
         for rows in levels:
-            column[rows] = torch.arange(len(rows))
-        self.register_buffer("column", column, persistent=False)
-        self._column = column.tolist()
+            for index, r in enumerate(rows):
+                self.column[r] = index
         self.levels = [torch.tensor(rows) for rows in levels]
         self.item_rows = codes  # item → code rows
         self.trie = PrefixTrie(codes)
@@ -136,7 +135,9 @@ class CodeLM(nn.Module):
             mask[r, width - len(row) :] = 1
         out = {"input_ids": ids, "attention_mask": mask}
         if targets is not None:
-            out["target"] = self.column[torch.tensor([self.item_rows[int(t)] for t in targets])]
+            out["target"] = torch.tensor(
+                [[self.column[r] for r in self.item_rows[int(t)]] for t in targets]
+            )
         return out
 
     def _embed(self, ids: Tensor) -> Tensor:
@@ -144,7 +145,11 @@ class CodeLM(nn.Module):
         codes = self.code_embedding[(ids - self.vocab).clamp(min=0)].to(words.dtype)
         return torch.where((ids >= self.vocab)[..., None], codes, words)
 
-    def _hidden(self, ids: Tensor, mask: Tensor, positions: Tensor, cache: Any = None) -> Any:
+    def _hidden(self, ids: Tensor, mask: Tensor, positions: Tensor | None = None,
+                cache: Any = None) -> Any:  # fmt: skip
+        """The transformer's output; ``positions`` default to the left-padded rows' own."""
+        if positions is None:
+            positions = (mask.cumsum(1) - 1).clamp(min=0)  # count real tokens only
         model = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
         decoder = model.model  # the transformer under the LM head (a LoRA model: its base's)
         return decoder(inputs_embeds=self._embed(ids), attention_mask=mask, position_ids=positions,
@@ -163,8 +168,7 @@ class CodeLM(nn.Module):
                     f"loss needs batch[{key!r}]; build the batch with encode(h, targets)"
                 )
         mask, target = batch["attention_mask"], batch["target"]
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
-        hidden = self._hidden(batch["input_ids"], mask, positions).last_hidden_state
+        hidden = self._hidden(batch["input_ids"], mask).last_hidden_state
         hidden = hidden[:, -self.code_length :]  # the states that predict each code token
         return torch.stack([
             F.nll_loss(self.level_log_probs(hidden[:, t], t), target[:, t])
@@ -199,7 +203,7 @@ class CodeLM(nn.Module):
         enc = self.encode(histories)
         mask = enc["attention_mask"]
         lengths = mask.sum(1)
-        out = self._hidden(enc["input_ids"], mask, (mask.cumsum(1) - 1).clamp(min=0), _cache())
+        out = self._hidden(enc["input_ids"], mask, cache=_cache())
         cache, hidden = out.past_key_values, out.last_hidden_state[:, -1]
         owner, prefixes, score = (
             list(range(len(histories))),
@@ -211,7 +215,7 @@ class CodeLM(nn.Module):
             found: list[list[tuple[float, int, tuple[int, ...]]]] = [[] for _ in histories]
             for r, (user, prefix) in enumerate(zip(owner, prefixes)):
                 for token in self.trie.allowed(prefix, banned[user]):
-                    value = score[r] + float(logp[r, self._column[token]])
+                    value = score[r] + float(logp[r, self.column[token]])
                     found[user].append((value, r, (*prefix, token)))
             if t == self.code_length - 1:
                 return [[(self.items[code], value) for value, _, code in sorted(rows, reverse=True)[:k]]
