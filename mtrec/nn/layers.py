@@ -63,7 +63,8 @@ class MLP(nn.Module):
             layers.append(nn.Linear(width, h))
             if norm:
                 layers.append(nn.LayerNorm(h))
-            layers.append(activation())
+            # ReLU in place on the fresh linear (or LayerNorm) output: same values, no new buffer
+            layers.append(nn.ReLU(inplace=True) if activation is nn.ReLU else activation())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h
@@ -275,23 +276,29 @@ class BatchedMLP(nn.Module):
                 f"BatchedMLP expects (B, {self.in_dim}) or (B, {self.num}, {self.in_dim}), "
                 f"got {tuple(x.shape)}"
             )
-        batch, num = x.shape[0], self.num
+        batch, num, last = x.shape[0], self.num, len(self.weights) - 1
         # Work in the (E, B, D) layout, where each layer is one baddbmm (bias fused in) and the
-        # next layer reads the previous output without a copy; return a (B, E, D) view.
+        # next layer reads the previous output without a copy; return a (B, E, D) view. ReLU runs
+        # in place on each product before any view is taken of it: same values, no extra buffer.
         if x.ndim == 2:  # one shared input: a single (B, D_in) @ (D_in, E·D_out) matmul
             w, b = self.weights[0], self.biases[0]
-            h = torch.addmm(b.reshape(1, -1), x, w.transpose(0, 1).reshape(x.shape[1], -1))
+            h = self._activate(
+                torch.addmm(b.reshape(1, -1), x, w.transpose(0, 1).reshape(x.shape[1], -1)), 0
+            )
             h = h.view(batch, num, w.shape[2]).transpose(0, 1)  # (E, B, D_out); B may be 0
             start = 1
         else:
             h, start = x.transpose(0, 1), 0  # (E, B, D_in)
-        for i in range(start, len(self.weights)):
-            if i > 0 and i - 1 < self.num_hidden:
-                h = self.dropout(F.relu(h))
+        for i in range(start, last + 1):
             h = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i])  # (E, B, D_out)
-        if len(self.weights) - 1 < self.num_hidden:
-            h = self.dropout(F.relu(h))
+            h = self._activate(h, i)
         return h.transpose(0, 1)  # (B, E, D_out)
+
+    def _activate(self, h: Tensor, layer: int) -> Tensor:
+        """ReLU (in place) and dropout after hidden layer ``layer``; the output layer unchanged."""
+        if layer >= self.num_hidden:
+            return h
+        return self.dropout(F.relu_(h))
 
     def member(self, index: int) -> nn.Sequential:
         """MLP number ``index`` as a plain ``nn.Sequential`` of ``nn.Linear`` (shares no memory)."""

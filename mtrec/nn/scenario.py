@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -138,7 +139,52 @@ def append_row(param: nn.Parameter, row: Tensor) -> nn.Parameter:
     return nn.Parameter(grown, requires_grad=param.requires_grad)
 
 
-def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]) -> Tensor:
+@dataclass(frozen=True)
+class ScenarioGroups:
+    """Where each row of a batch goes when rows are grouped by scenario (computed once per batch).
+
+    ``present``: (S',) sorted scenario ids in the batch; ``flat``: (B,) each row's position in
+    the zero-padded (S'·M, ...) block, M = ``rows`` = the largest group. A model whose layers all
+    group by the same ids (STAR's star layers) computes this once per forward and passes it to
+    every layer, instead of sorting the ids again in each one.
+    """
+
+    present: Tensor
+    flat: Tensor
+    rows: int
+
+    @classmethod
+    def of(cls, ids: Tensor) -> ScenarioGroups:
+        """Group the (B,) long ``ids`` (B ≥ 1)."""
+        present, group, counts = torch.unique(ids, return_inverse=True, return_counts=True)
+        order = torch.argsort(group, stable=True)  # rows sorted by group
+        starts = torch.cumsum(counts, 0) - counts  # (S',) first sorted position of each group
+        slot = torch.empty_like(group)
+        slot[order] = torch.arange(len(ids), device=ids.device) - starts[group[order]]  # (B,)
+        m = int(counts.max())
+        return cls(present, group * m + slot, m)
+
+    def matmul(self, x: Tensor, weights: Tensor) -> Tensor:
+        """Row b of the result is ``x[b] @ weights[g(b)]``, g(b) the group of row b.
+
+        Args:
+            x: (B, D_in) rows.
+            weights: (S', D_in, D_out), one matrix per present scenario (``present``'s order).
+        """
+        # index_copy / index_select rather than advanced indexing: their backward passes are an
+        # index_select / index_add, far cheaper than the accumulating index_put of x[i, j].
+        s, m = len(self.present), self.rows
+        padded = x.new_zeros(s * m, x.shape[1]).index_copy(0, self.flat, x)  # (S'·M, D_in)
+        out = torch.bmm(padded.view(s, m, -1), weights)  # (S', M, D_out)
+        return out.reshape(-1, out.shape[-1]).index_select(0, self.flat)  # (B, D_out)
+
+
+def grouped_matmul(
+    x: Tensor,
+    ids: Tensor,
+    weight_of: Callable[[Tensor], Tensor],
+    groups: ScenarioGroups | None = None,
+) -> Tensor:
     """Row b of the result is ``x[b] @ W[ids[b]]``: each row through its own scenario's weight.
 
     Rows are grouped by scenario into a zero-padded (S', M, D_in) block (S' scenarios present in
@@ -151,24 +197,15 @@ def grouped_matmul(x: Tensor, ids: Tensor, weight_of: Callable[[Tensor], Tensor]
         ids: (B,) long scenario ids.
         weight_of: maps the (S',) sorted present ids to their (S', D_in, D_out) weights (use
             ``index_select``, whose backward is a cheap ``index_add``).
+        groups: ``ScenarioGroups.of(ids)`` when the caller already has it (same result).
 
     Returns:
         (B, D_out); (0, D_out) for an empty batch.
     """
     if ids.numel() == 0:  # no row, no scenario present: an empty result of the right width
         return x.new_zeros(0, weight_of(ids).shape[-1])
-    present, group, counts = torch.unique(ids, return_inverse=True, return_counts=True)
-    order = torch.argsort(group, stable=True)  # rows sorted by group
-    starts = torch.cumsum(counts, 0) - counts  # (S',) first sorted position of each group
-    slot = torch.empty_like(group)
-    slot[order] = torch.arange(len(ids), device=ids.device) - starts[group[order]]  # (B,)
-    m = int(counts.max())
-    flat = group * m + slot  # (B,) row of each input in the padded block
-    # index_copy / index_select rather than advanced indexing: their backward passes are an
-    # index_select / index_add, far cheaper than the accumulating index_put of x[i, j].
-    padded = x.new_zeros(len(present) * m, x.shape[1]).index_copy(0, flat, x)  # (S'·M, D_in)
-    out = torch.bmm(padded.view(len(present), m, -1), weight_of(present))  # (S', M, D_out)
-    return out.reshape(-1, out.shape[-1]).index_select(0, flat)  # (B, D_out)
+    groups = ScenarioGroups.of(ids) if groups is None else groups
+    return groups.matmul(x, weight_of(groups.present))
 
 
 def select_scenarios(table: Tensor, present: Tensor) -> Tensor:
@@ -254,10 +291,10 @@ class StarLinear(nn.Module):
         self.weight_p = nn.Parameter(torch.ones(num_scenarios, in_dim, out_dim))  # starts = W
         self.bias_p = nn.Parameter(torch.zeros(num_scenarios, out_dim))
 
-    def forward(self, x: Tensor, ids: Tensor) -> Tensor:
-        """x (B, D_in), ids (B,) → (B, D_out)."""
+    def forward(self, x: Tensor, ids: Tensor, groups: ScenarioGroups | None = None) -> Tensor:
+        """x (B, D_in), ids (B,) → (B, D_out); ``groups``: ``ScenarioGroups.of(ids)``, if known."""
         out = grouped_matmul(
-            x, ids, lambda present: self.weight * select_scenarios(self.weight_p, present)
+            x, ids, lambda present: self.weight * select_scenarios(self.weight_p, present), groups
         )  # (B, D_out)
         return out + self.bias + self.bias_p.index_select(0, ids)  # (B, D_out)
 

@@ -34,6 +34,7 @@ from mtrec.data.synthetic import tiny_features
 from mtrec.nn.layers import MLP, FeatureEmbedding, SmallBatchNorm1d
 from mtrec.nn.losses import check_labels, masked_bce
 from mtrec.nn.scenario import (
+    ScenarioGroups,
     StarLinear,
     append_row,
     batch_scenario_ids,
@@ -115,10 +116,11 @@ class STAR(nn.Module):
         ids = batch_scenario_ids(batch, self.config.num_scenarios)
         x = self.embedding(batch)  # (B, D_in)
         h = self.norm(x, ids)
+        groups = ScenarioGroups.of(ids) if len(ids) else None  # sorted once for every layer
         for i, layer in enumerate(self.layers):
-            h = layer(h, ids)
+            h = layer(h, ids, groups)
             if i < len(self.layers) - 1:
-                h = F.relu(h)
+                h = F.relu_(h)  # in place on the fresh layer output
         aux = self.aux(torch.cat([x, self.scenario_embedding(ids)], dim=-1))  # (B, T)
         return h + aux
 
