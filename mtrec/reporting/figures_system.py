@@ -73,6 +73,19 @@ def cpu_time_diagram() -> Spec:
     return boxes, arrows
 
 
+def allocator_diagram() -> Spec:
+    """Notebook 10: a step's large buffer, page-faulted in afresh or reused from the heap."""
+    boxes = {
+        "alloc": Box(0, 1, "step allocates an\n8 MiB activation", "model", 2.2, 0.7),
+        "mmap": Box(3.0, 2, "glibc defaults: fresh\nmmap, freed to the OS", "op", 2.6, 0.7),
+        "fault": Box(6.4, 2, "first write to each page:\nfault, kernel zeroes it", "op", 2.8, 0.7),
+        "heap": Box(3.0, 0, "freed memory kept:\nserved from the heap", "op", 2.6, 0.7),
+        "reuse": Box(6.4, 0, "same pages, step after\nstep: no fault", "output", 2.8, 0.7),
+    }
+    arrows = [("alloc", "mmap"), ("mmap", "fault"), ("alloc", "heap"), ("heap", "reuse")]
+    return boxes, arrows
+
+
 def serving_diagram() -> Spec:
     """Notebook 11: the serving pipeline, from the request to the explained top-k list."""
     top, bottom = 1.2, 0.0

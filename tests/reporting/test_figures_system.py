@@ -11,7 +11,8 @@ from mtrec.reporting import figures_system
 from mtrec.reporting.diagram import draw_diagram
 
 SPECS = [figures_system.distillation_diagram, figures_system.timing_diagram,
-         figures_system.cpu_time_diagram, figures_system.serving_diagram,
+         figures_system.cpu_time_diagram, figures_system.allocator_diagram,
+         figures_system.serving_diagram,
          figures_system.star_transfer_diagram, figures_system.kg_diagram,
          figures_system.cascade_diagram]  # fmt: skip
 

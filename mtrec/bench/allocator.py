@@ -1,0 +1,87 @@
+"""What the memory allocator costs a CPU training step: page faults and time, freed memory kept
+or handed back to the system.
+
+``import mtrec`` lets glibc keep freed buffers of up to 32 MiB for reuse
+(:func:`mtrec.utils.keep_freed_memory`). The setting belongs to a whole process, so
+:func:`freed_memory_effect` runs the same train step in two fresh Python processes, one with
+glibc's defaults (``MTREC_KEEP_FREED_MEMORY=0``) and one with mtrec's setting, and reads in each
+the minor page faults per step (``getrusage``: pages the kernel had to map and zero) and the
+median step time.
+
+``python -m mtrec.bench.allocator MODEL BATCH`` measures in the running process and prints one
+JSON line (what each of the two processes runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import torch
+
+from mtrec.bench.cases import Case, multitask_case, sasrec_case, star_case
+from mtrec.bench.measure import make_steps
+from mtrec.checks import check_int
+from mtrec.utils import set_seed
+
+CASES = {"mmoe": lambda: multitask_case("mmoe"), "ple": lambda: multitask_case("ple"),
+         "star": star_case, "sasrec": sasrec_case}  # fmt: skip
+SETTINGS = {"glibc defaults": {"MTREC_KEEP_FREED_MEMORY": "0"}, "freed memory kept": {}}
+
+
+def _case(name: str) -> Case:
+    if name not in CASES:
+        raise ValueError(f"model must be one of {sorted(CASES)}, got {name!r}")
+    return CASES[name]()
+
+
+def measure_step(name: str, batch_size: int, *, steps: int = 5, warmup: int = 3) -> dict:
+    """Minor page faults per train step and the median step time (ms), in this process."""
+    check_int(batch_size, "batch_size", min=1)
+    check_int(steps, "steps", min=1)
+    set_seed(0)
+    step = make_steps(_case(name).build(batch_size), torch.device("cpu"), "fp32")["train"]
+    for _ in range(warmup):
+        step()
+    faults, times = 0, []
+    for _ in range(steps):
+        before, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return {"page faults per step": faults / steps, "ms per step": float(pd.Series(times).median())}
+
+
+def freed_memory_effect(
+    name: str = "mmoe", batch_size: int = 4096, *, steps: int = 5, timeout_s: float = 300
+) -> pd.DataFrame:
+    """One row per setting (glibc's defaults, freed memory kept): page faults and ms per step.
+
+    Each setting runs in its own fresh process (``sys.executable -m mtrec.bench.allocator``),
+    with the caller's environment plus the setting's variables.
+    """
+    _case(name)  # a clear error before any process starts
+    rows = {}
+    for setting, extra in SETTINGS.items():
+        env = {k: v for k, v in os.environ.items() if k != "MTREC_KEEP_FREED_MEMORY"}
+        run = subprocess.run(
+            [sys.executable, "-m", "mtrec.bench.allocator", name, str(batch_size), str(steps)],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        if run.returncode != 0:
+            raise RuntimeError(f"measuring {name} ({setting}) failed:\n{run.stderr[-2000:]}")
+        rows[setting] = json.loads(run.stdout.strip().splitlines()[-1])
+    return pd.DataFrame(rows).T.rename_axis("allocator")
+
+
+if __name__ == "__main__":
+    model, batch, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    print(json.dumps(measure_step(model, batch, steps=count)))
