@@ -62,8 +62,22 @@ from mtrec.bench.compare import (
     fused_attention_kernels,
     star_scenario_cost,
 )
-from mtrec.bench.flops import copy_ceiling, counted_flops, matmul_ceiling, transformer_flops
-from mtrec.bench.goals import ceiling_goals, compare_goal, goal_row, ratio_goal, unavailable_goal
+from mtrec.bench.flops import (
+    ceiling_matmul,
+    copy_ceiling,
+    counted_flops,
+    matmul_ceiling,
+    transformer_flops,
+)
+from mtrec.bench.goals import (
+    ceiling_beside_matmul,
+    ceiling_goals,
+    ceiling_target,
+    compare_goal,
+    goal_row,
+    ratio_goal,
+    unavailable_goal,
+)
 from mtrec.bench.inputs import click_batch, click_features, move, review_texts
 from mtrec.bench.measure import (
     Context,
@@ -82,14 +96,15 @@ __all__ = [
     "ATTENTION_SHAPES", "COMPARISONS", "ENCDEC", "ENCDEC_SRC", "ENCDEC_TGT", "FLOP_MODELS",
     "FUSED_ATTENTION_OPS", "GROUPS", "MODEL_NAMES", "SASREC", "SEED", "TASKS", "Built", "Case",
     "Context", "LoopMMoE", "LoopPLE", "PerSampleDataset", "Settings", "Timing", "Unavailable",
-    "add_arguments", "attention_built", "attention_name", "benchmark_pair", "ceiling_goals",
-    "click_batch", "click_features", "compare_attention", "compare_builds", "compare_distill",
-    "compare_goal", "compare_multitask", "compare_serving", "compare_text", "copy_ceiling", "counted_flops",
+    "add_arguments", "attention_built", "attention_name", "benchmark_pair",
+    "ceiling_beside_matmul", "ceiling_goals", "ceiling_matmul", "ceiling_target", "click_batch",
+    "click_features", "compare_attention", "compare_builds", "compare_distill", "compare_goal",
+    "compare_multitask", "compare_serving", "compare_text", "copy_ceiling", "counted_flops",
     "encoder_decoder_case", "environment", "every_tower_built", "every_tower_forward",
     "flops_per_sample", "fused_attention_goal", "fused_attention_kernels", "goal_row",
     "make_steps", "matmul_ceiling", "measure_case", "measure_device", "model_cases", "move",
     "mtrec_train_epoch", "multitask_case", "multitask_model", "naive_multitask_model",
-    "naive_train_epoch", "ratio_goal", "review_texts", "router_built", "row",
-    "sasrec_case", "star_built", "star_case", "star_scenario_cost", "student_case",
-    "teacher_case", "time_interleaved", "time_steps", "timing_rows", "transformer_flops", "unavailable_goal",
+    "naive_train_epoch", "ratio_goal", "review_texts", "router_built", "row", "sasrec_case",
+    "star_built", "star_case", "star_scenario_cost", "student_case", "teacher_case",
+    "time_interleaved", "time_steps", "timing_rows", "transformer_flops", "unavailable_goal",
 ]  # fmt: skip

@@ -58,23 +58,31 @@ def counted_flops(step: Callable[[], Any]) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_ceiling(device: torch.device, *, n: int | None = None, quick: bool = False) -> dict:
-    """Achieved FLOP/s of an n×n matmul: fp32 on CPU, bf16 on GPU (the best the device does)."""
+def ceiling_matmul(
+    device: torch.device, *, n: int | None = None, quick: bool = False
+) -> tuple[Callable[[], torch.Tensor], float, int]:
+    """The ceiling's n×n matmul (fp32 on CPU, bf16 on GPU) as a step: (step, its FLOPs, n)."""
     cuda = device.type == "cuda"
     n = n or (8192 if cuda else (1024 if quick else 2048))
     dtype = torch.bfloat16 if cuda else torch.float32
     g = torch.Generator(device="cpu").manual_seed(SEED)
     a = torch.randn(n, n, generator=g).to(device, dtype)
     b = torch.randn(n, n, generator=g).to(device, dtype)
+    return (lambda: torch.mm(a, b)), 2.0 * n**3, n
+
+
+def matmul_ceiling(device: torch.device, *, n: int | None = None, quick: bool = False) -> dict:
+    """Achieved FLOP/s of an n×n matmul: fp32 on CPU, bf16 on GPU (the best the device does)."""
+    cuda = device.type == "cuda"
+    step, flops, n = ceiling_matmul(device, n=n, quick=quick)
     timing = time_steps(
-        lambda: torch.mm(a, b),
+        step,
         device=device,
         batch_size=1,
         warmup=2,
         repeats=10 if cuda else 5,
         budget_s=2.0,
     )
-    flops = 2.0 * n**3
     best_ms = min(timing.times_ms)  # a ceiling: the best step, not the median
     return {
         "model": "ceiling/matmul",

@@ -109,7 +109,7 @@ def measure_device(
             new_rows, new_goals = comparisons[group](ctx)
             rows += new_rows
             goals += new_goals
-    goals += ceiling_goals(rows, device)
+    goals += ceiling_goals(rows, ctx)
     for goal in goals:
         goal.update(commit=env["commit"], date=env["date"])
     return rows, goals, unavailable

@@ -41,7 +41,7 @@ def test_compare_goal_times_both_builds_and_judges_their_ratio(cpu_context, toy_
     assert goal["detail"] == f"{ours:.1f} vs {theirs:.1f}"
 
 
-def test_ceiling_goals_use_the_best_train_fraction():
+def test_ceiling_goals_time_the_best_batch_beside_the_matmul(cpu_context):
     env = bench.environment(torch.device("cpu"), "")
     timing = bench.Timing([1.0, 2.0], 10.0, 8)
     rows = [
@@ -50,25 +50,37 @@ def test_ceiling_goals_use_the_best_train_fraction():
             model="mmoe",
             precision="fp32",
             batch_size=b,
-            phase="train",
+            phase=phase,
             timing=timing,
             gflops=g,
             ceiling=10.0,
         )
-        for b, g in ((8, 2.0), (64, 6.0))
-    ]
-    rows.append(
-        bench.row(
-            env,
-            model="mmoe",
-            precision="fp32",
-            batch_size=64,
-            phase="inference",
-            timing=timing,
-            gflops=9.0,
-            ceiling=10.0,
+        for b, g, phase in (
+            (8, 2.0, "train"),
+            (16, 6.0, "train"),
+            (64, 4.0, "train"),
+            (4, 9.0, "inference"),
         )
-    )
-    (goal,) = bench.ceiling_goals(rows, torch.device("cpu"))
-    assert goal["measured"] == pytest.approx(0.6) and goal["met"] == "yes"
-    assert "batch 64" in goal["detail"]
+    ]
+    (goal,) = bench.ceiling_goals(rows, cpu_context)
+    # the two best train rows (batches 16 and 64; not 8, not the inference row) are timed again
+    assert "batch 16" in goal["detail"] and "batch 64" in goal["detail"]
+    assert "batch 8" not in goal["detail"] and "batch 4" not in goal["detail"]
+    assert "against the run's best-of ceiling 0." in goal["detail"]
+    assert goal["target"] == ">= 0.5" and goal["met"] in ("yes", "no")
+    # FLOPs per step = GFLOP/s x median time of the row, whatever a real MMoE step takes here
+    gflops = float(goal["detail"].split(" GFLOP/s")[0])
+    matmul = float(goal["detail"].split("matmul's ")[1].split(",")[0])
+    assert goal["measured"] == pytest.approx(gflops / matmul, rel=0.02, abs=5e-4)  # 3 decimals
+
+
+def test_ceiling_beside_matmul_divides_the_two_medians(cpu_context, toy_case):
+    beside = bench.ceiling_beside_matmul(toy_case, 16, 1e6, cpu_context)
+    assert beside["repeats"] >= 3 and beside["gflops"] > 0 and beside["matmul_gflops"] > 0
+    assert beside["fraction"] == pytest.approx(beside["gflops"] / beside["matmul_gflops"])
+
+
+def test_ceiling_targets_follow_the_model():
+    assert bench.ceiling_target("mmoe") == bench.ceiling_target("ple") == 0.5
+    assert bench.ceiling_target("star") == 0.3
+    assert bench.ceiling_target("sasrec") == bench.ceiling_target("encoder-decoder") == 0.35
