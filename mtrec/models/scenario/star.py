@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from mtrec.checks import check_int, check_widths
 from mtrec.data.schema import Feature
 from mtrec.data.synthetic import tiny_features
-from mtrec.nn.layers import MLP, FeatureEmbedding, SmallBatchNorm1d
+from mtrec.nn.layers import MLP, FeatureEmbedding, SmallBatchNorm1d, lookup
 from mtrec.nn.losses import check_labels, masked_bce
 from mtrec.nn.scenario import (
     ScenarioGroups,
@@ -121,7 +121,7 @@ class STAR(nn.Module):
             h = layer(h, ids, groups)
             if i < len(self.layers) - 1:
                 h = F.relu_(h)  # in place on the fresh layer output
-        aux = self.aux(torch.cat([x, self.scenario_embedding(ids)], dim=-1))  # (B, T)
+        aux = self.aux(torch.cat([x, lookup(self.scenario_embedding, ids)], dim=-1))  # (B, T)
         return h + aux
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
