@@ -24,6 +24,9 @@ def test_the_verdict_follows_the_ceiling_then_the_profile():
     assert bottleneck(0.2, float("nan")) == "not profiled"
     assert bottleneck(0.2, 0.3, "sqrt 15%") == "memory-bound / overhead: sqrt 15%"
     assert bottleneck(0.2, 0.8).startswith("matmuls below")
+    assert bottleneck(0.2, 0.8, "threshold_backward 9%").endswith(
+        "; the rest: threshold_backward 9%"
+    )
 
 
 def test_star_layouts_time_both_layouts_of_the_same_layer():
