@@ -137,9 +137,17 @@ def time_interleaved(
     repeats: int,
     budget_s: float,
     min_repeats: int = 3,
+    block: int = 1,
+    settle: int = 0,
 ) -> dict[str, Timing]:
     """Time several steps in alternation (A B A B ...) so that load on a shared machine hits
-    every side of a comparison alike; each step's own warm-up comes first."""
+    every side of a comparison alike; each step's own warm-up comes first.
+
+    ``repeats`` rounds; in each, every step runs ``settle`` untimed calls and then ``block``
+    timed ones. Steps of very different kinds (a large matmul beside a model's train step) evict
+    each other's caches and buffers: a block after an untimed settling call times each side in
+    its own steady state, while the rounds still share the machine's load.
+    """
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -148,7 +156,9 @@ def time_interleaved(
     started = time.perf_counter()
     for i in range(repeats):
         for name, step in steps.items():
-            times[name].append(_timed_ms(step, device))
+            for _ in range(settle):
+                step()
+            times[name].extend(_timed_ms(step, device) for _ in range(block))
         if i + 1 >= min_repeats and time.perf_counter() - started > budget_s:
             break
     peak = rss_mb() if device.type == "cpu" else torch.cuda.max_memory_allocated(device) / 2**20

@@ -33,3 +33,21 @@ def test_time_steps_stops_at_the_budget_after_min_repeats():
         min_repeats=3,
     )
     assert len(timing.times_ms) == 3
+
+
+def test_interleaved_blocks_settle_untimed_then_time_each_side_in_turn():
+    calls: list[str] = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ("a", "b")}
+    timings = bench.time_interleaved(
+        steps,
+        device=torch.device("cpu"),
+        batch_size=1,
+        warmup=1,
+        repeats=2,
+        budget_s=60.0,
+        block=3,
+        settle=1,
+    )
+    assert [len(t.times_ms) for t in timings.values()] == [6, 6]  # 2 rounds x 3 timed
+    # warm-ups first, then per round: a's settling call and block, then b's
+    assert calls == ["a", "b"] + (["a"] * 4 + ["b"] * 4) * 2
