@@ -204,7 +204,13 @@ def grouped_matmul(
     """
     if ids.numel() == 0:  # no row, no scenario present: an empty result of the right width
         return x.new_zeros(0, weight_of(ids).shape[-1])
-    groups = ScenarioGroups.of(ids) if groups is None else groups
+    if groups is None:
+        groups = ScenarioGroups.of(ids)
+    elif groups.flat.shape != ids.shape:
+        raise ValueError(
+            f"groups were computed for {len(groups.flat)} rows, ids has {len(ids)}: pass "
+            "ScenarioGroups.of(ids) of these very ids (or None)"
+        )
     return groups.matmul(x, weight_of(groups.present))
 
 

@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from mtrec.nn.scenario import ScenarioRouter, StarLinear, append_row, new_scenario_row
+from mtrec.nn.scenario import (
+    ScenarioGroups,
+    ScenarioRouter,
+    StarLinear,
+    append_row,
+    new_scenario_row,
+)
 
 
 @pytest.mark.parametrize("init", ["mean", "nearest"])
@@ -56,3 +62,16 @@ def test_new_scenario_row_and_append_row():
         new_scenario_row(table, "mean", nearest=1)
     grown = append_row(torch.nn.Parameter(table), torch.zeros(2))
     assert grown.shape == (4, 2) and torch.equal(grown[:3], table) and grown.requires_grad
+
+
+def test_star_linear_with_groups_computed_once_equals_grouping_per_call():
+    g = torch.Generator().manual_seed(0)
+    layer = StarLinear(5, 6, 3)
+    with torch.no_grad():
+        layer.weight_p.uniform_(0.5, 1.5, generator=g)
+    x, ids = torch.randn(40, 6, generator=g), torch.randint(0, 5, (40,), generator=g)
+    groups = ScenarioGroups.of(ids)
+    assert torch.equal(layer(x, ids, groups), layer(x, ids))
+    assert groups.present.tolist() == sorted(set(ids.tolist()))
+    with pytest.raises(ValueError, match="ScenarioGroups.of"):
+        layer(x[:39], ids[:39], groups)  # groups of other rows: refused, not misrouted
