@@ -10,7 +10,9 @@ same run (:mod:`~mtrec.bench.flops`). Goals are ratios measured side by side in 
 
 Modules, in reading order: ``timing``, ``inputs``, ``flops``, ``baselines`` (the loop
 implementations compared against), ``cases`` (the models and the one list of their names),
-``measure``, ``goals``, ``compare``, ``run`` (the command: ``add_arguments`` and ``main``).
+``measure``, ``goals``, ``compare`` (with ``text_speed`` and ``serve_speed``), ``run`` (the
+command: ``add_arguments`` and ``main``); ``profile`` and ``allocator`` explain where a CPU step's
+time goes (notebook 10).
 """
 
 from mtrec.bench.baselines import (
@@ -56,8 +58,6 @@ from mtrec.bench.compare import (
     compare_attention,
     compare_distill,
     compare_multitask,
-    compare_serving,
-    compare_text,
     fused_attention_goal,
     fused_attention_kernels,
     star_scenario_cost,
@@ -90,6 +90,8 @@ from mtrec.bench.measure import (
     timing_rows,
 )
 from mtrec.bench.run import add_arguments, measure_device
+from mtrec.bench.serve_speed import compare_serving
+from mtrec.bench.text_speed import compare_text
 from mtrec.bench.timing import SEED, Settings, Timing, time_interleaved, time_steps
 
 __all__ = [

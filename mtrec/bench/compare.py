@@ -3,16 +3,16 @@
 mtrec's MMoE and PLE against a typical open-source implementation (experts in a Python loop, a
 per-sample ``DataLoader``), STAR's and the ScenarioRouter's cost against the number of scenarios,
 MultiHeadAttention against ``torch.nn.MultiheadAttention`` (and its fused kernels),
-TextEncoder (fp32 and its int8 fast path) against ``SentenceTransformer.encode`` and its cache,
-the distilled student against its teacher, and both served by onnxruntime against torch eager.
+TextEncoder (fp32 and its int8 fast path) against ``SentenceTransformer.encode`` and its cache
+(:mod:`mtrec.bench.text_speed`), the distilled student against its teacher, and both served by
+onnxruntime against torch eager (:mod:`mtrec.bench.serve_speed`). :data:`COMPARISONS` maps each
+model group of ``mtrec bench --models`` to its comparison.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -25,11 +25,9 @@ from mtrec.bench.cases import (
     ATTENTION_SHAPES,
     MULTITASK_BATCH,
     TASKS,
-    TEXT_ENCODER,
     Built,
     attention_built,
     attention_name,
-    benchmark_pair,
     every_tower_built,
     multitask_model,
     naive_multitask_model,
@@ -47,14 +45,13 @@ from mtrec.bench.goals import (
     compare_goal,
     goal_row,
     ratio_goal,
-    unavailable_goal,
 )
-from mtrec.bench.inputs import click_batch, click_features, move, moving, review_texts
+from mtrec.bench.inputs import click_batch, click_features, move, moving
 from mtrec.bench.measure import Context, compare_builds, timing_rows
-from mtrec.bench.timing import SEED, Timing, time_interleaved, time_steps
+from mtrec.bench.serve_speed import compare_serving
+from mtrec.bench.text_speed import compare_text
+from mtrec.bench.timing import SEED, Timing, time_interleaved
 from mtrec.data import TensorBatcher
-from mtrec.extractors import text as text_module
-from mtrec.serving.export import OnnxScorer, export_onnx
 from mtrec.utils import synchronize
 
 Rows = list[dict[str, Any]]
@@ -229,173 +226,6 @@ def star_scenario_cost(ctx: Context) -> tuple[Rows, Rows]:
             )
         )
     return rows, goals
-
-
-# ----------------------------------------------------------------------------- text
-TEXT_BATCH = 64
-TEXT_MAX_LENGTH = 256  # tokens: the model's own (sentence_bert_config.json), TextEncoder's default
-TEXT_SHORT = 128  # the speed option: shorter truncation, measured against the default
-TEXT_FAST_TARGET = 2.0  # int8 path / SentenceTransformer.encode at the same max length
-TEXT_COSINE_TARGET = 0.99  # worst cosine of the int8 (or 128-token) vectors to the fp32 default
-
-
-def _worst_cosine(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    cosine = (a * b).sum(dim=1)
-    return cosine.min().item(), cosine.mean().item()
-
-
-def compare_text(ctx: Context) -> tuple[Rows, Rows]:
-    """TextEncoder fp32 / int8 fast path / SentenceTransformer.encode at the same truncation (256),
-    the 128-token speed option, and the cache's re-encode speed-up (batch 64, real reviews)."""
-    device = ctx.device
-    goal_speed = f"TextEncoder / SentenceTransformer, batch {TEXT_BATCH}, max length 256"
-    goal_fast = f"TextEncoder int8 / SentenceTransformer, batch {TEXT_BATCH}, max length 256"
-    goal_cosine = "TextEncoder int8 worst cosine to fp32 (real reviews)"
-    goal_cache = "TextEncoder cache speed-up"
-    try:  # an optional extra
-        from sentence_transformers import SentenceTransformer
-    except ImportError as err:
-        return [], [
-            unavailable_goal(goal_speed, "text", device, err, 1.0),
-            unavailable_goal(goal_fast, "text", device, err, TEXT_FAST_TARGET),
-            unavailable_goal(goal_cache, "text", device, err, 50.0),
-        ]
-    texts = review_texts(TEXT_BATCH)
-    path = text_module.default_model_path()
-    with text_module.quiet_transformers():
-        st = SentenceTransformer(path, device=str(device))
-    st.max_seq_length = TEXT_MAX_LENGTH  # the same truncation on both sides
-    repeats = 3 if ctx.settings.quick else 7
-    with tempfile.TemporaryDirectory() as tmp:
-
-        def encoder(**options: Any) -> Any:
-            return text_module.TextEncoder(path, device=device, cache_dir=tmp,
-                                           batch_size=TEXT_BATCH, **options)  # fmt: skip
-
-        encoders = {
-            TEXT_ENCODER: encoder(),
-            f"{TEXT_ENCODER} L{TEXT_SHORT}": encoder(max_length=TEXT_SHORT),
-        }
-        fast = None
-        if device.type == "cpu":
-            try:
-                fast = encoder(precision="int8")
-                fast.encode(texts[:2], progress=False)  # export + quantise once, untimed
-                encoders[f"{TEXT_ENCODER} int8"] = fast
-            except ImportError as err:
-                fast_error: Exception = err
-        with warnings.catch_warnings():  # the L128 encoder truncates some reviews: its point
-            warnings.simplefilter("ignore", UserWarning)
-            vectors = {name: enc.encode(texts, progress=False) for name, enc in encoders.items()}
-
-        def first_pass(enc: Any) -> Callable[[], None]:
-            return lambda: enc._encode_uncached(texts, TEXT_BATCH, False)  # the model, no cache
-
-        steps = {name: first_pass(enc) for name, enc in encoders.items()}
-        steps["sentence-transformers"] = lambda: st.encode(
-            texts, batch_size=TEXT_BATCH, convert_to_tensor=True, show_progress_bar=False
-        )
-        timings = time_interleaved(steps, device=device, batch_size=TEXT_BATCH, warmup=1,
-                                   repeats=repeats, min_repeats=2, budget_s=40.0)  # fmt: skip
-        default = encoders[TEXT_ENCODER]
-        timings[f"{TEXT_ENCODER} cached"] = time_steps(
-            lambda: default.encode(texts, progress=False),
-            device=device,
-            batch_size=TEXT_BATCH,
-            warmup=2,
-            repeats=20,
-        )
-    rows = timing_rows(ctx.env, timings, batch_size=TEXT_BATCH, phase="inference")
-    for item in rows:
-        if item["model"].endswith(" int8"):
-            item["precision"] = "int8"
-    rates = {name: timing.samples_per_s for name, timing in timings.items()}
-    ours, theirs = rates[TEXT_ENCODER], rates["sentence-transformers"]
-    short = f"{TEXT_ENCODER} L{TEXT_SHORT}"
-    low, mean = _worst_cosine(vectors[short], vectors[TEXT_ENCODER])
-    goals = [
-        ratio_goal(goal_speed, "text", device, ours, theirs, 1.0,
-                   "sentences/s {ours:.0f} vs {theirs:.0f} (real review texts); "
-                   f"max length {TEXT_SHORT}: {rates[short]:.0f} sentences/s, cosine to 256 "
-                   f"min {low:.4f} mean {mean:.4f}"),
-    ]  # fmt: skip
-    if fast is not None:
-        low8, mean8 = _worst_cosine(vectors[f"{TEXT_ENCODER} int8"], vectors[TEXT_ENCODER])
-        fast_rate = rates[f"{TEXT_ENCODER} int8"]
-        goals += [
-            ratio_goal(goal_fast, "text", device, fast_rate, theirs, TEXT_FAST_TARGET,
-                       "sentences/s {ours:.0f} vs {theirs:.0f}; "
-                       f"fp32 TextEncoder {ours:.0f}; cosine to fp32 min {low8:.4f}"),
-            goal_row(goal_cosine, "text", device, low8, TEXT_COSINE_TARGET,
-                     f"mean {mean8:.4f} over {len(texts)} reviews"),
-        ]  # fmt: skip
-    else:
-        reason = fast_error if device.type == "cpu" else RuntimeError("a CPU path")
-        goals.append(unavailable_goal(goal_fast, "text", device, reason, TEXT_FAST_TARGET))
-    cached = rates[f"{TEXT_ENCODER} cached"]
-    goals.append(ratio_goal(goal_cache, "text", device, cached, ours, 50.0,
-                            "cached {ours:.0f} vs first pass {theirs:.0f} sentences/s"))  # fmt: skip
-    return rows, goals
-
-
-# ----------------------------------------------------------------------------- serving
-SERVE_BATCHES = (1, 1024)
-SERVE_TARGET = 2.0  # onnxruntime student batch-1 p50 latency: at least 2x faster than eager
-
-
-def compare_serving(ctx: Context) -> tuple[Rows, Rows]:
-    """The distilled student and the MMoE scorer (notebook 09 sizes): torch eager ``predict`` vs
-    the exported ONNX graph in onnxruntime, at batch 1 (latency; one thread on both sides, as a
-    server answering one request per core) and 1024 (throughput; all threads), on the CPU."""
-    device = ctx.device
-    goal = "onnxruntime / torch eager student latency p50, batch 1"
-    if device.type != "cpu":
-        return [], []  # onnxruntime's CPU provider: the serving path measured here is the CPU one
-    teacher, student, example_batch = benchmark_pair()
-    rows: Rows = []
-    latency: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        scorers = {}
-        try:
-            for name, model in (("distilled-student", student), ("distill-teacher", teacher)):
-                path = export_onnx(model, f"{tmp}/{name}.onnx", example=example_batch(8))
-                scorers[name] = (model, OnnxScorer(path), OnnxScorer(path, threads=1))
-        except ImportError as err:
-            return [], [unavailable_goal(goal, "serve", device, err, SERVE_TARGET)]
-        threads = torch.get_num_threads()
-        for batch_size in SERVE_BATCHES:
-            batch = example_batch(batch_size)
-            steps: dict[str, Callable[[], Any]] = {}
-            small = batch_size == 1  # one request: one thread on both sides, as a server would
-            for name, (model, scorer, single) in scorers.items():
-                steps[name] = functools.partial(_eager_predict, model, batch)
-                served = single if small else scorer
-                steps[f"{name}-onnxruntime"] = functools.partial(served.predict, batch)
-            torch.set_num_threads(1 if small else threads)
-            timings = time_interleaved(
-                steps, device=device, batch_size=batch_size, warmup=50 if small else 3,
-                repeats=400 if small else 20, min_repeats=20 if small else 3,
-                budget_s=5.0 if ctx.settings.quick else 15.0,
-            )  # fmt: skip
-            torch.set_num_threads(threads)
-            rows += timing_rows(ctx.env, timings, batch_size=batch_size, phase="inference")
-            if small:
-                latency = {name: timing.ms_p50 for name, timing in timings.items()}
-                p90 = {name: timing.ms_p90 for name, timing in timings.items()}
-    eager, onnx = latency["distilled-student"], latency["distilled-student-onnxruntime"]
-    detail = (
-        f"p50 {onnx * 1e3:.0f} us vs {eager * 1e3:.0f} us (p90 "
-        f"{p90['distilled-student-onnxruntime'] * 1e3:.0f} vs {p90['distilled-student'] * 1e3:.0f}"
-        f" us); MMoE p50 {latency['distill-teacher-onnxruntime'] * 1e3:.0f} us vs "
-        f"{latency['distill-teacher'] * 1e3:.0f} us"
-    )
-    return rows, [goal_row(goal, "serve", device, eager / onnx, SERVE_TARGET, detail)]
-
-
-def _eager_predict(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Torch eager serving: ``predict`` under inference mode."""
-    with torch.inference_mode():
-        return model.predict(batch)
 
 
 # ----------------------------------------------------------------------------- distillation

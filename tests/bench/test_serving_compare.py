@@ -5,27 +5,28 @@ import pytest
 import torch
 
 from mtrec import bench
-from mtrec.bench import compare
+from mtrec.bench import compare, serve_speed, text_speed
 
 
 def test_serve_and_text_are_bench_groups():
     assert {"serve", "text"} <= set(bench.GROUPS)
-    assert compare.COMPARISONS["serve"] is compare.compare_serving
-    assert compare.TEXT_MAX_LENGTH == 256  # the model's own, as SentenceTransformer
+    assert compare.COMPARISONS["serve"] is serve_speed.compare_serving
+    assert compare.COMPARISONS["text"] is text_speed.compare_text
+    assert text_speed.TEXT_MAX_LENGTH == 256  # the model's own, as SentenceTransformer
 
 
 def test_worst_cosine_of_identical_vectors_is_one():
     vectors = torch.nn.functional.normalize(torch.randn(5, 8), dim=-1)
-    low, mean = compare._worst_cosine(vectors, vectors)
+    low, mean = text_speed._worst_cosine(vectors, vectors)
     assert low == pytest.approx(1.0, abs=1e-6) and mean == pytest.approx(1.0, abs=1e-6)
 
 
 def test_serving_comparison_rows_and_goal(cpu_context, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the serve extra (pip install 'mtrec[serve]')")
     pytest.importorskip("onnxscript", reason="the serve extra (pip install 'mtrec[serve]')")
-    monkeypatch.setattr(compare, "SERVE_BATCHES", (1, 4))
+    monkeypatch.setattr(serve_speed, "SERVE_BATCHES", (1, 4))
     cpu_context.settings.quick = True
-    rows, goals = compare.compare_serving(cpu_context)
+    rows, goals = serve_speed.compare_serving(cpu_context)
     names = {(r["model"], r["batch_size"]) for r in rows}
     for model in ("distilled-student", "distill-teacher"):
         for suffix in ("", "-onnxruntime"):

@@ -1,0 +1,129 @@
+"""TextEncoder against ``SentenceTransformer.encode``, side by side in one run.
+
+fp32 and the int8 fast path at the model's own truncation (256 tokens), the 128-token speed
+option, the worst cosine of the fast vectors to fp32, and the cache's re-encode speed-up, on real
+review texts; one of :data:`mtrec.bench.compare.COMPARISONS`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from mtrec.bench.cases import TEXT_ENCODER
+from mtrec.bench.goals import goal_row, ratio_goal, unavailable_goal
+from mtrec.bench.inputs import review_texts
+from mtrec.bench.measure import Context, timing_rows
+from mtrec.bench.timing import time_interleaved, time_steps
+from mtrec.extractors import text as text_module
+
+Rows = list[dict[str, Any]]
+
+TEXT_BATCH = 64
+TEXT_MAX_LENGTH = 256  # tokens: the model's own (sentence_bert_config.json), TextEncoder's default
+TEXT_SHORT = 128  # the speed option: shorter truncation, measured against the default
+TEXT_FAST_TARGET = 2.0  # int8 path / SentenceTransformer.encode at the same max length
+TEXT_COSINE_TARGET = 0.99  # worst cosine of the int8 (or 128-token) vectors to the fp32 default
+
+
+def _worst_cosine(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    cosine = (a * b).sum(dim=1)
+    return cosine.min().item(), cosine.mean().item()
+
+
+def compare_text(ctx: Context) -> tuple[Rows, Rows]:
+    """TextEncoder fp32 / int8 fast path / SentenceTransformer.encode at the same truncation (256),
+    the 128-token speed option, and the cache's re-encode speed-up (batch 64, real reviews)."""
+    device = ctx.device
+    goal_speed = f"TextEncoder / SentenceTransformer, batch {TEXT_BATCH}, max length 256"
+    goal_fast = f"TextEncoder int8 / SentenceTransformer, batch {TEXT_BATCH}, max length 256"
+    goal_cosine = "TextEncoder int8 worst cosine to fp32 (real reviews)"
+    goal_cache = "TextEncoder cache speed-up"
+    try:  # an optional extra
+        from sentence_transformers import SentenceTransformer
+    except ImportError as err:
+        return [], [
+            unavailable_goal(goal_speed, "text", device, err, 1.0),
+            unavailable_goal(goal_fast, "text", device, err, TEXT_FAST_TARGET),
+            unavailable_goal(goal_cache, "text", device, err, 50.0),
+        ]
+    texts = review_texts(TEXT_BATCH)
+    path = text_module.default_model_path()
+    with text_module.quiet_transformers():
+        st = SentenceTransformer(path, device=str(device))
+    st.max_seq_length = TEXT_MAX_LENGTH  # the same truncation on both sides
+    repeats = 3 if ctx.settings.quick else 7
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def encoder(**options: Any) -> Any:
+            return text_module.TextEncoder(path, device=device, cache_dir=tmp,
+                                           batch_size=TEXT_BATCH, **options)  # fmt: skip
+
+        encoders = {
+            TEXT_ENCODER: encoder(),
+            f"{TEXT_ENCODER} L{TEXT_SHORT}": encoder(max_length=TEXT_SHORT),
+        }
+        fast = None
+        if device.type == "cpu":
+            try:
+                fast = encoder(precision="int8")
+                fast.encode(texts[:2], progress=False)  # export + quantise once, untimed
+                encoders[f"{TEXT_ENCODER} int8"] = fast
+            except ImportError as err:
+                fast_error: Exception = err
+        with warnings.catch_warnings():  # the L128 encoder truncates some reviews: its point
+            warnings.simplefilter("ignore", UserWarning)
+            vectors = {name: enc.encode(texts, progress=False) for name, enc in encoders.items()}
+
+        def first_pass(enc: Any) -> Callable[[], None]:
+            return lambda: enc._encode_uncached(texts, TEXT_BATCH, False)  # the model, no cache
+
+        steps = {name: first_pass(enc) for name, enc in encoders.items()}
+        steps["sentence-transformers"] = lambda: st.encode(
+            texts, batch_size=TEXT_BATCH, convert_to_tensor=True, show_progress_bar=False
+        )
+        timings = time_interleaved(steps, device=device, batch_size=TEXT_BATCH, warmup=1,
+                                   repeats=repeats, min_repeats=2, budget_s=40.0)  # fmt: skip
+        default = encoders[TEXT_ENCODER]
+        timings[f"{TEXT_ENCODER} cached"] = time_steps(
+            lambda: default.encode(texts, progress=False),
+            device=device,
+            batch_size=TEXT_BATCH,
+            warmup=2,
+            repeats=20,
+        )
+    rows = timing_rows(ctx.env, timings, batch_size=TEXT_BATCH, phase="inference")
+    for item in rows:
+        if item["model"].endswith(" int8"):
+            item["precision"] = "int8"
+    rates = {name: timing.samples_per_s for name, timing in timings.items()}
+    ours, theirs = rates[TEXT_ENCODER], rates["sentence-transformers"]
+    short = f"{TEXT_ENCODER} L{TEXT_SHORT}"
+    low, mean = _worst_cosine(vectors[short], vectors[TEXT_ENCODER])
+    goals = [
+        ratio_goal(goal_speed, "text", device, ours, theirs, 1.0,
+                   "sentences/s {ours:.0f} vs {theirs:.0f} (real review texts); "
+                   f"max length {TEXT_SHORT}: {rates[short]:.0f} sentences/s, cosine to 256 "
+                   f"min {low:.4f} mean {mean:.4f}"),
+    ]  # fmt: skip
+    if fast is not None:
+        low8, mean8 = _worst_cosine(vectors[f"{TEXT_ENCODER} int8"], vectors[TEXT_ENCODER])
+        fast_rate = rates[f"{TEXT_ENCODER} int8"]
+        goals += [
+            ratio_goal(goal_fast, "text", device, fast_rate, theirs, TEXT_FAST_TARGET,
+                       "sentences/s {ours:.0f} vs {theirs:.0f}; "
+                       f"fp32 TextEncoder {ours:.0f}; cosine to fp32 min {low8:.4f}"),
+            goal_row(goal_cosine, "text", device, low8, TEXT_COSINE_TARGET,
+                     f"mean {mean8:.4f} over {len(texts)} reviews"),
+        ]  # fmt: skip
+    else:
+        reason = fast_error if device.type == "cpu" else RuntimeError("a CPU path")
+        goals.append(unavailable_goal(goal_fast, "text", device, reason, TEXT_FAST_TARGET))
+    cached = rates[f"{TEXT_ENCODER} cached"]
+    goals.append(ratio_goal(goal_cache, "text", device, cached, ours, 50.0,
+                            "cached {ours:.0f} vs first pass {theirs:.0f} sentences/s"))  # fmt: skip
+    return rows, goals
