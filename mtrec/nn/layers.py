@@ -320,7 +320,7 @@ class BatchedMLP(nn.Module):
                 f"BatchedMLP expects (B, {self.in_dim}) or (B, {self.num}, {self.in_dim}), "
                 f"got {tuple(x.shape)}"
             )
-        batch, num, last = x.shape[0], self.num, len(self.weights) - 1
+        batch, num = x.shape[0], self.num
         # Work in the (E, B, D) layout, where each layer is one baddbmm (bias fused in) and the
         # next layer reads the previous output without a copy; return a (B, E, D) view. ReLU runs
         # in place on each product before any view is taken of it: same values, no extra buffer.
@@ -333,7 +333,7 @@ class BatchedMLP(nn.Module):
             start = 1
         else:
             h, start = x.transpose(0, 1), 0  # (E, B, D_in)
-        for i in range(start, last + 1):
+        for i in range(start, len(self.weights)):
             h = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i])  # (E, B, D_out)
             h = self._activate(h, i)
         return h.transpose(0, 1)  # (B, E, D_out)

@@ -251,11 +251,12 @@ class ScenarioRouter(BatchedMLP):
         """x (B, D_in), scenario_ids (B,) → (B, out_dim)."""
         ids = check_scenario_ids(scenario_ids, self.num_scenarios)
         h, last = x, len(self.weights) - 1
+        groups = ScenarioGroups.of(ids) if len(ids) else None  # sorted once for every layer
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = grouped_matmul(h, ids, lambda present, w=w: select_scenarios(w, present))
+            h = grouped_matmul(h, ids, lambda present, w=w: select_scenarios(w, present), groups)
             h = h + b.index_select(0, ids)  # (B, D_out)
             if i < last:
-                h = F.relu(h)
+                h = F.relu_(h)  # in place on the fresh sum
         return h
 
     def tower(self, scenario: int) -> nn.Sequential:
