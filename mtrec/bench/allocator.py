@@ -41,7 +41,12 @@ def _case(name: str) -> Case:
 
 
 def measure_step(name: str, batch_size: int, *, steps: int = 5, warmup: int = 3) -> dict:
-    """Minor page faults per train step and the median step time (ms), in this process."""
+    """Minor page faults per train step and the median step time (ms), in this process.
+
+    Its own loop rather than :func:`mtrec.bench.timing.time_steps`: that one reads the process
+    RSS between steps, and with those reads the first timed steps faulted up to 2,000 pages
+    even with freed memory kept (measured), noise in the very count this function reports.
+    """
     check_int(batch_size, "batch_size", min=1)
     check_int(steps, "steps", min=1)
     set_seed(0)
