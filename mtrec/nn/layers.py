@@ -96,7 +96,9 @@ class _Lookup(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (ids,) = ctx.saved_tensors
-        grad_weight = grad.new_zeros(ctx.rows, grad.shape[-1]).index_add_(0, ids, grad)
+        # The gradient of one feature's slice of FeatureEmbedding's concatenated output is a
+        # strided view; index_add_ reads a contiguous copy about twice as fast (same sums).
+        grad_weight = grad.new_zeros(ctx.rows, grad.shape[-1]).index_add_(0, ids, grad.contiguous())
         if ctx.padding_idx is not None:
             grad_weight[ctx.padding_idx] = 0  # the padding row learns nothing, as in nn.Embedding
         return grad_weight, None, None
