@@ -23,6 +23,7 @@ from mtrec.bench.baselines import (
     mtrec_train_epoch,
     naive_train_epoch,
 )
+from mtrec.bench.built import TASKS, Built, Case, Unavailable
 from mtrec.bench.cases import (
     ATTENTION_SHAPES,
     ENCDEC,
@@ -32,23 +33,15 @@ from mtrec.bench.cases import (
     GROUPS,
     MODEL_NAMES,
     SASREC,
-    TASKS,
-    Built,
-    Case,
-    Unavailable,
     attention_built,
     attention_name,
     benchmark_pair,
     encoder_decoder_case,
-    every_tower_built,
     model_cases,
     multitask_case,
     multitask_model,
     naive_multitask_model,
-    router_built,
     sasrec_case,
-    star_built,
-    star_case,
     student_case,
     teacher_case,
 )
@@ -90,6 +83,7 @@ from mtrec.bench.measure import (
     timing_rows,
 )
 from mtrec.bench.run import add_arguments, measure_device
+from mtrec.bench.scenario_cases import every_tower_built, router_built, star_built, star_case
 from mtrec.bench.serve_speed import compare_serving
 from mtrec.bench.text_speed import compare_text
 from mtrec.bench.timing import SEED, Settings, Timing, time_interleaved, time_steps

@@ -24,8 +24,10 @@ import time
 import pandas as pd
 import torch
 
-from mtrec.bench.cases import Case, multitask_case, sasrec_case, star_case
+from mtrec.bench.built import Case
+from mtrec.bench.cases import multitask_case, sasrec_case
 from mtrec.bench.measure import make_steps
+from mtrec.bench.scenario_cases import star_case
 from mtrec.checks import check_int
 from mtrec.utils import set_seed
 

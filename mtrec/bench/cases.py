@@ -7,74 +7,31 @@ names ``mtrec bench`` measures, which the report lists (and marks "not available
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtrec.bench.baselines import LoopMMoE, LoopPLE, every_tower_forward
+from mtrec.bench.baselines import LoopMMoE, LoopPLE
+from mtrec.bench.built import TASKS, Built, Case
 from mtrec.bench.flops import transformer_flops
 from mtrec.bench.inputs import click_batch, click_features
+from mtrec.bench.scenario_cases import SCENARIO_MODELS, scenario_case, star_case
 from mtrec.bench.timing import SEED
 from mtrec.data import Batch
 from mtrec.data.schema import TextFeature
 from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.multitask.ple import PLE, PLEConfig
 from mtrec.models.of_record import (
-    SCENARIO_BENCHMARK,
     student_config,
     throughput_teacher_config,
 )
-from mtrec.models.scenario.star import STAR, STARConfig
 from mtrec.models.sequential.sasrec import SASRec, SASRecConfig
 from mtrec.models.student import StudentMLP
 from mtrec.nn.attention import MultiHeadAttention
 from mtrec.nn.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
-from mtrec.nn.scenario import ScenarioRouter
-
-
-class Unavailable(RuntimeError):
-    """A benchmarked model cannot run here: an optional dependency (extra) is missing."""
-
-
-@dataclass
-class Built:
-    """A model ready to time: its synthetic batch and how to count its FLOPs.
-
-    ``flops_per_sample`` is the forward FLOPs of one sample counted from the config (transformer
-    models); ``None`` falls back to ``torch.utils.flop_counter`` on one step. ``loss`` and
-    ``predict`` default to the model's own methods; ``optimizer=False`` times forward + backward
-    only (the attention block).
-    """
-
-    model: nn.Module
-    batch: Batch
-    flops_per_sample: float | None = None
-    loss: Callable[[Batch], Tensor] | None = None
-    predict: Callable[[Batch], Tensor] | None = None
-    optimizer: bool = True
-    phases: tuple[str, ...] = ("train", "inference")
-    inference_flops_per_sample: float | None = None  # when inference computes less (SASRec)
-    count_flops: bool = True  # False: no FLOP count (small routed MLPs, bound by overhead)
-
-
-@dataclass(frozen=True)
-class Case:
-    """A benchmarked model: a builder (batch size → Built) and the batch sizes to try."""
-
-    name: str
-    build: Callable[[int], Built]
-    batch_sizes: tuple[int, ...]
-    quick_batch_sizes: tuple[int, ...]
-    cuda_batch_sizes: tuple[int, ...] = ()
-    train_min_batch: int = 1  # BatchNorm cannot train on one row
-
-
-TASKS = ("click", "like")
 
 # ----------------------------------------------------------------------------- attention
 ATTENTION_SHAPES = ((64, 200, 64, 2), (32, 512, 256, 8))  # (B, L, D, H): a small and a large block
@@ -172,86 +129,6 @@ def multitask_case(kind: str) -> Case:
         return Built(model, click_batch(features, batch_size, num_tasks=len(TASKS)))
 
     return Case(kind, build, (1, 64, 1024, 4096), (1, 64, 1024), (1, 64, 1024, 4096, 16384))
-
-
-# ----------------------------------------------------------------------------- scenarios
-def star_built(batch_size: int, *, num_scenarios: int = 8) -> Built:
-    """STAR on the click schema with ``num_scenarios`` scenarios; batch adds ``scenario_ids``."""
-    features = click_features()
-    config = STARConfig(features=tuple(features), num_scenarios=num_scenarios, num_tasks=len(TASKS))
-    batch = click_batch(features, batch_size, num_tasks=len(TASKS))
-    g = torch.Generator().manual_seed(SEED + 1)
-    batch["scenario_ids"] = torch.randint(0, num_scenarios, (batch_size,), generator=g)
-    return Built(STAR(config), batch)
-
-
-def star_case() -> Case:
-    """STAR with 8 scenarios (:func:`star_built`); its partitioned norm needs two rows to train."""
-    sizes = (1, 64, 1024, 4096)
-    return Case("star", star_built, sizes, (1, 64, 1024), sizes, train_min_batch=2)
-
-
-# the multi-scenario models of mtrec.experiments.multiscenario (STAR has its own case above), at
-# the benchmark's widths (64 → 32 hidden units in every network), on the click schema
-SCENARIO_MODELS = ("sb+scenario", "scenario_moe", "pepnet", "m2m", "adasparse", "sarnet", "hamur")
-SCENARIO_TRAIN_MIN_BATCH = {"hamur": 2}  # HAMUR's adapter BatchNorm cannot train on one row
-
-
-def scenario_built(name: str, batch_size: int, *, num_scenarios: int = 8) -> Built:
-    """Multi-scenario model ``name`` (:data:`SCENARIO_MODELS`) with ``num_scenarios`` scenarios.
-
-    The model is built exactly as the multi-scenario benchmark builds it
-    (:data:`mtrec.models.of_record.SCENARIO_BENCHMARK`); the batch is a click-log batch plus uniform
-    ``scenario_ids``, so at S = 128 a 1024-row batch holds every scenario (about 8 rows each).
-    """
-    if name not in SCENARIO_MODELS:
-        raise KeyError(f"unknown multi-scenario model {name!r}; choose from {SCENARIO_MODELS}")
-    features = click_features()
-    model = SCENARIO_BENCHMARK[name](tuple(features), num_scenarios, len(TASKS))
-    batch = click_batch(features, batch_size, num_tasks=len(TASKS))
-    g = torch.Generator().manual_seed(SEED + 1)
-    batch["scenario_ids"] = torch.randint(0, num_scenarios, (batch_size,), generator=g)
-    return Built(model, batch, count_flops=False)  # compared by routing cost, not the ceiling
-
-
-def scenario_case(name: str) -> Case:
-    """A multi-scenario model of :func:`scenario_built` with 8 scenarios (as STAR's case)."""
-    sizes = (1, 64, 1024, 4096)
-    min_batch = SCENARIO_TRAIN_MIN_BATCH.get(name, 1)
-    return Case(name, functools.partial(scenario_built, name), sizes, (1, 64, 1024), sizes,
-                train_min_batch=min_batch)  # fmt: skip
-
-
-def _router_and_batch(batch_size: int, num_scenarios: int) -> tuple[ScenarioRouter, Batch]:
-    """A ScenarioRouter (130 → 64 → 32 → T per scenario) and a seeded (B, 130) batch."""
-    router = ScenarioRouter(num_scenarios, 130, (64, 32), len(TASKS))
-    g = torch.Generator().manual_seed(SEED)
-    batch = {
-        "x": torch.randn(batch_size, 130, generator=g),
-        "scenario_ids": torch.randint(0, num_scenarios, (batch_size,), generator=g),
-    }
-    return router, batch
-
-
-def router_built(batch_size: int, *, num_scenarios: int) -> Built:
-    """mtrec.nn.scenario.ScenarioRouter (one MLP per scenario, gathered) on (B, 130) inputs."""
-    router, batch = _router_and_batch(batch_size, num_scenarios)
-
-    def forward(b: Batch) -> Tensor:
-        return router(b["x"], b["scenario_ids"])
-
-    return Built(router, batch, loss=lambda b: forward(b).square().mean(), predict=forward)
-
-
-def every_tower_built(batch_size: int, *, num_scenarios: int) -> Built:
-    """The anti-pattern, for reference: the weights of :func:`router_built`, every row through
-    every scenario's MLP (:func:`~mtrec.bench.baselines.every_tower_forward`): S× the work."""
-    router, batch = _router_and_batch(batch_size, num_scenarios)
-
-    def forward(b: Batch) -> Tensor:
-        return every_tower_forward(router.weights, router.biases, b["x"], b["scenario_ids"])
-
-    return Built(router, batch, loss=lambda b: forward(b).square().mean(), predict=forward)
 
 
 # ----------------------------------------------------------------------------- distillation

@@ -28,10 +28,12 @@ import torch
 from torch import Tensor, nn
 
 from mtrec.bench.baselines import mtrec_train_epoch
-from mtrec.bench.cases import MULTITASK_BATCH, TASKS, multitask_model, star_built
+from mtrec.bench.built import TASKS
+from mtrec.bench.cases import MULTITASK_BATCH, multitask_model
 from mtrec.bench.goals import goal_row
 from mtrec.bench.inputs import click_batch, click_features, move
 from mtrec.bench.measure import Context
+from mtrec.bench.scenario_cases import star_built
 from mtrec.bench.timing import SEED, time_interleaved
 from mtrec.checks import CheckedData
 from mtrec.data import TensorBatcher

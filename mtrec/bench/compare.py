@@ -21,18 +21,14 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from mtrec.bench.baselines import PerSampleDataset, mtrec_train_epoch, naive_train_epoch
+from mtrec.bench.built import TASKS, Built
 from mtrec.bench.cases import (
     ATTENTION_SHAPES,
     MULTITASK_BATCH,
-    TASKS,
-    Built,
     attention_built,
     attention_name,
-    every_tower_built,
     multitask_model,
     naive_multitask_model,
-    router_built,
-    star_built,
     student_case,
     teacher_case,
 )
@@ -48,6 +44,7 @@ from mtrec.bench.goals import (
 )
 from mtrec.bench.inputs import click_batch, click_features, move, moving
 from mtrec.bench.measure import Context, compare_builds, timing_rows
+from mtrec.bench.scenario_cases import every_tower_built, router_built, star_built
 from mtrec.bench.serve_speed import compare_serving
 from mtrec.bench.text_speed import compare_text
 from mtrec.bench.timing import SEED, Timing, time_interleaved

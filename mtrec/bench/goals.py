@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec.bench.cases import FLOP_MODELS, SCENARIO_MODELS, Built, Case, model_cases, scenario_built
+from mtrec.bench.built import Built, Case
+from mtrec.bench.cases import FLOP_MODELS, model_cases
 from mtrec.bench.flops import ceiling_matmul
 from mtrec.bench.measure import Context, compare_builds, make_steps
+from mtrec.bench.scenario_cases import SCENARIO_MODELS, scenario_built
 from mtrec.bench.timing import SEED, time_interleaved
 from mtrec.utils import set_seed
 

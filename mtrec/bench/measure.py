@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from mtrec.bench.cases import Built, Case
+from mtrec.bench.built import Built, Case
 from mtrec.bench.flops import counted_flops
 from mtrec.bench.inputs import move
 from mtrec.bench.timing import SEED, Settings, Timing, time_interleaved, time_steps

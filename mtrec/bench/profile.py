@@ -20,17 +20,17 @@ import pandas as pd
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from mtrec.bench.built import Case
 from mtrec.bench.cases import (
-    Case,
     attention_built,
     encoder_decoder_case,
     multitask_case,
     sasrec_case,
-    star_case,
     student_case,
     teacher_case,
 )
 from mtrec.bench.measure import make_steps
+from mtrec.bench.scenario_cases import star_case
 from mtrec.bench.timing import time_interleaved
 from mtrec.checks import check_int
 from mtrec.nn.scenario import StarLinear

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mtrec.bench.cases import GROUPS, MODEL_NAMES, Case, Unavailable, model_cases
+from mtrec.bench.built import Case, Unavailable
+from mtrec.bench.cases import GROUPS, MODEL_NAMES, model_cases
 from mtrec.bench.compare import COMPARISONS
 from mtrec.bench.flops import copy_ceiling, matmul_ceiling
 from mtrec.bench.goals import ceiling_goals, scenario_routing_cost

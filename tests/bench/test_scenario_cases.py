@@ -5,16 +5,10 @@ import math
 import pytest
 import torch
 
-from mtrec.bench.cases import (
-    FLOP_MODELS,
-    GROUPS,
-    MODEL_NAMES,
-    SCENARIO_MODELS,
-    model_cases,
-    scenario_built,
-)
+from mtrec.bench.cases import FLOP_MODELS, GROUPS, MODEL_NAMES, model_cases
 from mtrec.bench.goals import scenario_routing_cost
 from mtrec.bench.measure import Context, environment, flops_per_sample, make_steps, measure_case
+from mtrec.bench.scenario_cases import SCENARIO_MODELS, scenario_built
 from mtrec.bench.timing import Settings
 from mtrec.experiments.multiscenario import MODELS
 
