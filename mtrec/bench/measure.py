@@ -29,9 +29,19 @@ log = logging.getLogger(__name__)
 
 
 def make_steps(
-    built: Built, device: torch.device, precision: str, compiled: bool = False
+    built: Built,
+    device: torch.device,
+    precision: str,
+    compiled: bool = False,
+    *,
+    fused_optimizer: bool = False,
 ) -> dict[str, Callable[[], Any]]:
-    """The train and inference step closures of ``built`` on ``device`` at ``precision``."""
+    """The train and inference step closures of ``built`` on ``device`` at ``precision``.
+
+    The train step updates with ``torch.optim.Adam`` as every mtrec trainer does;
+    ``fused_optimizer=True`` uses its fused kernel instead (faster, not bit-identical: the
+    what-if of :mod:`mtrec.bench.levers`).
+    """
     model = built.model.to(device)
     batch = move(built.batch, device)
     if isinstance(batch, dict):  # checked once, on the warm-up step, as training checks a batcher
@@ -44,7 +54,10 @@ def make_steps(
         autocast: Callable[[], Any] = lambda: torch.autocast(device.type, dtype=torch.bfloat16)  # noqa: E731
     else:
         autocast = contextlib.nullcontext
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4) if built.optimizer else None
+    fused = True if fused_optimizer else None  # None: torch's default kernel
+    optimizer = (
+        torch.optim.Adam(model.parameters(), lr=1e-4, fused=fused) if built.optimizer else None
+    )
 
     def train() -> None:
         model.train()

@@ -1,0 +1,126 @@
+"""What would close the gap to the matmul ceiling, measured: the levers that trade exact results
+for speed, behind notebook 10, section 4.
+
+mtrec keeps every committed result reproducible to the bit, so a faster kernel that computes the
+same function with different rounding is not used. :func:`gap_levers` measures what two such
+kernels would buy a multi-task model's CPU training step, beside the ceiling's matmul:
+
+* **fused Adam** (``torch.optim.Adam(fused=True)``): one pass over each weight instead of a
+  handful of elementwise operators; its parameters drift from the plain optimiser's in the last
+  bits after the first step (measured: the largest difference after three steps).
+* **the gates' softmax over a leading dimension**: PyTorch's CPU softmax over a last dimension of
+  8 (one gate per task over 8 experts) works row by row, tens of nanoseconds per row; the same
+  softmax over a leading dimension runs down whole vectors at once. Its sums are taken in another
+  order, so the gate weights differ in the last bits. Its saving is estimated from the gate logits'
+  shapes (read from a profile of one step), timed both ways, forward and backward, with the two
+  layout copies it needs.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import pandas as pd
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from mtrec.bench.cases import multitask_case
+from mtrec.bench.flops import ceiling_matmul, counted_flops
+from mtrec.bench.goals import CEILING_BLOCK
+from mtrec.bench.measure import make_steps
+from mtrec.bench.timing import SEED, time_interleaved
+from mtrec.checks import check_choice, check_int
+from mtrec.utils import set_seed
+
+BITS_STEPS = 3  # train steps from the same start before the parameters are compared
+
+
+def _softmax_shapes(step) -> list[tuple[int, ...]]:
+    """Input shapes of every ``aten::_softmax`` in one call of ``step`` (a profiled step)."""
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        step()
+    return [tuple(e.input_shapes[0]) for e in prof.events() if e.name == "aten::_softmax"]
+
+
+def softmax_layouts(shape: tuple[int, ...], *, repeats: int = 10, seed: int = SEED) -> dict:
+    """A softmax over the last dimension of ``shape``, forward + backward, timed two ways.
+
+    ``last dim``: ``torch.softmax(x, -1)``, as the gates compute it. ``leading dim``: the last
+    dimension moved to the front (a copy), the softmax over dimension 0, and moved back (a copy).
+
+    Returns:
+        ``{"last dim ms", "leading dim ms", "max |diff|"}``: p50 times and the largest difference
+        between the two outputs.
+    """
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g).requires_grad_()
+    upstream = torch.randn(shape, generator=g)
+
+    def last() -> torch.Tensor:
+        return torch.softmax(x, -1)
+
+    def leading() -> torch.Tensor:
+        return torch.softmax(x.movedim(-1, 0).contiguous(), 0).movedim(0, -1).contiguous()
+
+    with torch.no_grad():
+        diff = float((last() - leading()).abs().max())
+    steps = {"last": lambda: last().backward(upstream),
+             "leading": lambda: leading().backward(upstream)}  # fmt: skip
+    timing = time_interleaved(steps, device=torch.device("cpu"), batch_size=shape[0], warmup=2,
+                              repeats=repeats, budget_s=1.0)  # fmt: skip
+    return {"last dim ms": timing["last"].ms_p50, "leading dim ms": timing["leading"].ms_p50,
+            "max |diff|": diff}  # fmt: skip
+
+
+def gap_levers(kind: str = "mmoe", batch_size: int = 4096, *, repeats: int = 8) -> pd.DataFrame:
+    """A multi-task model's CPU train step: as mtrec runs it, and with the inexact levers pulled.
+
+    The plain step, the step with fused Adam and the ceiling's matmul are timed in alternation
+    (blocks of ``CEILING_BLOCK`` after a settling step, as the goal rows are); the softmax lever is
+    subtracted from the fused step, as measured by :func:`softmax_layouts` on the gates' shapes.
+
+    Returns:
+        One row per lever (``as it is``, ``fused Adam``, ``+ softmax over a leading dim``):
+        ``step ms``, ``of ceiling`` (the step's counted FLOP/s over the matmul's, both medians),
+        ``same bits`` (every value as mtrec computes it, levers so far included), ``its own max
+        |diff|`` (fused Adam: the parameters after three steps; the softmax: the gate weights),
+        ``measured`` (``timed``, or ``estimated`` from the softmax's own timings).
+    """
+    check_choice(kind, "kind", ("mmoe", "ple"))
+    check_int(batch_size, "batch_size", min=1)
+    cpu = torch.device("cpu")
+    set_seed(SEED)
+    built = multitask_case(kind).build(batch_size)
+    twin = replace(built, model=copy.deepcopy(built.model))  # same start, fused optimiser
+    plain = make_steps(built, cpu, "fp32")["train"]
+    fused = make_steps(twin, cpu, "fp32", fused_optimizer=True)["train"]
+    for _ in range(BITS_STEPS):
+        plain(), fused()
+    params = zip(built.model.state_dict().values(), twin.model.state_dict().values())
+    adam_diff = max(float((a - b).abs().max()) for a, b in params)
+
+    flops = counted_flops(make_steps(replace(built, model=copy.deepcopy(built.model)), cpu,
+                                     "fp32")["train"])  # fmt: skip
+    matmul, matmul_flops, _ = ceiling_matmul(cpu)
+    timings = time_interleaved({"plain": plain, "fused": fused, "matmul": matmul}, device=cpu,
+                               batch_size=batch_size, warmup=1, repeats=repeats, budget_s=20.0,
+                               block=CEILING_BLOCK, settle=1)  # fmt: skip
+    matmul_rate = matmul_flops / timings["matmul"].ms_p50
+
+    shapes = _softmax_shapes(plain)
+    layouts = [softmax_layouts(shape) for shape in shapes]
+    saved = sum(t["last dim ms"] - t["leading dim ms"] for t in layouts)
+    softmax_diff = max((t["max |diff|"] for t in layouts), default=0.0)
+
+    def row(lever: str, ms: float, same: bool, diff: float, measured: str) -> dict:
+        return {"lever": lever, "step ms": ms, "of ceiling": flops / ms / matmul_rate,
+                "same bits": same, "its own max |diff|": diff, "measured": measured}  # fmt: skip
+
+    fused_ms = timings["fused"].ms_p50
+    return pd.DataFrame([
+        row("as it is", timings["plain"].ms_p50, True, 0.0, "timed"),
+        row("fused Adam", fused_ms, adam_diff == 0, adam_diff, "timed"),
+        row("+ softmax over a leading dim", fused_ms - saved,
+            adam_diff == 0 and softmax_diff == 0, softmax_diff, "estimated"),
+    ]).set_index("lever")  # fmt: skip
