@@ -19,15 +19,13 @@ from __future__ import annotations
 import pandas as pd
 
 from mtrec.data import TensorBatcher
+from mtrec.eval.titles import SentimentJudge, normalise, text_metrics
 from mtrec.experiments.titles import (
-    SentimentJudge,
     TitleWriter,
     evaluate_titles,
     load_title_data,
-    normalise,
     retrieve_titles,
     template_titles,
-    text_metrics,
     title_sources,
 )
 from mtrec.models.llm import add_lora, load_language_model

@@ -6,35 +6,35 @@ input: the item's department and class and the rating, optionally followed by th
 the review itself (``with_review=True``). The data has no user ids, so a user's earlier titles
 cannot be given.
 
-Quality is measured against the real titles with maintained libraries (BLEU: ``sacrebleu``,
-ROUGE-L: ``rouge-score``), beside a retrieval baseline (:func:`retrieve_titles`: the most
-frequent training title among the nearest training inputs by MiniLM embedding) and a template
-baseline (:func:`template_titles`). Faithfulness is computed by code, not read by eye:
-
-* :class:`SentimentJudge` — a bag-of-words logistic regression trained on the *training*
-  titles to predict rating > 3; a written title agrees when the judge's verdict matches the
-  true rating > 3 (:func:`sentiment_agreement`). The judge's agreement on the real test titles
-  is the human ceiling.
-* :func:`class_consistency` — the share of titles that name no clothing class other than the
-  item's own (keywords in :data:`CLASS_KEYWORDS`; "dress" in a title about jeans is a
-  contradiction). :func:`class_mentions` is the share naming the item's own class.
+Quality is measured against the real titles by :mod:`mtrec.eval.titles` (BLEU, ROUGE-L,
+distinct-n, and faithfulness computed by code, not read by eye: a sentiment judge trained on the
+training titles, whose agreement on the real test titles is the human ceiling, and the consistency
+of the clothing class a title names), beside a retrieval baseline (:func:`retrieve_titles`: the
+most frequent training title among the nearest training inputs by MiniLM embedding) and a template
+baseline (:func:`template_titles`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from mtrec.checks import check_nonempty
 from mtrec.data import TensorBatcher, load_clothing, random_split
+from mtrec.eval.titles import (
+    SentimentJudge,
+    class_consistency,
+    class_mentions,
+    distinct_n,
+    normalise,
+    sentiment_agreement,
+    text_metrics,
+)
 from mtrec.models.generative.codes import build_tokenizer
 from mtrec.train import fit
 from mtrec.utils import set_seed
@@ -42,23 +42,15 @@ from mtrec.utils import set_seed
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "CLASS_KEYWORDS",
     "DECODINGS",
-    "SentimentJudge",
     "TitleData",
     "TitleWriter",
-    "class_consistency",
-    "class_mentions",
-    "distinct_n",
     "evaluate_titles",
     "load_title_data",
-    "normalise",
     "pick_decoding",
     "retrieve_titles",
     "run_titles",
-    "sentiment_agreement",
     "template_titles",
-    "text_metrics",
     "title_sources",
     "train_writer",
 ]  # fmt: skip
@@ -78,86 +70,6 @@ DECODINGS: dict[str, dict] = {
     "top-p0.95": {"top_p": 0.95},
 }
 MIN_COUNT = 2  # a training word enters the vocabulary when seen at least this often
-# keyword → classes it may describe (a title naming a keyword outside the item's set contradicts it)
-CLASS_KEYWORDS: dict[str, set[str]] = {
-    "dress": {"Dresses"}, "skirt": {"Skirts"}, "jean": {"Jeans"}, "denim": {"Jeans", "Jackets"},
-    "pant": {"Pants", "Casual bottoms", "Lounge", "Sleep"}, "trouser": {"Pants"},
-    "sweater": {"Sweaters", "Fine gauge"}, "cardigan": {"Sweaters", "Fine gauge"},
-    "jacket": {"Jackets", "Outerwear"}, "coat": {"Outerwear", "Jackets"},
-    "blouse": {"Blouses"}, "tee": {"Knits"}, "swimsuit": {"Swim"}, "bikini": {"Swim"},
-    "bra": {"Intimates"}, "legging": {"Legwear", "Pants", "Lounge"}, "robe": {"Sleep", "Lounge"},
-    "pajama": {"Sleep", "Lounge"}, "romper": {"Dresses", "Pants"}, "jumpsuit": {"Pants", "Dresses"},
-    "vest": {"Outerwear", "Jackets", "Knits"}, "tunic": {"Knits", "Blouses", "Dresses"},
-}  # fmt: skip
-
-
-def normalise(text: str) -> str:
-    """Lower-case words and punctuation marks separated by spaces ("Love it!" → "love it !")."""
-    return " ".join(re.findall(r"[a-z0-9']+|[!?.,]", str(text).lower()))
-
-
-def _keywords(title: str) -> set[str]:
-    found = set()
-    for word in title.split():
-        for stem in (
-            word,
-            word[:-1] if word.endswith("s") else "",
-            word[:-2] if word.endswith("es") else "",
-        ):
-            if stem in CLASS_KEYWORDS:
-                found.add(stem)
-    return found
-
-
-def class_consistency(titles: Sequence[str], classes: Sequence[str]) -> float:
-    """Share of titles naming no clothing class other than the item's own."""
-    check_nonempty(titles, "titles")
-    ok = [all(c in CLASS_KEYWORDS[k] for k in _keywords(t)) for t, c in zip(titles, classes)]
-    return float(np.mean(ok))
-
-
-def class_mentions(titles: Sequence[str], classes: Sequence[str]) -> float:
-    """Share of titles naming the item's own class (by a keyword of :data:`CLASS_KEYWORDS`)."""
-    check_nonempty(titles, "titles")
-    return float(np.mean([any(c in CLASS_KEYWORDS[k] for k in _keywords(t))
-                          for t, c in zip(titles, classes)]))  # fmt: skip
-
-
-class SentimentJudge:
-    """Bag-of-words logistic regression: P(rating > 3 | title), fitted on training titles."""
-
-    def __init__(self, titles: Sequence[str], ratings: Sequence[int]) -> None:
-        from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        self.vectorizer = CountVectorizer(binary=True, token_pattern=r"[a-z0-9']+|[!?]")
-        x = self.vectorizer.fit_transform(titles)
-        self.model = LogisticRegression(C=1.0, max_iter=1000).fit(x, np.asarray(ratings) > 3)
-
-    def positive(self, titles: Sequence[str]) -> np.ndarray:
-        return self.model.predict(self.vectorizer.transform(titles)).astype(bool)
-
-
-def sentiment_agreement(
-    judge: SentimentJudge, titles: Sequence[str], ratings: Sequence[int]
-) -> float:
-    """Share of titles whose judged sentiment (positive or not) matches rating > 3."""
-    check_nonempty(titles, "titles")
-    return float(np.mean(judge.positive(titles) == (np.asarray(ratings) > 3)))
-
-
-def text_metrics(written: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Corpus BLEU (sacrebleu, 0..100) and mean ROUGE-L F1 (rouge-score) of written titles."""
-    import sacrebleu
-    from rouge_score import rouge_scorer
-
-    check_nonempty(written, "written titles")
-    bleu = sacrebleu.corpus_bleu(
-        list(written), [list(references)], tokenize="none", force=True
-    ).score  # force: the texts are normalised on purpose (no detokenisation warning)
-    scorer = rouge_scorer.RougeScorer(["rougeL"])
-    rouge = np.mean([scorer.score(r, w)["rougeL"].fmeasure for w, r in zip(written, references)])
-    return {"bleu": float(bleu), "rouge_l": float(rouge)}
 
 
 @dataclass
@@ -289,13 +201,6 @@ class TitleWriter(nn.Module):
             return written
         out = dict(zip(unique, written))
         return [out[s] for s in sources]
-
-
-def distinct_n(titles: Sequence[str], n: int) -> float:
-    """distinct-n (Li et al., 2016): distinct n-grams over all n-grams of the titles, pooled."""
-    check_nonempty(titles, "titles")
-    grams = [tuple(w[i : i + n]) for w in map(str.split, titles) for i in range(len(w) - n + 1)]
-    return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def pick_decoding(
