@@ -23,7 +23,7 @@ from mtrec.bench.cases import FLOP_MODELS, model_cases
 from mtrec.bench.flops import ceiling_matmul
 from mtrec.bench.measure import Context, compare_builds, make_steps
 from mtrec.bench.scenario_cases import SCENARIO_MODELS, scenario_built
-from mtrec.bench.timing import SEED, time_interleaved
+from mtrec.bench.timing import SEED, Timing, time_interleaved
 from mtrec.utils import set_seed
 
 # The routing-cost goal (STAR's and every multi-scenario model's): same batch, same S values
@@ -113,10 +113,17 @@ def compare_goal(
     return list(rows.values()), ratio_goal(goal, kind, ctx.device, a, b, target, detail)
 
 
-def ceiling_beside_matmul(
-    case: Case, batch_size: int, flops_per_step: float, ctx: Context
-) -> dict[str, float]:
-    """A train step of ``case`` timed in alternation with the ceiling's matmul, in blocks.
+def time_beside_matmul(
+    steps: dict[str, Callable[[], Any]],
+    *,
+    device: torch.device,
+    batch_size: int,
+    warmup: int,
+    repeats: int,
+    budget_s: float,
+    quick: bool = False,
+) -> tuple[dict[str, Timing], float]:
+    """``steps`` timed in alternation with the ceiling's matmul, in blocks.
 
     Both sides are medians under the same load, as in every other goal: on a shared machine the
     best-of-5 ceiling of the run's start and a model's median minutes later drift apart. Each
@@ -125,24 +132,43 @@ def ceiling_beside_matmul(
     than in its own steady state.
 
     Returns:
+        The timings of ``steps`` and the matmul's GFLOP/s from its median time.
+    """
+    matmul, matmul_flops, _ = ceiling_matmul(device, quick=quick)
+    timings = time_interleaved(
+        {**steps, "matmul": matmul},
+        device=device,
+        batch_size=batch_size,
+        warmup=warmup,
+        repeats=repeats,
+        budget_s=budget_s,
+        block=CEILING_BLOCK,
+        settle=1,
+    )
+    return {name: timings[name] for name in steps}, matmul_flops / timings["matmul"].ms_p50 / 1e6
+
+
+def ceiling_beside_matmul(
+    case: Case, batch_size: int, flops_per_step: float, ctx: Context
+) -> dict[str, float]:
+    """A train step of ``case`` timed beside the ceiling's matmul (:func:`time_beside_matmul`).
+
+    Returns:
         ``{"fraction", "gflops", "matmul_gflops", "repeats"}``: the step's GFLOP/s over the
         matmul's, each from its median time.
     """
     set_seed(SEED)
-    matmul, matmul_flops, _ = ceiling_matmul(ctx.device, quick=ctx.settings.quick)
-    steps = {"model": make_steps(case.build(batch_size), ctx.device, "fp32")["train"]}
-    timings = time_interleaved(
-        {**steps, "matmul": matmul},
+    step = make_steps(case.build(batch_size), ctx.device, "fp32")["train"]
+    timings, matmul_gflops = time_beside_matmul(
+        {"model": step},
         device=ctx.device,
         batch_size=batch_size,
         warmup=ctx.settings.warmup,
         repeats=max(1, ctx.settings.repeats // 2),
         budget_s=2 * ctx.settings.case_budget_s,
-        block=CEILING_BLOCK,
-        settle=1,
+        quick=ctx.settings.quick,
     )
     gflops = flops_per_step / timings["model"].ms_p50 / 1e6
-    matmul_gflops = matmul_flops / timings["matmul"].ms_p50 / 1e6
     return {
         "fraction": gflops / matmul_gflops,
         "gflops": gflops,

@@ -26,8 +26,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from mtrec.bench.cases import multitask_case
-from mtrec.bench.flops import ceiling_matmul, counted_flops
-from mtrec.bench.goals import CEILING_BLOCK
+from mtrec.bench.flops import counted_flops
+from mtrec.bench.goals import time_beside_matmul
 from mtrec.bench.measure import make_steps
 from mtrec.bench.timing import SEED, time_interleaved
 from mtrec.checks import check_choice, check_int
@@ -76,9 +76,9 @@ def softmax_layouts(shape: tuple[int, ...], *, repeats: int = 10, seed: int = SE
 def gap_levers(kind: str = "mmoe", batch_size: int = 4096, *, repeats: int = 8) -> pd.DataFrame:
     """A multi-task model's CPU train step: as mtrec runs it, and with the inexact levers pulled.
 
-    The plain step, the step with fused Adam and the ceiling's matmul are timed in alternation
-    (blocks of ``CEILING_BLOCK`` after a settling step, as the goal rows are); the softmax lever is
-    subtracted from the fused step, as measured by :func:`softmax_layouts` on the gates' shapes.
+    The plain step and the step with fused Adam are timed beside the ceiling's matmul as the goal
+    rows are (:func:`mtrec.bench.goals.time_beside_matmul`); the softmax lever is subtracted from
+    the fused step, as measured by :func:`softmax_layouts` on the gates' shapes.
 
     Returns:
         One row per lever (``as it is``, ``fused Adam``, ``+ softmax over a leading dim``):
@@ -100,13 +100,10 @@ def gap_levers(kind: str = "mmoe", batch_size: int = 4096, *, repeats: int = 8) 
     params = zip(built.model.state_dict().values(), twin.model.state_dict().values())
     adam_diff = max(float((a - b).abs().max()) for a, b in params)
 
-    flops = counted_flops(make_steps(replace(built, model=copy.deepcopy(built.model)), cpu,
-                                     "fp32")["train"])  # fmt: skip
-    matmul, matmul_flops, _ = ceiling_matmul(cpu)
-    timings = time_interleaved({"plain": plain, "fused": fused, "matmul": matmul}, device=cpu,
-                               batch_size=batch_size, warmup=1, repeats=repeats, budget_s=20.0,
-                               block=CEILING_BLOCK, settle=1)  # fmt: skip
-    matmul_rate = matmul_flops / timings["matmul"].ms_p50
+    flops = counted_flops(plain)  # one more plain step: the parameters were compared above
+    timings, matmul_gflops = time_beside_matmul({"plain": plain, "fused": fused}, device=cpu,
+                                                batch_size=batch_size, warmup=1,
+                                                repeats=repeats, budget_s=20.0)  # fmt: skip
 
     shapes = _softmax_shapes(plain)
     layouts = [softmax_layouts(shape) for shape in shapes]
@@ -114,7 +111,7 @@ def gap_levers(kind: str = "mmoe", batch_size: int = 4096, *, repeats: int = 8) 
     softmax_diff = max((t["max |diff|"] for t in layouts), default=0.0)
 
     def row(lever: str, ms: float, same: bool, diff: float, measured: str) -> dict:
-        return {"lever": lever, "step ms": ms, "of ceiling": flops / ms / matmul_rate,
+        return {"lever": lever, "step ms": ms, "of ceiling": flops / ms / 1e6 / matmul_gflops,
                 "same bits": same, "its own max |diff|": diff, "measured": measured}  # fmt: skip
 
     fused_ms = timings["fused"].ms_p50
