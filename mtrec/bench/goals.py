@@ -102,13 +102,16 @@ def compare_goal(
     phase: str,
     batch_size: int,
     ctx: Context,
+    compiled: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Time ``builders`` in alternation; the goal is samples/s of ``ours`` / ``theirs`` >= target.
+
+    ``compiled`` names the builds run under ``torch.compile`` (:func:`compare_builds`).
 
     Returns:
         (the throughput rows of every build, the goal row).
     """
-    rows = compare_builds(builders, phase=phase, batch_size=batch_size, ctx=ctx)
+    rows = compare_builds(builders, phase=phase, batch_size=batch_size, ctx=ctx, compiled=compiled)
     a, b = rows[ours]["samples_per_s"], rows[theirs]["samples_per_s"]
     return list(rows.values()), ratio_goal(goal, kind, ctx.device, a, b, target, detail)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -243,12 +243,24 @@ class Context:
 
 
 def compare_builds(
-    builders: dict[str, Callable[[], Built]], *, phase: str, batch_size: int, ctx: Context
+    builders: dict[str, Callable[[], Built]],
+    *,
+    phase: str,
+    batch_size: int,
+    ctx: Context,
+    compiled: Collection[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """One row per named model, all timed in alternation at ``batch_size`` and ``phase``."""
+    """One row per named model, all timed in alternation at ``batch_size`` and ``phase``.
+
+    The builds named in ``compiled`` run under ``torch.compile`` (compiled on their warm-up
+    steps; their rows say ``compiled`` and, as in :func:`measure_case`, count no FLOPs).
+    """
     set_seed(SEED)
     builts = {name: build() for name, build in builders.items()}
-    steps = {name: make_steps(b, ctx.device, "fp32")[phase] for name, b in builts.items()}
+    steps = {
+        name: make_steps(b, ctx.device, "fp32", name in compiled)[phase]
+        for name, b in builts.items()
+    }
     timings = time_interleaved(
         steps,
         device=ctx.device,
@@ -259,7 +271,8 @@ def compare_builds(
     )
     rows = {}
     for name, timing in timings.items():
-        flops = flops_per_sample(builts[name], phase, steps[name], batch_size)
+        eager = name not in compiled  # the FLOP counter does not see into a compiled graph
+        flops = flops_per_sample(builts[name], phase, steps[name], batch_size) if eager else None
         gflops = flops * batch_size / (timing.ms_p50 / 1e3) / 1e9 if flops else None
         rows[name] = row(
             ctx.env,
@@ -268,6 +281,7 @@ def compare_builds(
             batch_size=batch_size,
             phase=phase,
             timing=timing,
+            compiled=name in compiled,
             gflops=gflops,
             ceiling=ctx.ceiling,
         )

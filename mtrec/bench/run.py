@@ -20,6 +20,7 @@ import torch
 from mtrec.bench.built import Case, Unavailable
 from mtrec.bench.cases import GROUPS, MODEL_NAMES, model_cases
 from mtrec.bench.compare import COMPARISONS
+from mtrec.bench.compile_speed import compile_speedups
 from mtrec.bench.flops import copy_ceiling, matmul_ceiling
 from mtrec.bench.goals import ceiling_goals, scenario_routing_cost
 from mtrec.bench.measure import Context, environment, measure_case, row
@@ -57,11 +58,20 @@ def measure_device(
     settings: Settings,
     *,
     batch_sizes: Sequence[int] | None = None,
-    compile_too: bool = False,
+    compile_only: bool = False,
     note: str = "",
 ) -> tuple[list, list, list]:
-    """Everything for one device: ceilings, model rows, comparisons. (rows, goals, unavailable)."""
+    """Everything for one device: ceilings, model rows, comparisons. (rows, goals, unavailable).
+
+    ``compile_only``: only each model's train step compiled against eager, timed in alternation
+    (:func:`mtrec.bench.compile_speed.compile_speedups`), nothing else.
+    """
     env = environment(device, note)
+    if compile_only:
+        rows, goals = compile_speedups(Context(device, env, settings, None), groups, batch_sizes)
+        for goal in goals:
+            goal.update(commit=env["commit"], date=env["date"])
+        return rows, goals, []
     rows, goals, unavailable = [], [], []
     matmul, copy = (
         matmul_ceiling(device, quick=settings.quick),
@@ -86,10 +96,8 @@ def measure_device(
     for group in groups:
         for case in cases[group]:
             sizes = batch_sizes or case_batch_sizes(case, device, quick=settings.quick)
-            runs = [(precision, False) for precision in _precisions(device)]
-            runs += [("fp32", True)] if compile_too else []
             try:
-                for precision, compiled in runs:
+                for precision in _precisions(device):
                     rows += measure_case(
                         case,
                         device=device,
@@ -98,7 +106,6 @@ def measure_device(
                         env=env,
                         ceiling=ceiling,
                         settings=settings,
-                        compiled=compiled,
                     )
             except Unavailable as err:
                 log.warning("%s: not available (%s)", case.name, err)
@@ -144,7 +151,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="override every model's batch sizes",
     )
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile-d models")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="measure only torch.compile against eager: each model's train step both ways, "
+        "timed in alternation at batch 1024 and 4096 (or --batch-sizes); tens of seconds of "
+        "compiling per model and batch",
+    )
     parser.add_argument(
         "--out",
         type=arg_path,
@@ -220,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
             args.models,
             settings,
             batch_sizes=args.batch_sizes,
-            compile_too=args.compile,
+            compile_only=args.compile,
             note=args.note,
         )
         if rows:  # a comparison re-times some model rows: keep its (interleaved) measurement
