@@ -14,6 +14,7 @@ from mtrec.reporting.render import (
     NOT_MEASURED,
     benchmark_markdown,
     ceilings_table,
+    compile_table,
     flops_table,
     format_mean_std,
     full_table,
@@ -22,6 +23,7 @@ from mtrec.reporting.render import (
     quality_markdown,
     replace_between,
     speedup_table,
+    split_goals,
     throughput_markdown,
 )
 from mtrec.reporting.store import (
@@ -51,10 +53,9 @@ from mtrec.reporting.write import write_report
 __all__ = [
     "GOALS_CSV", "GOAL_COLUMNS", "GOAL_KEY", "NOT_AVAILABLE", "NOT_MEASURED", "QUALITY_COLUMNS",
     "QUALITY_CSV", "QUALITY_KEY", "RESULTS_DIR", "THROUGHPUT_COLUMNS", "THROUGHPUT_CSV",
-    "THROUGHPUT_KEY", "benchmark_markdown", "ceilings_table", "flops_table", "format_mean_std",
+    "THROUGHPUT_KEY", "benchmark_markdown", "ceilings_table", "compile_table", "flops_table", "format_mean_std",
     "full_table", "goals_table", "load_goals", "load_quality", "load_throughput", "markdown_table",
     "model_rows", "plot_goals", "plot_throughput", "quality_markdown", "quality_rows",
     "record_goals", "record_quality", "record_throughput", "replace_between", "seed_bars",
-    "speedup_table",
-    "throughput_markdown", "upsert", "write_report", "writing_enabled",
+    "speedup_table", "split_goals", "throughput_markdown", "upsert", "write_report", "writing_enabled",
 ]  # fmt: skip

@@ -196,8 +196,47 @@ def full_table(frame: pd.DataFrame) -> pd.DataFrame:
     return shown[cols]
 
 
+# goal rows that ask whether a tool pays off here (compiled / eager >= 1) rather than hold mtrec
+# to a target: recorded with the goals, shown and counted apart (compile_table)
+QUESTION_KINDS = ("compile",)
+COMPILE_GOAL = re.compile(r"^(?P<model>\S+) train: torch\.compile / eager, batch (?P<batch>\d+)$")
+COMPILE_DETAIL = re.compile(r"samples/s (?P<compiled>\d+) compiled vs (?P<eager>\d+) eager")
+
+
+def split_goals(goals: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mtrec's goals with their targets, the rows of :data:`QUESTION_KINDS`)."""
+    if goals.empty:
+        return goals, goals
+    asks = goals.kind.isin(QUESTION_KINDS)
+    return goals[~asks], goals[asks]
+
+
+def compile_table(goals: pd.DataFrame) -> pd.DataFrame:
+    """Each train step timed compiled and eager in alternation (``mtrec bench --compile``).
+
+    Columns: model, batch, device, eager and compiled samples/s, compile / eager, pays off.
+    """
+    rows = split_goals(goals)[1]
+    rows = rows[rows.kind == "compile"] if not rows.empty else rows
+    columns = ["model", "batch", "device", "eager samples/s", "compiled samples/s",
+               "compile / eager", "pays off"]  # fmt: skip
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    names = rows.goal.str.extract(COMPILE_GOAL)
+    speeds = rows.detail.str.extract(COMPILE_DETAIL).astype("int64")
+    return pd.DataFrame({
+        "model": names.model, "batch": names.batch.astype(int), "device": rows.device,
+        "eager samples/s": speeds.eager, "compiled samples/s": speeds.compiled,
+        "compile / eager": rows.measured.astype(float), "pays off": rows.met,
+    })[columns].reset_index(drop=True)  # fmt: skip
+
+
 def goals_table(goals: pd.DataFrame) -> pd.DataFrame:
-    """Goal, device, measured ratio, target, met (yes / no / not available), how it was measured."""
+    """Goal, device, measured ratio, target, met (yes / no / not available), how it was measured.
+
+    The rows of :data:`QUESTION_KINDS` are left to :func:`compile_table`.
+    """
+    goals = split_goals(goals)[0]
     if goals.empty:
         return goals
     shown = goals.copy()
@@ -241,6 +280,13 @@ glibc keep freed buffers of up to 32 MiB for reuse (`mtrec.utils.keep_freed_memo
 does not page-fault its activations in afresh every time."""
 
 
+COMPILE_PROTOCOL = """\
+Each model's train step compiled by `torch.compile` (Inductor) and eager, timed in alternation in
+one run (`mtrec bench --compile`), so that the ratio is free of two runs' drift; "pays off" means
+the compiled step is at least as fast. Compiling itself (tens of seconds per model and batch) is
+not in the samples/s."""
+
+
 QUALITY_PROTOCOL = """\
 Written by the notebooks (`make tour` sets `MTREC_WRITE_RESULTS=1`), one row per dataset, model,
 scenario, task and metric: mean ± sample std over the seeds shown, on the test split, after model
@@ -282,6 +328,10 @@ def benchmark_markdown(
     parts.append(markdown_table(goals_table(goals)) if not goals.empty else "_no goals measured_")
     if "goals.png" in plots:
         parts += ["", "![measured / goal](goals.png)"]
+    compiled = compile_table(goals)
+    if not compiled.empty:
+        parts += ["", "## torch.compile against eager", "", COMPILE_PROTOCOL, ""]
+        parts.append(markdown_table(compiled))
     parts += [
         "",
         "## CPU vs GPU (best batch size per device)",
@@ -322,12 +372,22 @@ def throughput_markdown(
         return "_No throughput measured yet: run `mtrec bench --quick`._"
     table = speedup_table(frame, models)
     text = markdown_table(table[table.model.isin(models)] if models else table)
-    if not goals.empty:
-        met = goals.met.value_counts()
+    targets, asked = split_goals(goals)
+    if not targets.empty:
+        met = targets.met.value_counts()
         text += (
             f"\n\nGoals: {met.get('yes', 0)} met, {met.get('no', 0)} not met, "
             f"{met.get(NOT_AVAILABLE, 0)} not available "
             "(see [`benchmarks/README.md`](benchmarks/README.md))."
+        )
+    compiled = compile_table(asked)
+    if not compiled.empty:
+        pays = compiled[compiled["pays off"] == "yes"]
+        text += (
+            f" torch.compile pays off in {len(pays)} of {len(compiled)} train steps timed both "
+            f"ways{': ' if len(pays) else ''}"
+            + ", ".join(f"{r.model} at batch {r.batch}" for r in pays.itertuples())
+            + "."
         )
     cpu = frame[frame.device == "cpu"]
     if models:

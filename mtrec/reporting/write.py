@@ -17,6 +17,7 @@ from mtrec.reporting.render import (
     benchmark_markdown,
     quality_markdown,
     replace_between,
+    split_goals,
     throughput_markdown,
 )
 from mtrec.reporting.store import RESULTS_DIR, load_goals, load_quality, load_throughput
@@ -67,7 +68,8 @@ def write_report(
     plots = []
     if not frame.empty and plot_throughput(frame, bench_dir / "throughput.png"):
         plots.append("throughput.png")
-    if not goals.empty and plot_goals(goals, bench_dir / "goals.png"):
+    targets = split_goals(goals)[0]  # compile / eager rows are a table, not targets
+    if not targets.empty and plot_goals(targets, bench_dir / "goals.png"):
         plots.append("goals.png")
     for name in plots:
         written[name] = bench_dir / name

@@ -168,3 +168,35 @@ def test_seed_bars_draw_mean_and_std_over_seeds_sorted():
     with pytest.raises(ValueError, match="one dataset and task"):
         reporting.seed_bars(ax, pd.concat([rows, rows.assign(task="u")]), "hr@10")
     plt.close(fig)
+
+
+def _goal(goal, kind, measured, target, met, detail):
+    return {"goal": goal, "kind": kind, "device": "cpu", "measured": measured, "target": target,
+            "met": met, "detail": detail, "commit": "abc1234", "date": "2026-12-07"}  # fmt: skip
+
+
+def test_compile_rows_are_a_table_of_their_own_not_goals_met_or_missed():
+    goals = pd.DataFrame([
+        _goal("mmoe CPU train / FLOP bound", "ceiling", 0.46, ">= 0.5", "no", "batch 4096"),
+        _goal("mmoe train: torch.compile / eager, batch 4096", "compile", 0.597, ">= 1", "no",
+              "samples/s 102034 compiled vs 170896 eager, timed in alternation"),
+        _goal("sasrec train: torch.compile / eager, batch 1024", "compile", 1.1, ">= 1", "yes",
+              "samples/s 971 compiled vs 883 eager, timed in alternation"),
+    ])  # fmt: skip
+    targets, asked = reporting.split_goals(goals)
+    assert list(targets.kind) == ["ceiling"] and list(asked.kind) == ["compile", "compile"]
+    assert set(reporting.goals_table(goals).goal) == {"mmoe CPU train / FLOP bound"}
+    table = reporting.compile_table(goals)
+    assert table.to_dict("records")[0] == {
+        "model": "mmoe", "batch": 4096, "device": "cpu", "eager samples/s": 170896,
+        "compiled samples/s": 102034, "compile / eager": 0.597, "pays off": "no",
+    }  # fmt: skip
+    frame = _frame(with_gpu=False)
+    text = reporting.throughput_markdown(frame, goals)
+    assert "Goals: 0 met, 1 not met" in text
+    assert (
+        "torch.compile pays off in 1 of 2 train steps timed both ways: sasrec at batch 1024" in text
+    )
+    report = reporting.benchmark_markdown(frame, goals, [])
+    assert "## torch.compile against eager" in report and "| sasrec | 1024 |" in report
+    assert reporting.compile_table(goals.iloc[:1]).empty
