@@ -31,7 +31,8 @@ def _data_list(args: argparse.Namespace) -> int:
 
 
 def _data_fetch(args: argparse.Namespace) -> int:
-    from mtrec.data.registry import DataError, fetch
+    from mtrec.data.fetching import fetch
+    from mtrec.data.registry import DataError
 
     try:
         fetched = fetch(args.names, force=args.force)

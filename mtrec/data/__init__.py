@@ -1,6 +1,7 @@
 """Datasets (registry, fetch, loaders), feature schema, splits and tensor batching."""
 
 from mtrec.data.batching import Batch, TensorBatcher, frame_to_tensors
+from mtrec.data.fetching import fetch
 from mtrec.data.loaders import (
     CLOTHING_SCENARIOS,
     ML_GENRES,
@@ -19,7 +20,6 @@ from mtrec.data.registry import (
     DATASETS,
     DataError,
     cache_dir,
-    fetch,
     is_cached,
     is_verified,
     path,

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mtrec.data import registry
+from mtrec.data import fetching, registry
 from mtrec.data.registry import DataError, DatasetSpec, Source
 
 
@@ -37,20 +37,20 @@ def test_missing_cache_names_the_fetch_command(tmp_cache):
 
 
 def test_fetch_verifies_and_writes(toy_dataset, tmp_cache):
-    assert registry.fetch(["toy"]) == ["toy"]
+    assert fetching.fetch(["toy"]) == ["toy"]
     assert (tmp_cache / "toy" / "a.csv").read_bytes() == b"x,y\n1,2\n"
     assert registry.path("toy", "b.txt").read_text() == "hello\n"
-    assert registry.fetch(["toy"]) == []  # idempotent
+    assert fetching.fetch(["toy"]) == []  # idempotent
     assert not list((tmp_cache / "toy").glob(".*part"))  # no temporary files left
 
 
 def test_corrupted_cache_file_is_refused_with_path_and_fix(toy_dataset, tmp_cache):
-    registry.fetch(["toy"])
+    fetching.fetch(["toy"])
     target = tmp_cache / "toy" / "a.csv"
     target.write_bytes(b"tampered")
     with pytest.raises(DataError, match=r"does not match its sha256.*rm .*a\.csv"):
         registry.path("toy")
-    registry.fetch(["toy"])  # a re-fetch repairs it
+    fetching.fetch(["toy"])  # a re-fetch repairs it
     assert target.read_bytes() == b"x,y\n1,2\n"
 
 
@@ -58,7 +58,7 @@ def test_archive_checksum_mismatch_writes_nothing(toy_dataset, tmp_cache, monkey
     bad = Source(**{**registry.SOURCES["toy-src"].__dict__, "sha256": "0" * 64})
     monkeypatch.setitem(registry.SOURCES, "toy-src", bad)
     with pytest.raises(DataError, match="expected 0000"):
-        registry.fetch(["toy"])
+        fetching.fetch(["toy"])
     assert not (tmp_cache / "toy").exists()
 
 
@@ -69,7 +69,7 @@ def test_member_checksum_mismatch_writes_nothing(toy_dataset, tmp_cache, monkeyp
         registry.DATASETS, "toy", DatasetSpec(**{**toy_dataset.__dict__, "files": files})
     )
     with pytest.raises(DataError, match="nothing was written"):
-        registry.fetch(["toy"])
+        fetching.fetch(["toy"])
     assert not (tmp_cache / "toy").exists()
 
 

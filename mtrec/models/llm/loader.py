@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mtrec.data import registry
+from mtrec.data import fetching, registry
 from mtrec.data.registry import DataError
 from mtrec.utils import get_device, quiet_transformers, sha256_file, share_file, umask
 
@@ -125,7 +125,7 @@ def _convert(folder: Path) -> None:
     root = folder.parent
     try:
         root.mkdir(parents=True, exist_ok=True)
-        registry.clean_stale(root)
+        fetching.clean_stale(root)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder.name}.pid{os.getpid()}.",
                                     suffix=".part"))  # fmt: skip
         try:
