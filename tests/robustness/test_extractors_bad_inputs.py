@@ -204,7 +204,8 @@ def test_image_property(image, shape, dtype, special):
     else:
         images = images.astype(dtype)
         if special is not None and images.size:
-            images.flat[0] = special
+            with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf
+                images.flat[0] = special
     vectors = result_or_clear_error(image.encode, images)
     if not isinstance(vectors, Exception):  # else refused clearly
         assert_unit_or_zero_rows(vectors, shape[0])
