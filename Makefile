@@ -68,8 +68,10 @@ site: $(STAMP)
 	@echo "Website built: open $(SITE)/html/index.html in a browser, or serve it with"
 	@echo "  $(PY) -m http.server -d $(SITE)/html 8000   and open http://127.0.0.1:8000"
 
+# every throughput and goal row, then torch.compile against eager for the models it could help
 bench: data
 	$(VENV)/bin/mtrec bench
+	$(VENV)/bin/mtrec bench --compile --models mmoe ple star sasrec
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
