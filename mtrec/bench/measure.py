@@ -2,9 +2,11 @@
 
 A train step is ``zero_grad → loss (fwd) → backward → Adam step``; inference is ``predict`` under
 ``torch.inference_mode``. The batch is a :class:`~mtrec.checks.CheckedBatch`, as in training from
-a :class:`~mtrec.data.TensorBatcher`: its value checks run on the first (warm-up) step only. On CUDA both run in fp32 and in bf16 autocast; ``compiled`` adds
-``torch.compile``-d steps. Side-by-side comparisons time several builds in alternation
-(:func:`compare_builds`) so that load on a shared machine hits every side alike.
+a :class:`~mtrec.data.TensorBatcher`: its value checks run on the first (warm-up) step only. On
+CUDA both run in fp32 and in bf16 autocast. Side-by-side comparisons time several builds in
+alternation (:func:`compare_builds`) so that load on a shared machine hits every side alike;
+``torch.compile``-d steps are timed only that way, beside their eager twin
+(:mod:`mtrec.bench.compile_speed`).
 """
 
 from __future__ import annotations
@@ -175,7 +177,6 @@ def measure_case(
     env: dict,
     ceiling: float | None,
     settings: Settings,
-    compiled: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows for one model on one device and precision, over its batch sizes and phases."""
     rows = []
@@ -184,7 +185,7 @@ def measure_case(
         set_seed(SEED)
         try:
             built = case.build(batch_size)
-            steps = make_steps(built, device, precision, compiled)
+            steps = make_steps(built, device, precision)
         except torch.cuda.OutOfMemoryError:  # also raised by torch >= 2.5's alias
             log.warning("%s at batch %d does not fit on %s; skipped", case.name, batch_size, device)
             break
@@ -203,7 +204,7 @@ def measure_case(
             except torch.cuda.OutOfMemoryError:  # also raised by torch >= 2.5's alias
                 log.warning("%s %s at batch %d: out of memory", case.name, phase, batch_size)
                 continue
-            if phase not in per_sample and not compiled:
+            if phase not in per_sample:
                 per_sample[phase] = flops_per_sample(built, phase, step, batch_size)
             flops = per_sample.get(phase)
             gflops = flops * batch_size / (timing.ms_p50 / 1e3) / 1e9 if flops else None
@@ -215,7 +216,6 @@ def measure_case(
                     batch_size=batch_size,
                     phase=phase,
                     timing=timing,
-                    compiled=compiled,
                     gflops=gflops,
                     ceiling=ceiling,
                 )
@@ -253,7 +253,7 @@ def compare_builds(
     """One row per named model, all timed in alternation at ``batch_size`` and ``phase``.
 
     The builds named in ``compiled`` run under ``torch.compile`` (compiled on their warm-up
-    steps; their rows say ``compiled`` and, as in :func:`measure_case`, count no FLOPs).
+    steps; their rows say ``compiled`` and count no FLOPs).
     """
     set_seed(SEED)
     builts = {name: build() for name, build in builders.items()}

@@ -53,9 +53,10 @@ from mtrec.reporting.write import write_report
 __all__ = [
     "GOALS_CSV", "GOAL_COLUMNS", "GOAL_KEY", "NOT_AVAILABLE", "NOT_MEASURED", "QUALITY_COLUMNS",
     "QUALITY_CSV", "QUALITY_KEY", "RESULTS_DIR", "THROUGHPUT_COLUMNS", "THROUGHPUT_CSV",
-    "THROUGHPUT_KEY", "benchmark_markdown", "ceilings_table", "compile_table", "flops_table", "format_mean_std",
-    "full_table", "goals_table", "load_goals", "load_quality", "load_throughput", "markdown_table",
-    "model_rows", "plot_goals", "plot_throughput", "quality_markdown", "quality_rows",
-    "record_goals", "record_quality", "record_throughput", "replace_between", "seed_bars",
-    "speedup_table", "split_goals", "throughput_markdown", "upsert", "write_report", "writing_enabled",
+    "THROUGHPUT_KEY", "benchmark_markdown", "ceilings_table", "compile_table", "flops_table",
+    "format_mean_std", "full_table", "goals_table", "load_goals", "load_quality", "load_throughput",
+    "markdown_table", "model_rows", "plot_goals", "plot_throughput", "quality_markdown",
+    "quality_rows", "record_goals", "record_quality", "record_throughput", "replace_between",
+    "seed_bars", "speedup_table", "split_goals", "throughput_markdown", "upsert", "write_report",
+    "writing_enabled",
 ]  # fmt: skip
