@@ -17,6 +17,7 @@ baseline (:func:`template_titles`).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -235,7 +236,9 @@ def retrieve_titles(train: pd.DataFrame, test: pd.DataFrame, with_review: bool) 
     encoder = TextEncoder(max_length=32)
     train_src, test_src = title_sources(train, with_review), title_sources(test, with_review)
     unique = list(dict.fromkeys([*train_src, *test_src]))
-    vectors = encoder.encode(unique, progress=False).float()
+    with warnings.catch_warnings():  # reading only each text's first 32 tokens is the design
+        warnings.filterwarnings("ignore", ".*longer than max_length", UserWarning)
+        vectors = encoder.encode(unique, progress=False).float()
     row = {text: i for i, text in enumerate(unique)}
     a = vectors[[row[t] for t in test_src]]
     b = vectors[[row[t] for t in train_src]]

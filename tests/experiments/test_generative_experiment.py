@@ -1,5 +1,7 @@
 """mtrec.experiments.generative: tidy rows per part, the runner's command path, title metrics."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -161,3 +163,16 @@ def test_convergence_rows_say_whether_the_cap_ended_training():
     assert experiment.convergence(history, 10) == {"epochs": 4.0, "best_epoch": 1.0,
                                                    "at_cap": 0.0}  # fmt: skip
     assert experiment.convergence(history, 4)["at_cap"] == 1.0
+
+
+def test_title_retrieval_reads_32_tokens_by_design_and_does_not_warn(tmp_path, monkeypatch):
+    monkeypatch.setenv("MTREC_DATA", str(tmp_path))  # an empty embedding cache: every text encoded
+    words = " ".join(["wonderfully", "comfortable", "stretchy"] * 8)
+    frame = pd.DataFrame({"department": ["Dresses", "Tops"], "class_name": ["Dresses", "Knits"],
+                          "rating": [5, 2], "text": [words, "runs small"],
+                          "target": ["love it", "too small"]})  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = titles.retrieve_titles(frame, frame, with_review=True)
+    assert out == ["love it", "too small"]  # each input's nearest training input is itself
+    assert not [w for w in caught if "max_length" in str(w.message)], caught
