@@ -65,6 +65,7 @@ from mtrec.bench.flops import (
 from mtrec.bench.goals import (
     ceiling_beside_matmul,
     ceiling_goals,
+    ceiling_passes,
     ceiling_target,
     compare_goal,
     goal_row,
@@ -93,8 +94,8 @@ __all__ = [
     "FUSED_ATTENTION_OPS", "GROUPS", "MODEL_NAMES", "SASREC", "SEED", "TASKS", "Built", "Case",
     "Context", "LoopMMoE", "LoopPLE", "PerSampleDataset", "Settings", "Timing", "Unavailable",
     "add_arguments", "attention_built", "attention_name", "benchmark_pair",
-    "ceiling_beside_matmul", "ceiling_goals", "ceiling_matmul", "ceiling_target", "click_batch",
-    "click_features", "compare_attention", "compare_builds", "compare_distill", "compare_goal",
+    "ceiling_beside_matmul", "ceiling_goals", "ceiling_matmul", "ceiling_passes", "ceiling_target",
+    "click_batch", "click_features", "compare_attention", "compare_builds", "compare_distill", "compare_goal",
     "compare_multitask", "compare_serving", "compare_text", "copy_ceiling", "counted_flops",
     "encoder_decoder_case", "environment", "every_tower_built", "every_tower_forward",
     "flops_per_sample", "fused_attention_goal", "fused_attention_kernels", "goal_row",
