@@ -229,15 +229,12 @@ def ceiling_goals(rows: list[dict[str, Any]], ctx: Context) -> list[dict[str, An
     goals = []
     for model, (batch, _, best, choice) in chosen.items():
         target = ceiling_target(model)
-        ranked = sorted(passes[model], key=lambda p: p["fraction"])
-        median = ranked[len(ranked) // 2]
         fractions = [p["fraction"] for p in passes[model]]
-        straddles = min(fractions) < target <= max(fractions)
+        middle, passes_note = median_pass(fractions, target)
+        median = passes[model][middle]
         detail = (
             f"{median['gflops']:.1f} GFLOP/s at batch {batch} against the matmul's "
-            f"{median['matmul_gflops']:.0f}: the median of {len(fractions)} passes "
-            f"({', '.join(f'{f:.3f}' for f in fractions)}"
-            f"{'; the target lies among them' if straddles else ''}), each timed in alternating "
+            f"{median['matmul_gflops']:.0f}: {passes_note}, each timed in alternating "
             f"blocks of {CEILING_BLOCK} after a settling step (medians of {median['repeats']}); "
             f"batch chosen from {choice}; against the run's best-of ceiling "
             f"{best.ceiling_fraction:.3f}; notebook 10 explains a miss"
@@ -248,9 +245,30 @@ def ceiling_goals(rows: list[dict[str, Any]], ctx: Context) -> list[dict[str, An
     return goals
 
 
-def ceiling_passes(detail: str) -> tuple[float, ...]:
-    """The passes of a "FLOP bound" goal row, read back from its ``detail`` (() if it has none)."""
-    found = re.search(r"the median of \d+ passes \(([\d., ]+)", detail)
+def median_pass(
+    values: list[float], target: float, *, lower_is_better: bool = False
+) -> tuple[int, str]:
+    """The index of the median of a goal's fresh passes, and the detail's note on them.
+
+    The note lists every pass in the order timed, and says so when the target lies among them
+    (met in some passes, not in others): then the verdict is no more than the run-to-run noise.
+    :func:`goal_passes` reads the passes back from the note.
+    """
+    if not values:
+        raise ValueError("median_pass needs at least one pass; received none")
+    order = sorted(range(len(values)), key=values.__getitem__)
+    middle = order[len(order) // 2]
+    low, high = min(values), max(values)
+    straddles = low <= target < high if lower_is_better else low < target <= high
+    listed = ", ".join(f"{v:.3f}" for v in values)
+    note = f"the median of {len(values)} passes ({listed}"
+    return middle, note + ("; the target lies among them)" if straddles else ")")
+
+
+def goal_passes(detail: str) -> tuple[float, ...]:
+    """The passes of a goal row timed in fresh passes, read back from its ``detail`` (() if it
+    has none): the FLOP-bound and input-check goals."""
+    found = re.search(r"the median of \d+ passes \(([-\d., ]+)", detail)
     return tuple(float(f) for f in found.group(1).split(", ")) if found else ()
 
 

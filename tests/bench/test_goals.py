@@ -83,7 +83,7 @@ def test_ceiling_goals_time_the_best_batch_beside_the_matmul(cpu_context, monkey
     assert goal["measured"] == 0.49 and goal["met"] == "no" and goal["target"] == ">= 0.5"
     assert "44.1 GFLOP/s at batch 64 against the matmul's 90" in goal["detail"]
     assert "3 passes (0.520, 0.470, 0.490; the target lies among them)" in goal["detail"]
-    assert bench.ceiling_passes(goal["detail"]) == (0.52, 0.47, 0.49)
+    assert bench.goal_passes(goal["detail"]) == (0.52, 0.47, 0.49)
     assert "batch 16 0.400, batch 64 0.450" in goal["detail"]
     assert "best-of ceiling 0.400" in goal["detail"]
 
@@ -104,8 +104,8 @@ def test_ceiling_goals_say_nothing_of_the_target_when_every_pass_agrees(cpu_cont
     assert goal["measured"] == 0.21 and goal["met"] == "no" and goal["target"] == ">= 0.3"
     assert "3 passes (0.210, 0.190, 0.220)" in goal["detail"]
     assert "target lies" not in goal["detail"]
-    assert bench.ceiling_passes(goal["detail"]) == (0.21, 0.19, 0.22)
-    assert bench.ceiling_passes("an older row without passes") == ()
+    assert bench.goal_passes(goal["detail"]) == (0.21, 0.19, 0.22)
+    assert bench.goal_passes("an older row without passes") == ()
 
 
 def test_ceiling_beside_matmul_divides_the_two_medians(cpu_context, toy_case):
@@ -118,3 +118,17 @@ def test_ceiling_targets_follow_the_model():
     assert bench.ceiling_target("mmoe") == bench.ceiling_target("ple") == 0.5
     assert bench.ceiling_target("star") == 0.3
     assert bench.ceiling_target("sasrec") == bench.ceiling_target("encoder-decoder") == 0.35
+
+
+def test_median_pass_names_the_middle_pass_and_a_target_among_the_passes():
+    assert bench.median_pass([0.52, 0.47, 0.49], 0.5) == (
+        2,
+        "the median of 3 passes (0.520, 0.470, 0.490; the target lies among them)",
+    )
+    # lower is better: met at or below the target; one pass at it and one above straddle it
+    middle, note = bench.median_pass([0.068, -0.003, 0.02], 0.02, lower_is_better=True)
+    assert middle == 2 and note.endswith("; the target lies among them)")
+    assert bench.goal_passes(note) == (0.068, -0.003, 0.02)
+    assert bench.median_pass([0.01, 0.02], 0.02, lower_is_better=True)[1].endswith("0.020)")
+    with pytest.raises(ValueError, match="at least one pass"):
+        bench.median_pass([], 0.5)

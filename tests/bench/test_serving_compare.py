@@ -21,6 +21,16 @@ def test_worst_cosine_of_identical_vectors_is_one():
     assert low == pytest.approx(1.0, abs=1e-6) and mean == pytest.approx(1.0, abs=1e-6)
 
 
+def test_text_speed_goals_count_the_median_of_their_passes():
+    def timed(ms_ours, ms_theirs):  # one pass: per-step times of 64 sentences
+        return {"ours": bench.Timing([ms_ours], 0.0, 64), "st": bench.Timing([ms_theirs], 0.0, 64)}
+
+    passes = [timed(1000, 990), timed(1000, 1010), timed(1000, 1000)]  # ratios 0.99, 1.01, 1.0
+    chosen, note = text_speed._median_ratio(passes, "ours", "st", 1.0)
+    assert chosen is passes[2]
+    assert note == "the median of 3 passes (0.990, 1.010, 1.000; the target lies among them)"
+
+
 def test_serving_comparison_rows_and_goal(cpu_context, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the serve extra (pip install 'mtrec[serve]')")
     pytest.importorskip("onnxscript", reason="the serve extra (pip install 'mtrec[serve]')")
