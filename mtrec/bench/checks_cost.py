@@ -133,7 +133,7 @@ def check_cost(ctx: Context) -> tuple[Rows, Rows]:
             f"epoch of {rows} rows, batch {MULTITASK_BATCH}, {note}, each the medians of "
             f"{len(timings['unchecked'].times_ms)} epochs in alternation; in the median pass: "
             f"checked once {once:.1f} ms, unchecked {floor:.1f} ms, checked per batch "
-            f"{per_batch:.1f} ms (+{100 * (per_batch / floor - 1):.1f}%); the one-time "
+            f"{per_batch:.1f} ms ({100 * (per_batch / floor - 1):+.1f}%); the one-time "
             f"whole-data scan {scan_ms:.2f} ms"
         )
         goal = f"{kind} train epoch: input-check cost (checked once / unchecked - 1)"

@@ -1,5 +1,7 @@
 """The input-check cost and the SASRec data path: goal rows measured in one run."""
 
+import re
+
 import torch
 
 from mtrec.bench import Context, Settings, environment, goal_passes
@@ -25,6 +27,7 @@ def test_check_cost_times_three_epochs_for_mmoe_and_star():
         assert (
             "checked per batch" in goal["detail"] and "one-time whole-data scan" in goal["detail"]
         )
+        assert re.search(r"checked per batch [\d.]+ ms \([+-]\d+\.\d%\)", goal["detail"])
         passes = goal_passes(goal["detail"])  # three fresh passes; the median one counts
         assert len(passes) == 3 and goal["measured"] == sorted(passes)[1]
 
