@@ -13,6 +13,7 @@ import pandas as pd
 
 from mtrec.reporting.multiscenario import multiscenario_markdown
 from mtrec.reporting.plots import plot_goals, plot_throughput
+from mtrec.reporting.protocols import MULTISCENARIO_PROTOCOL
 from mtrec.reporting.render import (
     benchmark_markdown,
     quality_markdown,
@@ -24,14 +25,6 @@ from mtrec.reporting.store import RESULTS_DIR, load_goals, load_quality, load_th
 from mtrec.utils import REPO_ROOT
 
 log = logging.getLogger(__name__)
-
-MULTISCENARIO_PROTOCOL = (
-    "Protocol (`python -m mtrec.experiments.multiscenario`, written out in `datasets/README.md`): "
-    "ML-100k split into three scenarios by user age (<25, 25–34, ≥35), label rating > 3, random "
-    "8:1:1 split; Clothing reviews by department (6 scenarios). Every model is trained with Adam "
-    "and early stopping on validation AUC; test AUC and LogLoss, overall and per scenario, mean ± "
-    "std over 5 seeds, each model against Shared-Bottom (`sb+scenario`) by a paired t-test."
-)
 
 
 def load_csv(path: Path) -> pd.DataFrame | None:
