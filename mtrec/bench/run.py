@@ -171,6 +171,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="appended to device_name, e.g. 'shared, loaded 2-core machine'",
     )
     parser.add_argument(
+        "--relabel",
+        action="store_true",
+        help="the rows written (measured, or merged with --merge) replace this machine's rows of "
+        "the same measurements under any other --note, instead of standing beside them",
+    )
+    parser.add_argument(
         "--threads",
         type=arg_int(min=1, max=1024),
         default=None,
@@ -193,8 +199,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def merge_results(source: Path, throughput_csv: Path, goals_csv: Path) -> None:
-    """Upsert the rows of another run's results folder (its throughput.csv and goals.csv)."""
+def merge_results(
+    source: Path, throughput_csv: Path, goals_csv: Path, *, relabel: bool = False
+) -> None:
+    """Upsert the rows of another run's results folder (its throughput.csv and goals.csv).
+
+    ``relabel``: its throughput rows also replace the same measurements of the same machine
+    under another label (:func:`mtrec.reporting.record_throughput`).
+    """
     found = [name for name in ("throughput.csv", "goals.csv") if (source / name).is_file()]
     if not found:
         raise SystemExit(
@@ -202,7 +214,8 @@ def merge_results(source: Path, throughput_csv: Path, goals_csv: Path) -> None:
             "pass the results folder of a run made with --out"
         )
     if "throughput.csv" in found:
-        record_throughput(load_throughput(source / "throughput.csv"), path=throughput_csv)
+        rows = load_throughput(source / "throughput.csv")
+        record_throughput(rows, path=throughput_csv, relabel=relabel)
     if "goals.csv" in found:
         record_goals(load_goals(source / "goals.csv").to_dict("records"), path=goals_csv)
     print(f"merged {', '.join(found)} from {source}")
@@ -213,7 +226,7 @@ def main(args: argparse.Namespace) -> int:
     results_dir = Path(args.out) if args.out else RESULTS_DIR
     throughput_csv, goals_csv = results_dir / "throughput.csv", results_dir / "goals.csv"
     if args.merge:
-        merge_results(Path(args.merge), throughput_csv, goals_csv)
+        merge_results(Path(args.merge), throughput_csv, goals_csv, relabel=args.relabel)
     if args.report_only or args.merge:
         write_report(results_dir=results_dir, models=MODEL_NAMES)
         print(f"report regenerated from {results_dir}")
@@ -238,7 +251,7 @@ def main(args: argparse.Namespace) -> int:
         )
         if rows:  # a comparison re-times some model rows: keep its (interleaved) measurement
             frame = pd.DataFrame(rows).drop_duplicates(THROUGHPUT_KEY, keep="last")
-            record_throughput(frame, path=throughput_csv)
+            record_throughput(frame, path=throughput_csv, relabel=args.relabel)
         all_goals += goals
         all_unavailable += unavailable
     if not torch.cuda.is_available():

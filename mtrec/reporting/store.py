@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -82,17 +83,37 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def upsert(path: Path, rows: pd.DataFrame, columns: list[str], key: list[str]) -> pd.DataFrame:
+def upsert(
+    path: Path,
+    rows: pd.DataFrame,
+    columns: list[str],
+    key: list[str],
+    *,
+    same: Callable[[pd.DataFrame], pd.Series] | None = None,
+) -> pd.DataFrame:
     """Insert ``rows`` into the CSV at ``path``, replacing rows with the same ``key``.
 
-    The read-modify-write runs under a file lock: two notebooks recording rows at once (e.g.
-    ``make -j tour``) both land.
+    ``same`` (optional) maps a frame to one string per row: the old rows whose string is among
+    the new rows' are replaced instead (a coarser identity than ``key``; the result is still
+    sorted by ``key``). The read-modify-write runs under a file lock: two notebooks recording
+    rows at once (e.g. ``make -j tour``) both land.
     """
     with _locked(path):
-        return _upsert(path, rows, columns, key)
+        return _upsert(path, rows, columns, key, same or (lambda frame: _joined(frame, key)))
 
 
-def _upsert(path: Path, rows: pd.DataFrame, columns: list[str], key: list[str]) -> pd.DataFrame:
+def _joined(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One string per row: the values of ``columns`` joined by "|"."""
+    return frame[columns].astype(str).agg("|".join, axis=1)
+
+
+def _upsert(
+    path: Path,
+    rows: pd.DataFrame,
+    columns: list[str],
+    key: list[str],
+    same: Callable[[pd.DataFrame], pd.Series],
+) -> pd.DataFrame:
     missing = sorted(set(columns) - set(rows.columns))
     if missing:
         raise ValueError(f"result rows lack columns {missing}; expected all of {columns}")
@@ -102,10 +123,8 @@ def _upsert(path: Path, rows: pd.DataFrame, columns: list[str], key: list[str]) 
         if col not in old.columns:
             old[col] = np.nan
     old = old[columns]
-    if len(old):
-        keys_new = rows[key].astype(str).agg("|".join, axis=1)
-        keys_old = old[key].astype(str).agg("|".join, axis=1)
-        old = old[~keys_old.isin(set(keys_new))]
+    if len(old) and len(rows):
+        old = old[~same(old).isin(set(same(rows)))]
     merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
     merged = merged.sort_values(key, kind="stable").reset_index(drop=True)
     _atomic_write_csv(merged, path)
@@ -192,11 +211,32 @@ def _check_quality(rows: pd.DataFrame) -> None:
         )
 
 
-def record_throughput(rows: pd.DataFrame, *, path: Path = THROUGHPUT_CSV) -> None:
-    """Upsert throughput rows (``mtrec bench`` always writes; it is an explicit command)."""
+def record_throughput(
+    rows: pd.DataFrame, *, path: Path = THROUGHPUT_CSV, relabel: bool = False
+) -> None:
+    """Upsert throughput rows (``mtrec bench`` always writes; it is an explicit command).
+
+    A row replaces the row of the same measurement on the same machine and label
+    (:data:`THROUGHPUT_KEY`). With ``relabel`` it also replaces that measurement's rows under
+    any other label of the machine (the ``[note]`` at the end of ``device_name``), so a
+    re-measurement that says something new about the machine (e.g. that its host was quiet)
+    does not leave the old rows beside it.
+    """
     rows = rows.copy()
     rows["date"] = rows.get("date", date.today().isoformat())
-    upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY)
+    same = _same_machine_measurement if relabel else None
+    upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY, same=same)
+
+
+def machine_name(device_name: str) -> str:
+    """``device_name`` without the ``[note]`` that ``mtrec bench --note`` appends to it."""
+    return re.sub(r" \[.*\]$", "", str(device_name))
+
+
+def _same_machine_measurement(frame: pd.DataFrame) -> pd.Series:
+    """THROUGHPUT_KEY per row, with the machine's name in place of its labelled name."""
+    unlabelled = frame.assign(device_name=frame["device_name"].map(machine_name))
+    return _joined(unlabelled, THROUGHPUT_KEY)
 
 
 def record_goals(goals: list[dict[str, Any]], *, path: Path = GOALS_CSV) -> pd.DataFrame:

@@ -80,6 +80,24 @@ def test_merge_upserts_another_runs_rows_and_says_what_it_needs(tmp_path):
         args.func(args)
 
 
+def test_merge_with_relabel_replaces_the_machines_rows_under_its_old_label(tmp_path):
+    from mtrec.reporting import RESULTS_DIR, load_throughput, machine_name
+
+    committed = load_throughput(RESULTS_DIR / "throughput.csv").iloc[:3]
+    target, other = tmp_path / "results", tmp_path / "quiet"
+    target.mkdir(), other.mkdir()
+    committed.to_csv(target / "throughput.csv", index=False)
+    name = machine_name(committed.device_name.iloc[0])
+    committed.iloc[:2].assign(device_name=f"{name} [quiet host]").to_csv(
+        other / "throughput.csv", index=False
+    )
+    argv = ["bench", "--out", str(target), "--merge", str(other), "--relabel"]
+    args = build_parser().parse_args(argv)
+    assert args.func(args) == 0
+    merged = load_throughput(target / "throughput.csv")
+    assert len(merged) == 3 and (merged.device_name == f"{name} [quiet host]").sum() == 2
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

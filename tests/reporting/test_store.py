@@ -37,6 +37,34 @@ def test_record_quality_is_off_unless_asked(tmp_path, monkeypatch):
     assert not path.exists()
 
 
+def _throughput_row(device_name: str, batch_size: int, samples_per_s: float) -> dict:
+    row = dict.fromkeys(reporting.THROUGHPUT_COLUMNS, "x")
+    return {**row, "model": "mmoe", "device": "cpu", "device_name": device_name,
+            "precision": "fp32", "batch_size": batch_size, "phase": "train", "compiled": False,
+            "samples_per_s": samples_per_s}  # fmt: skip
+
+
+def test_a_relabelled_machine_replaces_its_rows_only_when_asked(tmp_path):
+    path = tmp_path / "throughput.csv"
+    busy, quiet = "EPYC (2 threads) [busy host]", "EPYC (2 threads) [quiet host]"
+    old = [_throughput_row(busy, 64, 1.0), _throughput_row(busy, 4096, 2.0),
+           _throughput_row("Xeon (2 threads) [busy host]", 64, 3.0)]  # fmt: skip
+    reporting.record_throughput(pd.DataFrame(old), path=path)
+    new = pd.DataFrame([_throughput_row(quiet, 64, 9.0)])
+
+    reporting.record_throughput(new, path=path)  # a new label stands beside the old one
+    assert len(reporting.load_throughput(path)) == 4
+    reporting.record_throughput(new, path=path, relabel=True)
+    table = reporting.load_throughput(path)
+    kept = set(zip(table.device_name, table.batch_size))
+    assert kept == {(quiet, 64), (busy, 4096), ("Xeon (2 threads) [busy host]", 64)}
+    assert (
+        reporting.machine_name(quiet)
+        == "EPYC (2 threads)"
+        == reporting.machine_name("EPYC (2 threads)")
+    )
+
+
 def test_goals_are_upserted_by_goal_and_device(tmp_path):
     path = tmp_path / "goals.csv"
     row = {"goal": "g", "kind": "multitask", "device": "cpu", "measured": 2.5, "target": ">= 2",
