@@ -267,7 +267,7 @@ def median_pass(
 
 def goal_passes(detail: str) -> tuple[float, ...]:
     """The passes of a goal row timed in fresh passes, read back from its ``detail`` (() if it
-    has none): the FLOP-bound and input-check goals."""
+    has none): the FLOP-bound, input-check, text-encoder and typical-implementation goals."""
     found = re.search(r"the median of \d+ passes \(([-\d., ]+)", detail)
     return tuple(float(f) for f in found.group(1).split(", ")) if found else ()
 

@@ -16,9 +16,9 @@ holds, so an upper bound). GFLOP/s are counted from the config for transformer m
 `torch.utils.flop_counter` for the others; the fraction in the tables divides by the best of the
 run's matmul ceiling steps, and each "FLOP bound" goal times the model's train step in alternation
 with that matmul (medians of both, as every other goal's two sides), in three passes over the
-models; the median pass counts, and the detail lists all three. The input-check and text-encoder
-goals are taken in three passes too (goals near their target flip with the run-to-run noise of a
-few percent: "the target lies among them" says so). Rows named
+models; the median pass counts, and the detail lists all three. The input-check, text-encoder and
+typical-implementation goals are taken in three passes too (goals near their target flip with the
+run-to-run noise of a few percent: "the target lies among them" says so). Rows named
 `(epoch, data incl.)` time whole epochs including data loading. On Linux, `import mtrec` lets
 glibc keep freed buffers of up to 32 MiB for reuse (`mtrec.utils.keep_freed_memory`), so a step
 does not page-fault its activations in afresh every time."""
