@@ -22,7 +22,7 @@ from torch import Tensor
 from mtrec.checks import check_finite, check_ids, check_int, check_nonempty, check_tensor
 from mtrec.data import ML_SCENARIOS, DenseFeature, SparseFeature, TextFeature
 from mtrec.data.tasks.movielens import user_demographics
-from mtrec.models.multitask.mmoe import MMoEConfig
+from mtrec.models.multitask.mmoe import MMoE, MMoEConfig
 from mtrec.models.of_record import multitask_mmoe_config
 from mtrec.nn.pca import pca_project
 from mtrec.routing import RuleTaskMapper
@@ -288,3 +288,9 @@ def mmoe_config(
         TextFeature("item_text", config.text_dim),
     )
     return multitask_mmoe_config(features, len(config.tasks))
+
+
+def scoring_model(config: RecommenderConfig, meta: Mapping[str, Any]) -> MMoE:
+    """A fresh scoring MMoE (:func:`mmoe_config`) sized by a fit's catalogue (``meta``)."""
+    sizes = {k: meta[k] for k in ("num_users", "num_items", "occupations")}
+    return MMoE(mmoe_config(config, **sizes))

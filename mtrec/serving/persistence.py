@@ -87,6 +87,27 @@ def serving_device(requested: str | None, saved: str | None, *, argument: str) -
         return torch.device("cpu")
 
 
+def check_finite_state(state: Mapping[str, Tensor]) -> None:
+    """Raise ValueError naming the first floating tensor of ``state`` with a NaN or inf value."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(
+                f"the recommender's tensor {name!r} holds NaN or infinite values (training "
+                "diverged, or a saved file was damaged); re-fit the recommender, or load an "
+                "intact save"
+            )
+
+
+def prefixed(prefix: str, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state``'s tensors (detached, on the CPU) under names ``prefix`` + name, as saved."""
+    return {f"{prefix}{k}": v.detach().cpu() for k, v in state.items()}
+
+
+def unprefixed(prefix: str, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The tensors of ``state`` saved under ``prefix`` (see :func:`prefixed`), names stripped."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
 def router_sha256(classes: list[Any], state: Mapping[str, Tensor]) -> str:
     """sha256 of the router's class list (in order) and its ``router.*`` tensors: the class
     order is bound to the trained head, whose output j means ``classes[j]``."""

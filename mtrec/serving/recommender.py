@@ -35,21 +35,27 @@ from torch import Tensor
 
 from mtrec.checks import check_float, check_int
 from mtrec.data.batching import TensorBatcher
-from mtrec.models.multitask.mmoe import MMoE
 from mtrec.routing import RuleTaskMapper, ScenarioClassifier
 from mtrec.serving.build import (
     RecommenderConfig,
     features,
     history_tensors,
     item_profiles,
-    mmoe_config,
     scenario_ids,
+    scoring_model,
     text_projection,
     training_rows,
     user_tensors,
 )
-from mtrec.serving.persistence import read_saved, serving_device, write_saved
-from mtrec.serving.rerank import attention_weights, explain, mmr
+from mtrec.serving.persistence import (
+    check_finite_state,
+    prefixed,
+    read_saved,
+    serving_device,
+    unprefixed,
+    write_saved,
+)
+from mtrec.serving.rerank import attention_weights, explain, mmr, unseen_distinct
 from mtrec.train import fit as fit_model
 from mtrec.utils import set_seed
 
@@ -90,14 +96,6 @@ def _zscore(x: Tensor) -> Tensor:
     return (x - x.mean()) / x.std().clamp_min(1e-6)
 
 
-def _prefixed(prefix: str, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    return {f"{prefix}{k}": v.detach().cpu() for k, v in state.items()}
-
-
-def _unprefixed(prefix: str, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
-
 class Recommender:
     """A fitted end-to-end recommender over MovieLens-100k; build with :meth:`fit` or :meth:`load`.
 
@@ -128,23 +126,17 @@ class Recommender:
         self.mapper = RuleTaskMapper(
             config.task_table, scenarios=config.scenarios, tasks=config.tasks
         )
-        for name, tensor in state.items():  # NaN weights would give NaN scores: refuse them here
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise ValueError(
-                    f"the recommender's tensor {name!r} holds NaN or infinite values (training "
-                    "diverged, or a saved file was damaged); re-fit the recommender, or load an "
-                    "intact save"
-                )
-        self.model = _mmoe(meta, config).to(self.device).eval()
+        check_finite_state(state)  # NaN weights would give NaN scores: refuse them here
+        self.model = scoring_model(config, meta).to(self.device).eval()
         try:
-            self.model.load_state_dict(_unprefixed("model.", state))
+            self.model.load_state_dict(unprefixed("model.", state))
         except RuntimeError as error:
             raise ValueError(
                 f"the saved MMoE weights do not fit the sizes in its config ({error}); the "
                 "config and tensors come from different fits: save them together again"
             ) from error
         self.router = ScenarioClassifier("lm", encoder=encoder, device="cpu").load_state_dict(
-            _unprefixed("router.", state), classes=meta["router_classes"]
+            unprefixed("router.", state), classes=meta["router_classes"]
         )
         classes = list(self.router.classes_)
         self._router_order = [classes.index(s) for s in config.scenarios]  # config order
@@ -195,19 +187,19 @@ class Recommender:
             "item_text": text,
             **history_tensors(ordered, items),
             **demographics,
-            **_prefixed("router.", router.state_dict()),
+            **prefixed("router.", router.state_dict()),
         }
-        model = _mmoe(meta, config)
+        model = scoring_model(config, meta)
         rows = training_rows(ordered, items, config.tasks, seed)
         batches = TensorBatcher(features(rows, state), 1024, shuffle=True, seed=seed)
         fit_model(model, batches, epochs=epochs, lr=3e-3, seed=seed, device=device, progress=False)
-        state.update(_prefixed("model.", model.state_dict()))
+        state.update(prefixed("model.", model.state_dict()))
         return cls(state, meta, config=config, encoder=encoder)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``tensors.safetensors`` into ``directory``."""
-        state = {**self.items, **_prefixed("model.", self.model.state_dict()),
-                 **_prefixed("router.", self.router.state_dict())}  # fmt: skip
+        state = {**self.items, **prefixed("model.", self.model.state_dict()),
+                 **prefixed("router.", self.router.state_dict())}  # fmt: skip
         return write_saved(directory, state, config=self.config, meta=self.meta)
 
     @classmethod
@@ -323,16 +315,7 @@ class Recommender:
             _no_nan(query, "the query's text embedding")
             fused = fused + fusion["query"] * _zscore(self.embeddings @ query)
         _no_nan(fused, "the fused scores")
-        seen_title = torch.zeros(int(self.title_ids.max()) + 1, dtype=torch.bool)
-        seen_title[self.title_ids[history]] = True
-        fused[seen_title[self.title_ids]] = float("-inf")  # filter seen items (and their copies)
-        order = torch.argsort(fused, descending=True, stable=True)  # (I,)
-        titles = self.title_ids[order]  # de-duplicate repeated titles: keep the best-scored copy
-        first = torch.full_like(seen_title, len(order), dtype=torch.long).scatter_reduce(
-            0, titles, torch.arange(len(order)), reduce="amin"
-        )  # first position of each title in the order
-        keep = (first[titles] == torch.arange(len(order))) & torch.isfinite(fused[order])
-        pool = order[keep][: fusion["pool"]]
+        pool = unseen_distinct(fused, self.title_ids, history)[: fusion["pool"]]
         lap("fusion + filter + dedup")
         return Candidates(
             rows=pool, scores=fused[pool], history=history,
@@ -407,9 +390,3 @@ def _no_nan(scores: Tensor, name: str) -> None:
             "the recommender's weights are damaged or training diverged: re-fit it (or load an "
             "intact save)"
         )
-
-
-def _mmoe(meta: Mapping[str, Any], config: RecommenderConfig) -> MMoE:
-    """A fresh scoring MMoE sized by the fitted catalogue (``meta``) and ``config``."""
-    sizes = {k: meta[k] for k in ("num_users", "num_items", "occupations")}
-    return MMoE(mmoe_config(config, **sizes))

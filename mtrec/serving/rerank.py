@@ -1,8 +1,9 @@
-"""The last stage of a request: MMR re-ranking of the candidate pool and attention explanations.
+"""The last stage of a request: the unseen, de-duplicated candidate pool, its MMR re-ranking
+and attention explanations.
 
-Both work on the unit-norm item text embeddings (I, D): their cosine is the item-item similarity
-MMR penalises, and the attention of a recommended item over the user's history names the films
-it was recommended "because of".
+MMR and the explanations work on the unit-norm item text embeddings (I, D): their cosine is the
+item-item similarity MMR penalises, and the attention of a recommended item over the user's
+history names the films it was recommended "because of".
 """
 
 from __future__ import annotations
@@ -16,6 +17,29 @@ from mtrec.checks import check_finite
 from mtrec.nn.attention import scaled_dot_product_attention
 
 RECENT = 50  # explanations attend over the user's last RECENT history items
+
+
+def unseen_distinct(scores: Tensor, title_ids: Tensor, history: Tensor) -> Tensor:
+    """Item rows by descending score, without seen titles and with one copy of each title.
+
+    Args:
+        scores: (I,) fused score of every item row.
+        title_ids: (I,) each row's title id (repeated titles share one).
+        history: (L,) rows the user has seen: every copy of their titles is left out.
+
+    Returns:
+        (P,) rows, best first (ties in row order); of a repeated title, its best-scored copy.
+    """
+    seen_title = torch.zeros(int(title_ids.max()) + 1, dtype=torch.bool)
+    seen_title[title_ids[history]] = True
+    scores = scores.masked_fill(seen_title[title_ids], float("-inf"))
+    order = torch.argsort(scores, descending=True, stable=True)  # (I,)
+    titles = title_ids[order]
+    first = torch.full_like(seen_title, len(order), dtype=torch.long).scatter_reduce(
+        0, titles, torch.arange(len(order)), reduce="amin"
+    )  # first position of each title in the order
+    keep = (first[titles] == torch.arange(len(order))) & torch.isfinite(scores[order])
+    return order[keep]
 
 
 def mmr(relevance: Tensor, similarity: Tensor, k: int, trade_off: float) -> list[int]:

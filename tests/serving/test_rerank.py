@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec.serving.rerank import RECENT, attention_weights, explain, mmr
+from mtrec.serving.rerank import RECENT, attention_weights, explain, mmr, unseen_distinct
 
 
 def naive_mmr(rel, sim, k, lam):
@@ -69,3 +69,16 @@ def test_explain_names_the_two_most_attended_history_titles():
     assert first.startswith("film 1 (") and second.endswith(")")
     assert explain(titles, embeddings, torch.tensor([0, 4]), torch.tensor([], dtype=torch.long),
                    tau=0.05) == ["popular in this context (no history yet)"] * 2  # fmt: skip
+
+
+def test_the_pool_leaves_out_seen_titles_and_keeps_the_best_copy_of_a_repeated_one():
+    scores = torch.tensor([0.1, 0.9, 0.5, 0.7, 0.5, 0.3])
+    title_ids = torch.tensor([0, 1, 2, 2, 3, 4])  # rows 2 and 3 are one title
+    history = torch.tensor([5])  # title 4 seen
+    pool = unseen_distinct(scores, title_ids, history)
+    assert pool.tolist() == [1, 3, 4, 0]  # row 3 beats its copy, row 2; row 5 was seen
+    tied = unseen_distinct(
+        torch.zeros(3), torch.tensor([0, 1, 2]), torch.tensor([], dtype=torch.long)
+    )
+    assert tied.tolist() == [0, 1, 2]  # ties keep row order
+    assert unseen_distinct(scores, title_ids, torch.arange(6)).numel() == 0  # all seen
