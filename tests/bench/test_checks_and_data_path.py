@@ -32,6 +32,24 @@ def test_check_cost_times_three_epochs_for_mmoe_and_star():
         assert len(passes) == 3 and goal["measured"] == sorted(passes)[1]
 
 
+def test_the_check_goal_reports_its_median_pass_rounded_once(monkeypatch):
+    from mtrec.bench import checks_cost
+    from mtrec.bench.timing import Timing
+
+    costs = iter([0.03, 0.03, -0.0124999999, -0.0124999999, -0.03, -0.03])  # passes x models
+
+    def timed(epochs, **_):
+        once = 100 * (1 + next(costs))
+        return {arm: Timing([once if arm == "checked once" else 100.0], 0.0, 8)
+                for arm in checks_cost.ARMS}  # fmt: skip
+
+    monkeypatch.setattr(checks_cost, "_epochs", lambda kind, rows, device: ({}, 0.5))
+    monkeypatch.setattr(checks_cost, "time_interleaved", timed)
+    for goal in check_cost(_quick())[1]:
+        assert goal_passes(goal["detail"]) == (0.03, -0.012, -0.03)
+        assert goal["measured"] == -0.012 and goal["met"] == "yes"  # not -0.0125 -> -0.013
+
+
 def test_the_unchecked_floor_skips_every_check():
     origin = _Unchecked({"user": torch.tensor([99])})
     batch = CheckedBatch({"user": torch.tensor([99])}, origin)
