@@ -70,6 +70,7 @@ from mtrec.bench.goals import (
     goal_passes,
     goal_row,
     median_pass,
+    median_ratio_pass,
     ratio_goal,
     unavailable_goal,
 )
@@ -101,9 +102,9 @@ __all__ = [
     "encoder_decoder_case", "environment", "every_tower_built", "every_tower_forward",
     "flops_per_sample", "fused_attention_goal", "fused_attention_kernels", "goal_passes",
     "goal_row", "make_steps", "matmul_ceiling", "measure_case", "measure_device", "median_pass",
-    "model_cases", "move", "mtrec_train_epoch", "multitask_case", "multitask_model",
-    "naive_multitask_model", "naive_train_epoch", "ratio_goal", "review_texts", "router_built",
-    "row", "sasrec_case", "star_built", "star_case", "star_scenario_cost", "student_case",
-    "teacher_case", "time_interleaved", "time_steps", "timing_rows", "transformer_flops",
-    "unavailable_goal",
+    "median_ratio_pass", "model_cases", "move", "mtrec_train_epoch", "multitask_case",
+    "multitask_model", "naive_multitask_model", "naive_train_epoch", "ratio_goal", "review_texts",
+    "router_built", "row", "sasrec_case", "star_built", "star_case", "star_scenario_cost",
+    "student_case", "teacher_case", "time_interleaved", "time_steps", "timing_rows",
+    "transformer_flops", "unavailable_goal",
 ]  # fmt: skip

@@ -40,7 +40,7 @@ from mtrec.bench.goals import (
     STAR_SCENARIOS,
     compare_goal,
     goal_row,
-    median_pass,
+    median_ratio_pass,
     ratio_goal,
 )
 from mtrec.bench.inputs import click_batch, click_features, move, moving
@@ -143,28 +143,29 @@ def compare_multitask(kind: str, ctx: Context) -> tuple[Rows, Rows]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     naive_opt = torch.optim.Adam(naive.parameters(), lr=1e-3)
     naive.to(device)
+    ours_name, theirs_name = (
+        f"{kind} (epoch, data incl.)",
+        f"{kind}-typical-loop (epoch, data incl.)",
+    )
     epochs = {
-        f"{kind} (epoch, data incl.)": lambda: mtrec_train_epoch(model, batches, opt),
-        f"{kind}-typical-loop (epoch, data incl.)": lambda: naive_train_epoch(
-            naive, moving(loader, device), naive_opt
-        ),
+        ours_name: lambda: mtrec_train_epoch(model, batches, opt),
+        theirs_name: lambda: naive_train_epoch(naive, moving(loader, device), naive_opt),
     }
     alternate = functools.partial(time_interleaved, epochs, device=device, batch_size=n_rows,
                                   warmup=1, repeats=5 if quick else 7, min_repeats=2,
                                   budget_s=4.0 if quick else 15.0)  # fmt: skip
     passes = [alternate() for _ in range(MULTITASK_PASSES)]
-    speeds = [[epoch.samples_per_s for epoch in timings.values()] for timings in passes]
-    middle, note = median_pass([ours / theirs for ours, theirs in speeds], MULTITASK_TARGET)
+    timings, note = median_ratio_pass(passes, ours_name, theirs_name, MULTITASK_TARGET)
     per_batch = {
         name: Timing(
             [t * MULTITASK_BATCH / n_rows for t in epoch.times_ms],
             epoch.peak_mem_mb,
             MULTITASK_BATCH,
         )
-        for name, epoch in passes[middle].items()
+        for name, epoch in timings.items()
     }
     rows = timing_rows(ctx.env, per_batch, batch_size=MULTITASK_BATCH, phase="train")
-    ours, theirs = speeds[middle]
+    ours, theirs = timings[ours_name].samples_per_s, timings[theirs_name].samples_per_s
     detail = (
         "train samples/s {ours:.0f} vs {theirs:.0f} "
         f"(epochs of {n_rows} rows, data loading incl.); {note}"

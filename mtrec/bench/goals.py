@@ -265,6 +265,16 @@ def median_pass(
     return middle, note + ("; the target lies among them)" if straddles else ")")
 
 
+def median_ratio_pass(
+    passes: list[dict[str, Timing]], ours: str, theirs: str, target: float
+) -> tuple[dict[str, Timing], str]:
+    """The pass whose ``ours`` / ``theirs`` samples/s ratio is the median (of passes timed by
+    :func:`mtrec.bench.timing.time_interleaved`), and the detail's note (:func:`median_pass`)."""
+    ratios = [p[ours].samples_per_s / p[theirs].samples_per_s for p in passes]
+    middle, note = median_pass(ratios, target)
+    return passes[middle], note
+
+
 def goal_passes(detail: str) -> tuple[float, ...]:
     """The passes of a goal row timed in fresh passes, read back from its ``detail`` (() if it
     has none): the FLOP-bound, input-check, text-encoder and typical-implementation goals."""

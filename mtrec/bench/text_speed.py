@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from mtrec.bench.cases import TEXT_ENCODER
-from mtrec.bench.goals import goal_row, median_pass, ratio_goal, unavailable_goal
+from mtrec.bench.goals import goal_row, median_ratio_pass, ratio_goal, unavailable_goal
 from mtrec.bench.inputs import review_texts
 from mtrec.bench.measure import Context, timing_rows
-from mtrec.bench.timing import Timing, time_interleaved, time_steps
+from mtrec.bench.timing import time_interleaved, time_steps
 from mtrec.extractors import text as text_module
 
 Rows = list[dict[str, Any]]
@@ -30,15 +30,6 @@ TEXT_SHORT = 128  # the speed option: shorter truncation, measured against the d
 TEXT_FAST_TARGET = 2.0  # int8 path / SentenceTransformer.encode at the same max length
 TEXT_COSINE_TARGET = 0.99  # worst cosine of the int8 (or 128-token) vectors to the fp32 default
 TEXT_PASSES = 3  # fresh alternations of every encoder; each goal counts its median pass
-
-
-def _median_ratio(
-    passes: list[dict[str, Timing]], ours: str, theirs: str, target: float
-) -> tuple[dict[str, Timing], str]:
-    """The pass whose ``ours`` / ``theirs`` samples/s ratio is the median, and the detail's note."""
-    ratios = [p[ours].samples_per_s / p[theirs].samples_per_s for p in passes]
-    middle, note = median_pass(ratios, target)
-    return passes[middle], note
 
 
 def _worst_cosine(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
@@ -117,7 +108,7 @@ def compare_text(ctx: Context) -> tuple[Rows, Rows]:
             warmup=2,
             repeats=20,
         )
-    timings, note = _median_ratio(passes, TEXT_ENCODER, "sentence-transformers", 1.0)
+    timings, note = median_ratio_pass(passes, TEXT_ENCODER, "sentence-transformers", 1.0)
     timings = {**timings, f"{TEXT_ENCODER} cached": cached_timing}
     rows = timing_rows(ctx.env, timings, batch_size=TEXT_BATCH, phase="inference")
     for item in rows:
@@ -136,7 +127,7 @@ def compare_text(ctx: Context) -> tuple[Rows, Rows]:
     if fast is not None:
         low8, mean8 = _worst_cosine(vectors[f"{TEXT_ENCODER} int8"], vectors[TEXT_ENCODER])
         int8 = f"{TEXT_ENCODER} int8"
-        fast_timings, fast_note = _median_ratio(
+        fast_timings, fast_note = median_ratio_pass(
             passes, int8, "sentence-transformers", TEXT_FAST_TARGET
         )
         fast_rate, fast_theirs = (

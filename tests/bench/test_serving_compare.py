@@ -26,7 +26,7 @@ def test_text_speed_goals_count_the_median_of_their_passes():
         return {"ours": bench.Timing([ms_ours], 0.0, 64), "st": bench.Timing([ms_theirs], 0.0, 64)}
 
     passes = [timed(1000, 990), timed(1000, 1010), timed(1000, 1000)]  # ratios 0.99, 1.01, 1.0
-    chosen, note = text_speed._median_ratio(passes, "ours", "st", 1.0)
+    chosen, note = bench.median_ratio_pass(passes, "ours", "st", 1.0)
     assert chosen is passes[2]
     assert note == "the median of 3 passes (0.990, 1.010, 1.000; the target lies among them)"
 
