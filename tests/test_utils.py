@@ -52,6 +52,17 @@ def test_env_info_imports_no_heavy_library():
     assert out.stdout.strip() == "[]", out.stdout
 
 
+def test_exercise_and_reporting_imports_leave_scipy_and_sklearn_for_later():
+    """Every exercise notebook starts with these imports: scikit-learn and SciPy (~1.5 s) load
+    only when a check or a t-test uses them."""
+    code = (
+        "import sys, mtrec, mtrec.exercises, mtrec.reporting, mtrec.eval.significance; "
+        "print(sorted({'sklearn', 'scipy'} & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_offline_guard_refuses_remote_sockets():
     # tests/conftest.py installed the guard: any connect outside loopback fails at once.
     with socket.socket() as sock, pytest.raises(ConnectionRefusedError, match="offline guard"):

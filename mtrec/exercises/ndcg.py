@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.metrics import ndcg_score
 
 from mtrec.eval.metrics import ndcg_at_k as mtrec_ndcg
 from mtrec.exercises._harness import Case, run_cases
@@ -20,6 +19,9 @@ from mtrec.exercises._harness import Case, run_cases
 
 def reference_ndcg(scores: np.ndarray, relevance: np.ndarray, k: int) -> float:
     """Mean NDCG@k over users with a relevant item (``mtrec.eval.metrics.ndcg_at_k``)."""
+    from sklearn.metrics import ndcg_score  # here, not at the top: scikit-learn takes ~1 s to
+    # import, which every exercise notebook (they all import mtrec.exercises) would pay
+
     value = float(mtrec_ndcg(scores, relevance, k))
     keep = relevance.sum(axis=1) > 0
     if keep.any():  # scikit-learn agrees on users that have a relevant item (no tied scores)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 
 from mtrec.exercises._harness import CaseResult, current_record
 from mtrec.exercises._limits import call_with_time_limit, student_error
@@ -49,6 +48,8 @@ def _split() -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
 @lru_cache(maxsize=1)
 def baseline() -> tuple[float, float, np.ndarray]:
     """Accuracy, macro-F1 and predictions of the decision-tree baseline on the test rows."""
+    from sklearn.metrics import accuracy_score, f1_score  # imported when used: ~1 s to import
+
     from mtrec.routing import ScenarioClassifier
 
     train_x, train_y, test_x, test_y = _split()
@@ -90,6 +91,8 @@ def check_scenario_classifier(student: Callable[..., Sequence[str]]) -> bool:
 
 def _check(student: Callable[..., Sequence[str]]) -> tuple[str | None, str]:
     """Print the check's feedback; return (None, "") when it passes, else (why, hint)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     train_x, train_y, test_x, test_y = _split()
     print(f"Training your classifier on {len(train_x)} reviews, testing on {len(test_x)}")
     start = time.perf_counter()
