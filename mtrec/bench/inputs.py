@@ -39,19 +39,20 @@ def click_batch(features: Sequence[Any], batch_size: int, *, num_tasks: int) -> 
     return batch
 
 
-def review_texts(count: int) -> list[str]:
-    """``count`` real review texts (Women's Clothing reviews) when cached, else fixed sentences."""
+def review_texts(count: int, *, exclude: Sequence[str] = (), seed: int = SEED) -> list[str]:
+    """``count`` real review texts (Women's Clothing reviews) when cached, else fixed sentences;
+    none of ``exclude`` (e.g. the timed reviews, when others measure accuracy)."""
     try:
         texts = load_clothing().text
-        texts = texts[texts.str.len() > 0].sample(count, random_state=SEED)
-        return texts.tolist()
+        texts = texts[(texts.str.len() > 0) & ~texts.isin(list(exclude))]
+        return texts.sample(count, random_state=seed).tolist()
     except Exception as err:  # dataset not fetched on this machine: still real-looking sentences
         log.warning("clothing reviews unavailable (%s); timing fixed review-like sentences", err)
         words = (
             "soft fabric runs small lovely colour fits well returned it too long great "
             "quality the dress was perfect for summer but the zipper broke after"
         ).split()
-        rng = np.random.default_rng(SEED)
+        rng = np.random.default_rng(seed)
         return [" ".join(rng.choice(words, size=rng.integers(10, 60))) for _ in range(count)]
 
 

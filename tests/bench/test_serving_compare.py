@@ -44,3 +44,13 @@ def test_serving_comparison_rows_and_goal(cpu_context, monkeypatch):
     (goal,) = goals
     assert goal["kind"] == "serve" and goal["target"] == ">= 2"
     assert goal["met"] in ("yes", "no") and goal["measured"] > 0
+
+
+def test_held_out_reviews_leave_out_the_timed_ones():
+    from mtrec.bench.inputs import review_texts
+
+    timed = review_texts(64)
+    others = review_texts(text_speed.TEXT_HELD_OUT, exclude=timed, seed=1)
+    assert len(others) == text_speed.TEXT_HELD_OUT
+    assert not set(others) & set(timed) and all(text.strip() for text in others)
+    assert review_texts(text_speed.TEXT_HELD_OUT, exclude=timed, seed=1) == others  # seeded

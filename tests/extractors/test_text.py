@@ -205,11 +205,16 @@ def test_int8_fast_path_stays_close_to_fp32(encoder, reviews, tmp_path_factory):
     # the worst case, measured at 0.978; documented in TextEncoder's docstring
     short = (fast.encode(TEXTS) * encoder.encode(TEXTS)).sum(dim=1)
     assert short.min().item() >= 0.97, short
-    (path,) = (folder / "onnx").glob("encoder-*-fused-int8.onnx")  # exported once, reused
-    ops = Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+    (path,) = (folder / "onnx").glob("encoder-*-fused-late-ffn-int8.onnx")  # built once, reused
+    graph = onnx.load(str(path)).graph
+    ops = Counter(node.op_type for node in graph.node)
     layers = fast.model.config.num_hidden_layers  # each layer's attention fused and int8
     assert ops["QAttention"] == layers and ops["SkipLayerNormalization"] == 2 * layers, ops
     assert ops["EmbedLayerNormalization"] == 1 and ops["BiasGelu"] == layers, ops
+    # fp32: the feed-forward output projections of the first half of the layers, and only them
+    fp32 = [node.name for node in graph.node if node.op_type == "MatMul"]
+    assert fp32 == [f"/model/encoder/layer.{i}/output/dense/MatMul" for i in range(3)], fp32
+    assert ops["MatMulInteger"] == 3 * layers - len(fp32), ops  # attention out, FFN in and out
     again = TextEncoder(cache_dir=folder, device="cpu", precision="int8", cache=False)
     torch.testing.assert_close(again.encode(TEXTS), fast.encode(TEXTS), atol=1e-5, rtol=0)
 
