@@ -220,12 +220,23 @@ def record_throughput(
     (:data:`THROUGHPUT_KEY`). With ``relabel`` it also replaces that measurement's rows under
     any other label of the machine (the ``[note]`` at the end of ``device_name``), so a
     re-measurement that says something new about the machine (e.g. that its host was quiet)
-    does not leave the old rows beside it.
+    does not leave the old rows beside it. Ceiling rows (phase ``"ceiling"``) are the exception:
+    they describe the host during the run whose rows stand beside them, so a partial run (e.g.
+    ``--models text``) adds its own and the old label's stay while any of its rows remain.
     """
     rows = rows.copy()
     rows["date"] = rows.get("date", date.today().isoformat())
-    same = _same_machine_measurement if relabel else None
-    upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY, same=same)
+    if not relabel:
+        upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY)
+        return
+    upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY, same=_same_machine_measurement)
+    with _locked(path):
+        table = pd.read_csv(path)
+        ceiling = table["phase"] == "ceiling"
+        measured = set(zip(table.device[~ceiling], table.device_name[~ceiling]))
+        orphan = ceiling & ~pd.Series(list(zip(table.device, table.device_name))).isin(measured)
+        if orphan.any():  # a label none of whose rows remain: its ceilings go too
+            _atomic_write_csv(table[~orphan].reset_index(drop=True), path)
 
 
 def machine_name(device_name: str) -> str:
@@ -234,9 +245,11 @@ def machine_name(device_name: str) -> str:
 
 
 def _same_machine_measurement(frame: pd.DataFrame) -> pd.Series:
-    """THROUGHPUT_KEY per row, with the machine's name in place of its labelled name."""
-    unlabelled = frame.assign(device_name=frame["device_name"].map(machine_name))
-    return _joined(unlabelled, THROUGHPUT_KEY)
+    """THROUGHPUT_KEY per row, with the machine's name in place of its labelled name (ceiling
+    rows keep their label: see :func:`record_throughput`)."""
+    name = frame["device_name"].where(frame["phase"] == "ceiling",
+                                      frame["device_name"].map(machine_name))  # fmt: skip
+    return _joined(frame.assign(device_name=name), THROUGHPUT_KEY)
 
 
 def record_goals(goals: list[dict[str, Any]], *, path: Path = GOALS_CSV) -> pd.DataFrame:

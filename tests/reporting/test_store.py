@@ -65,6 +65,31 @@ def test_a_relabelled_machine_replaces_its_rows_only_when_asked(tmp_path):
     )
 
 
+def test_a_relabelled_partial_run_keeps_the_ceiling_the_other_rows_were_measured_beside(tmp_path):
+    path = tmp_path / "throughput.csv"
+    busy, quiet = "EPYC (2 threads) [busy host]", "EPYC (2 threads) [quiet host]"
+
+    def ceiling(name: str, gflops: float) -> dict:
+        return {**_throughput_row(name, 2048, 1.0), "model": "ceiling/matmul", "phase": "ceiling",
+                "gflops_per_s": gflops}  # fmt: skip
+
+    reporting.record_throughput(pd.DataFrame([ceiling(quiet, 198.0), _throughput_row(quiet, 64, 1.0),
+                                              _throughput_row(quiet, 4096, 2.0)]), path=path)  # fmt: skip
+    partial = pd.DataFrame([ceiling(busy, 150.0), _throughput_row(busy, 64, 3.0)])
+    reporting.record_throughput(partial, path=path, relabel=True)
+    table = reporting.load_throughput(path)
+    ceilings = table[table.phase == "ceiling"].set_index("device_name").gflops_per_s.astype(float)
+    assert ceilings.to_dict() == {busy: 150.0, quiet: 198.0}  # quiet's 4096 row still needs it
+    rest = table[table.phase != "ceiling"]
+    assert set(zip(rest.device_name, rest.batch_size)) == {(busy, 64), (quiet, 4096)}
+
+    whole = pd.DataFrame([ceiling(busy, 160.0), _throughput_row(busy, 4096, 4.0)])
+    reporting.record_throughput(whole, path=path, relabel=True)  # no quiet row left: nor ceiling
+    table = reporting.load_throughput(path)
+    assert set(table.device_name) == {busy}
+    assert table[table.phase == "ceiling"].gflops_per_s.astype(float).tolist() == [160.0]
+
+
 def test_goals_are_upserted_by_goal_and_device(tmp_path):
     path = tmp_path / "goals.csv"
     row = {"goal": "g", "kind": "multitask", "device": "cpu", "measured": 2.5, "target": ">= 2",
