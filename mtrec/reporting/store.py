@@ -90,16 +90,18 @@ def upsert(
     key: list[str],
     *,
     same: Callable[[pd.DataFrame], pd.Series] | None = None,
+    drop: Callable[[pd.DataFrame], pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Insert ``rows`` into the CSV at ``path``, replacing rows with the same ``key``.
 
     ``same`` (optional) maps a frame to one string per row: the old rows whose string is among
     the new rows' are replaced instead (a coarser identity than ``key``; the result is still
-    sorted by ``key``). The read-modify-write runs under a file lock: two notebooks recording
-    rows at once (e.g. ``make -j tour``) both land.
+    sorted by ``key``). ``drop`` (optional) maps the merged table to a boolean mask of rows to
+    leave out. The read-modify-write runs under a file lock: two notebooks recording rows at
+    once (e.g. ``make -j tour``) both land.
     """
     with _locked(path):
-        return _upsert(path, rows, columns, key, same or (lambda frame: _joined(frame, key)))
+        return _upsert(path, rows, columns, key, same or (lambda frame: _joined(frame, key)), drop)
 
 
 def _joined(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -113,6 +115,7 @@ def _upsert(
     columns: list[str],
     key: list[str],
     same: Callable[[pd.DataFrame], pd.Series],
+    drop: Callable[[pd.DataFrame], pd.Series] | None = None,
 ) -> pd.DataFrame:
     missing = sorted(set(columns) - set(rows.columns))
     if missing:
@@ -126,6 +129,8 @@ def _upsert(
     if len(old) and len(rows):
         old = old[~same(old).isin(set(same(rows)))]
     merged = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
+    if drop is not None:
+        merged = merged[~drop(merged)]
     merged = merged.sort_values(key, kind="stable").reset_index(drop=True)
     _atomic_write_csv(merged, path)
     return merged
@@ -226,17 +231,11 @@ def record_throughput(
     """
     rows = rows.copy()
     rows["date"] = rows.get("date", date.today().isoformat())
-    if not relabel:
+    if relabel:
+        upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY, same=_same_machine_measurement,
+               drop=_orphan_ceilings)  # fmt: skip
+    else:
         upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY)
-        return
-    upsert(path, rows, THROUGHPUT_COLUMNS, THROUGHPUT_KEY, same=_same_machine_measurement)
-    with _locked(path):
-        table = pd.read_csv(path)
-        ceiling = table["phase"] == "ceiling"
-        measured = set(zip(table.device[~ceiling], table.device_name[~ceiling]))
-        orphan = ceiling & ~pd.Series(list(zip(table.device, table.device_name))).isin(measured)
-        if orphan.any():  # a label none of whose rows remain: its ceilings go too
-            _atomic_write_csv(table[~orphan].reset_index(drop=True), path)
 
 
 def machine_name(device_name: str) -> str:
@@ -250,6 +249,13 @@ def _same_machine_measurement(frame: pd.DataFrame) -> pd.Series:
     name = frame["device_name"].where(frame["phase"] == "ceiling",
                                       frame["device_name"].map(machine_name))  # fmt: skip
     return _joined(frame.assign(device_name=name), THROUGHPUT_KEY)
+
+
+def _orphan_ceilings(table: pd.DataFrame) -> pd.Series:
+    """Ceiling rows of a (device, labelled machine) that has no other row left."""
+    ceiling = table["phase"] == "ceiling"
+    machines = pd.MultiIndex.from_frame(table[["device", "device_name"]])
+    return ceiling & ~machines.isin(machines[~ceiling.to_numpy()])
 
 
 def record_goals(goals: list[dict[str, Any]], *, path: Path = GOALS_CSV) -> pd.DataFrame:
