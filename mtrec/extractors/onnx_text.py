@@ -21,6 +21,10 @@ The Hugging Face encoder is built once into an int8 ONNX file and kept on disk:
    makes the encoder about 15% faster than keeping all six; quantising all six drops the mean to
    0.9925. ``mtrec bench --models text`` reports the cosine on the timed reviews and on 512
    others.
+4. **run** each batch in buckets of similar length, each cut to its longest text
+   (:func:`run_in_buckets`): on the benchmark's 64 reviews, padded to the longest, 47% of the
+   token slots are padding; in buckets, under a quarter of each bucket's. Measured on an AVX-512
+   Xeon, the int8 encoder's time per batch falls from 650 to 335 ms.
 
 onnxruntime, onnx and onnxscript are the optional ``serve`` extra, imported only here.
 """
@@ -33,9 +37,11 @@ import os
 import tempfile
 import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -70,6 +76,48 @@ def _require_serve() -> Any:
 
 
 RECIPE = "fused-late-ffn"  # in the file name: a file of an older recipe is never reused
+BUCKET_RATIO = 0.75  # a length bucket ends at the first text shorter than 3/4 of its longest
+BATCHING = f"buckets-{BUCKET_RATIO}"  # in the int8 vectors' cache key, beside RECIPE
+
+
+def length_buckets(lengths: Sequence[int], ratio: float = BUCKET_RATIO) -> list[np.ndarray]:
+    """Row indices grouped by length, longest first: a bucket ends at the first row shorter than
+    ``ratio`` times the bucket's longest, so padding fills under ``1 - ratio`` of its token slots.
+
+    Every row is in exactly one bucket; equal lengths keep their order.
+    """
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    buckets, start = [], 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or lengths[order[end]] < ratio * lengths[order[start]]:
+            buckets.append(order[start:end])
+            start = end
+    return buckets
+
+
+def run_in_buckets(session: Any, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """(B, L, D) token states of a right-padded batch, the session run once per length bucket.
+
+    Each bucket (:func:`length_buckets`) is cut to its longest text. A batch padded to its longest
+    text otherwise spends much of its work on padding (47% of the token slots of the benchmark's
+    64 reviews), and attention's share of it grows with the square of the length. Positions past
+    a text's end are 0; pooling reads the mask. Activations are quantised per call, so a vector
+    depends slightly on the texts that share its bucket, as it did on those sharing its batch.
+    """
+    lengths = attention_mask.sum(axis=1)
+    out: np.ndarray | None = None
+    for rows in length_buckets(lengths.tolist()):
+        width = max(int(lengths[rows[0]]), 1)
+        feeds = {
+            "input_ids": input_ids[rows, :width],
+            "attention_mask": attention_mask[rows, :width],
+        }
+        states = session.run(None, feeds)[0]  # (b, width, D)
+        if out is None:
+            out = np.zeros((*input_ids.shape, states.shape[-1]), dtype=states.dtype)
+        out[rows, :width] = states
+    assert out is not None  # a batch has at least one row
+    return out
 
 
 def export_encoder(model: nn.Module, tokenizer: Any, path: Path) -> Path:

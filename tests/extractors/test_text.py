@@ -3,6 +3,7 @@
 import warnings
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
@@ -235,3 +236,41 @@ def test_a_plain_hugging_face_folder_falls_back_to_mean_l2_and_its_positions(tmp
     assert config == SentenceConfig(
         max_length=encoder.config.max_position_embeddings, pooling="mean", normalize=True
     )
+
+
+def test_length_buckets_cover_every_row_once_with_little_padding():
+    from mtrec.extractors.onnx_text import BUCKET_RATIO, length_buckets
+
+    lengths = [12, 130, 7, 64, 64, 90, 3, 128, 40, 41]
+    buckets = length_buckets(lengths)
+    rows = np.concatenate(buckets)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))  # every row, once
+    assert [lengths[i] for i in rows] == sorted(lengths, reverse=True)  # longest first
+    for bucket in buckets:
+        longest = lengths[bucket[0]]
+        assert all(lengths[i] >= BUCKET_RATIO * longest for i in bucket)
+    assert [b.tolist() for b in length_buckets([5, 5, 5])] == [[0, 1, 2]]  # ties keep their order
+    assert len(length_buckets(lengths, ratio=0.0)) == 1  # ratio 0: one bucket, the whole batch
+
+
+def test_run_in_buckets_places_each_bucket_back_and_cuts_its_padding():
+    from mtrec.extractors.onnx_text import run_in_buckets
+
+    class Session:  # token states = the token id in every feature, and a log of the calls
+        def __init__(self) -> None:
+            self.calls: list[tuple[int, int]] = []
+
+        def run(self, _, feeds):
+            ids, mask = feeds["input_ids"], feeds["attention_mask"]
+            assert mask[:, -1].any()  # cut to the bucket's longest text: no all-padding column
+            self.calls.append(ids.shape)
+            return [np.repeat(ids[..., None], 3, axis=-1).astype(np.float32)]
+
+    lengths = np.array([2, 9, 8, 3, 9])
+    mask = (np.arange(9)[None, :] < lengths[:, None]).astype(np.int64)
+    ids = (np.arange(1, 10)[None, :] * 10 + np.arange(5)[:, None]) * mask  # right-padded with 0
+    session = Session()
+    out = run_in_buckets(session, ids, mask)
+    assert out.shape == (5, 9, 3)
+    np.testing.assert_array_equal(out[..., 0], ids)  # every row back in place, 0 past its end
+    assert session.calls == [(3, 9), (1, 3), (1, 2)]  # 9, 9, 8 | 3 | 2
