@@ -239,8 +239,9 @@ class TextEncoder:
             return model(**batch).last_hidden_state
         ids, mask = batch["input_ids"].cpu().numpy(), batch["attention_mask"].cpu().numpy()
         if self.tokenizer.padding_side == "right":  # length buckets cut each row's padding
-            return torch.from_numpy(run_in_buckets(model, ids, mask)).to(self.device)
-        states = model.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            states = run_in_buckets(model, ids, mask)
+        else:
+            states = model.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return torch.from_numpy(states).to(self.device)
 
     @staticmethod

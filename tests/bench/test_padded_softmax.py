@@ -57,12 +57,13 @@ def test_padded_softmax_is_bit_identical_to_the_avx2_kernels():
     On an AVX-512 CPU plain ``torch.softmax`` fails this for widths 8–15: the scalar path it takes
     there rounds otherwise.
     """
-    avx2 = {"ATEN_CPU_CAPABILITY": "avx2"}
-    capability = _child("import torch; print(torch.backends.cpu.get_cpu_capability())", **avx2)
+    code = (  # one child: the kernels it runs, and plain softmax's digests under them
+        "import json, torch, test_padded_softmax as t; print(json.dumps(["
+        "torch.backends.cpu.get_cpu_capability(), t.digests(lambda x: x.softmax(-1))]))"
+    )
+    capability, reference = json.loads(_child(code, ATEN_CPU_CAPABILITY="avx2"))
     if capability != "AVX2":
         pytest.skip(f"this CPU runs no AVX2 kernels (capability {capability})")
-    code = "import json, torch, test_padded_softmax as t; print(json.dumps(t.digests(lambda x: x.softmax(-1))))"
-    reference = json.loads(_child(code, **avx2))
     here = digests(padded_softmax)
     assert here == reference, [w for w in here if here[w] != reference[w]]
 
